@@ -1,0 +1,127 @@
+"""Canonical column names and statuses: defined once here and imported everywhere else."""
+
+from enum import StrEnum
+
+
+class Col(StrEnum):
+    """Canonical columns of the working frame and of every output file."""
+
+    SOURCE_ROW = "source_row"
+    SUBMITTED_AT = "submitted_at"
+    SUBMITTED_AT_TEXT = "submitted_at_text"
+    SUBMITTER_EMAIL = "submitter_email"
+    LOCAL_NAME = "local_name"
+    STATE = "state"
+    STATE_TEXT = "state_text"
+    AFFILIATE = "affiliate"
+    LEAD_NAME = "lead_name"
+    LEAD_EMAIL = "lead_email"
+    LEAD_PHONE = "lead_phone"
+    MEMBER_NAMES = "member_names"
+    MEMBER_EMAILS = "member_emails"
+    TEAM_SIZE = "team_size"
+    JOB_FAMILIES = "job_families"
+    UNKNOWN_JOB_FAMILIES = "unknown_job_families"
+    EDUCATION_LEVELS = "education_levels"
+    PROGRAM_STAGE = "program_stage"
+    PRESIDENT_APPROVED = "president_approved"
+    COMMITMENT = "commitment"
+    WHY_STATEMENT = "why_statement"
+    STATUS = "status"
+    REASONS = "reasons"
+
+
+class Status(StrEnum):
+    """Every input row ends in exactly one of these; `valid` is the intake outcome before selection."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    SELECTED = "selected"
+    WAITLISTED = "waitlisted"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+# Form fields a cohort's column mapping may target. Several headers may map to a list field.
+LIST_FIELDS: frozenset[str] = frozenset({Col.MEMBER_NAMES, Col.MEMBER_EMAILS})
+CHECKBOX_FIELDS: frozenset[str] = frozenset({Col.JOB_FAMILIES, Col.EDUCATION_LEVELS})
+YES_NO_FIELDS: frozenset[str] = frozenset({Col.PRESIDENT_APPROVED, Col.COMMITMENT})
+EMAIL_FIELDS: frozenset[str] = frozenset({Col.SUBMITTER_EMAIL, Col.LEAD_EMAIL})
+
+FORM_FIELDS: frozenset[str] = frozenset(
+    {
+        Col.SUBMITTED_AT,
+        Col.SUBMITTER_EMAIL,
+        Col.LOCAL_NAME,
+        Col.STATE,
+        Col.AFFILIATE,
+        Col.LEAD_NAME,
+        Col.LEAD_EMAIL,
+        Col.LEAD_PHONE,
+        Col.MEMBER_NAMES,
+        Col.MEMBER_EMAILS,
+        Col.JOB_FAMILIES,
+        Col.EDUCATION_LEVELS,
+        Col.PROGRAM_STAGE,
+        Col.PRESIDENT_APPROVED,
+        Col.COMMITMENT,
+        Col.WHY_STATEMENT,
+    }
+)
+
+# Fields the pipeline cannot work without: the column mapping must name a header for each.
+REQUIRED_FIELDS: frozenset[str] = frozenset(
+    {
+        Col.SUBMITTED_AT,
+        Col.SUBMITTER_EMAIL,
+        Col.LOCAL_NAME,
+        Col.STATE,
+        Col.LEAD_NAME,
+        Col.LEAD_EMAIL,
+        Col.JOB_FAMILIES,
+        Col.PRESIDENT_APPROVED,
+        Col.COMMITMENT,
+    }
+)
+
+# Plain-words names of fields, for reasons a person reads.
+FIELD_LABELS: dict[str, str] = {
+    Col.SUBMITTED_AT: "Timestamp",
+    Col.SUBMITTER_EMAIL: "Submitter email",
+    Col.LOCAL_NAME: "Local association name",
+    Col.STATE: "State",
+    Col.AFFILIATE: "State affiliate",
+    Col.LEAD_NAME: "Team lead name",
+    Col.LEAD_EMAIL: "Team lead email",
+    Col.LEAD_PHONE: "Team lead phone",
+    Col.MEMBER_NAMES: "Team member names",
+    Col.MEMBER_EMAILS: "Team member emails",
+    Col.JOB_FAMILIES: "ESP job families",
+    Col.EDUCATION_LEVELS: "Education levels served",
+    Col.PROGRAM_STAGE: "Current ESP mentoring program",
+    Col.PRESIDENT_APPROVED: "President approval",
+    Col.COMMITMENT: "Commitment to the 9-week schedule",
+    Col.WHY_STATEMENT: "Why statement",
+}
+
+JOB_FAMILIES: tuple[str, ...] = (
+    "Clerical Services",
+    "Custodial and Maintenance Services",
+    "Food Services",
+    "Health and Student Services",
+    "Paraeducators",
+    "Security Services",
+    "Skilled Trades",
+    "Technical Services",
+    "Transportation Services",
+)
+
+EDUCATION_LEVELS: tuple[str, ...] = (
+    "Early Childhood",
+    "Elementary School",
+    "Middle School",
+    "High School",
+    "Higher Education",
+)

@@ -1,0 +1,241 @@
+"""The cohort configuration: one YAML file per cohort, checked by pydantic before anything runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from schemas.columns import FORM_FIELDS, LIST_FIELDS, REQUIRED_FIELDS
+
+
+class ConfigError(Exception):
+    """The cohort file cannot be used; the message names each key and its problem."""
+
+
+class SecretError(Exception):
+    """A secret the config refers to cannot be found where the config says it is."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Model):
+    """Where a secret lives: never the secret itself."""
+
+    env: str | None = None
+    prefect_secret: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [name for name in ("env", "prefect_secret", "file") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of env, prefect_secret or file")
+        return self
+
+    def reveal(self) -> str:
+        """The secret's value, read at the moment it is needed."""
+        if self.env:
+            if self.env not in os.environ:
+                raise SecretError(f"environment variable {self.env} is not set")
+            return os.environ[self.env]
+        if self.file:
+            try:
+                return self.file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SecretError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+        return _prefect_secret(self.prefect_secret or "")
+
+
+def _prefect_secret(name: str) -> str:
+    from prefect.blocks.system import Secret
+
+    try:
+        value = Secret.load(name).get()
+    except ValueError as exc:
+        raise SecretError(f"Prefect Secret block {name!r} not found: {exc}") from None
+    return value if isinstance(value, str) else yaml.safe_dump(value)
+
+
+class FileSourceConfig(_Model):
+    kind: Literal["file"]
+    path: Path
+
+    @field_validator("path")
+    @classmethod
+    def _known_suffix(cls, path: Path) -> Path:
+        if path.suffix.lower() not in {".csv", ".xlsx"}:
+            raise ValueError(f"must end in .csv or .xlsx, got {path.name!r}")
+        return path
+
+
+class SheetSourceConfig(_Model):
+    kind: Literal["google_sheet"]
+    key: str = Field(min_length=10)
+    worksheet: str = Field(min_length=1)
+    credentials: SecretRef
+
+
+SourceConfig = Annotated[FileSourceConfig | SheetSourceConfig, Field(discriminator="kind")]
+
+
+class SmtpConfig(_Model):
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretRef | None = None
+
+
+class EmailConfig(_Model):
+    sender: str
+    reply_to: str | None = None
+    smtp: SmtpConfig = SmtpConfig()
+
+
+class TeamSize(_Model):
+    min: int = Field(default=2, ge=1)
+    max: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TeamSize:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is larger than max ({self.max})")
+        return self
+
+
+class CohortConfig(_Model):
+    """One cohort's call: dates, limits, the form's columns, where responses and state live."""
+
+    program: str = Field(min_length=1)
+    cohort: str = Field(min_length=1)
+    timezone: str
+    deadline: dt.datetime
+    notify_by: dt.date
+    capacity: int = Field(ge=1)
+    max_per_state: int = Field(ge=1)
+    team_size: TeamSize = TeamSize()
+    columns: dict[str, str]
+    source: SourceConfig
+    email: EmailConfig
+    state_dir: Path = Path("state")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not a time zone name such as America/New_York") from None
+        return name
+
+    @field_validator("deadline")
+    @classmethod
+    def _aware(cls, deadline: dt.datetime) -> dt.datetime:
+        if deadline.tzinfo is None or deadline.utcoffset() is None:
+            raise ValueError("has no time zone offset; write it like 2021-06-07T10:00:00-04:00")
+        return deadline
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({f for f in columns.values() if f not in FORM_FIELDS})
+        if unknown:
+            raise ValueError(f"maps to unknown field(s) {', '.join(unknown)}")
+        missing = sorted(REQUIRED_FIELDS - set(columns.values()))
+        if missing:
+            raise ValueError(f"has no header for required field(s) {', '.join(missing)}")
+        doubled = sorted(
+            f for f in set(columns.values()) if f not in LIST_FIELDS and list(columns.values()).count(f) > 1
+        )
+        if doubled:
+            raise ValueError(f"maps several headers to the single field(s) {', '.join(doubled)}")
+        return columns
+
+    @model_validator(mode="after")
+    def _dates_agree(self) -> CohortConfig:
+        local = self.deadline.astimezone(self.zone)
+        if local.utcoffset() != self.deadline.utcoffset():
+            raise ValueError(
+                f"deadline offset {self.deadline.isoformat()} does not match {self.timezone} on that "
+                f"date (it is {local.isoformat()} there)"
+            )
+        if self.notify_by < local.date():
+            raise ValueError(
+                f"notify_by {self.notify_by.isoformat()} is before the deadline {local.date().isoformat()}"
+            )
+        return self
+
+    def resolve(self, base: Path) -> CohortConfig:
+        """Paths in the file are relative to the file; make them absolute once."""
+        updates: dict[str, object] = {"state_dir": base / self.state_dir}
+        env_state = os.environ.get("COHORT_STATE_DIR")
+        if env_state:
+            updates["state_dir"] = Path(env_state)
+        if isinstance(self.source, FileSourceConfig):
+            updates["source"] = self.source.model_copy(update={"path": base / self.source.path})
+        return self.model_copy(update=updates)
+
+
+class _NoDatesLoader(yaml.SafeLoader):
+    """A safe loader that leaves dates as text, so pydantic alone decides what a date means."""
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-after")) or "(top)"
+    key = key.replace("source.file.", "source.").replace("source.google_sheet.", "source.")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "missing key"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling)"
+    return f"{key}: {message}"
+
+
+def parse_config(data: object, origin: str = "config") -> CohortConfig:
+    """A checked config from already-parsed YAML; ConfigError lists every problem by key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of keys at the top level")
+    try:
+        return CohortConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise ConfigError(f"{origin} is not a usable cohort config:\n{problems}") from None
+
+
+def load_config(path: str | Path) -> CohortConfig:
+    """Read, check and resolve a cohort YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read cohort config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_NoDatesLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data, origin=str(path)).resolve(path.resolve().parent)

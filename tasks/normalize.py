@@ -1,0 +1,125 @@
+"""Sheet headers → canonical columns: clean text, UTC times, USPS states, lists and booleans."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from schemas.columns import (
+    CHECKBOX_FIELDS,
+    EMAIL_FIELDS,
+    JOB_FAMILIES,
+    LIST_FIELDS,
+    YES_NO_FIELDS,
+    Col,
+)
+from schemas.config import CohortConfig
+from schemas.states import STATE_LOOKUP
+
+FORM_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
+_YES_NO = {"yes": True, "no": False}
+
+
+class MissingQuestionError(Exception):
+    """The sheet lacks a question the cohort config maps; staff must fix the sheet or the mapping."""
+
+
+def check_headers(frame: pd.DataFrame, columns: dict[str, str]) -> None:
+    """Every header the config maps must be in the sheet exactly once."""
+    present = [str(c).strip() for c in frame.columns]
+    missing = [title for title in columns if title not in present]
+    if missing:
+        listed = "; ".join(f"{title!r} (for {columns[title]})" for title in missing)
+        raise MissingQuestionError(
+            f"the responses sheet has no question titled {listed}. If the form question was renamed, "
+            "update `columns` in the cohort config to the new title."
+        )
+    doubled = sorted({title for title in columns if present.count(title) > 1})
+    if doubled:
+        raise MissingQuestionError(
+            f"the responses sheet has the question {', '.join(map(repr, doubled))} more than once; "
+            "rename or delete the extra column so the answer is unambiguous."
+        )
+
+
+def clean_text(column: pd.Series) -> pd.Series:
+    """Unicode NFC, no NUL bytes, trimmed: the same answer typed twice compares equal."""
+    return column.astype(str).str.normalize("NFC").str.replace("\x00", "", regex=False).str.strip()
+
+
+def parse_form_times(text: pd.Series, zone: str) -> pd.Series:
+    """Forms `M/D/YYYY H:MM:SS` (or an XLSX date cell) in the owner's zone → aware UTC; unreadable → NaT."""
+    local = pd.to_datetime(text, format=FORM_TIME_FORMAT, errors="coerce")
+    fallback = pd.to_datetime(text.where(local.isna()), format="ISO8601", errors="coerce")
+    local = local.fillna(fallback)
+    aware = local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    return aware.dt.tz_convert("UTC").astype("datetime64[s, UTC]")
+
+
+def to_state_codes(text: pd.Series) -> pd.Series:
+    """Full names or codes (any case, stray dots) → USPS codes; anything else → missing."""
+    keys = text.str.casefold().str.replace(r"\s+", " ", regex=True).str.strip()
+    return keys.map(STATE_LOOKUP).astype("string")
+
+
+def to_yes_no(text: pd.Series) -> pd.Series:
+    """Yes/No answers → booleans; blanks and anything else → missing."""
+    return text.str.casefold().map(_YES_NO).astype("boolean")
+
+
+def split_checkboxes(text: pd.Series) -> pd.Series:
+    """A Forms checkbox answer `A, B, C` → the list of chosen options."""
+    return pd.Series(
+        [[part.strip() for part in value.split(",") if part.strip()] for value in text.tolist()],
+        index=text.index,
+        dtype=object,
+    )
+
+
+def gather_list(frame: pd.DataFrame, titles: list[str]) -> pd.Series:
+    """Several optional answer columns (member 2…5) → one list of the non-empty answers."""
+    values = frame[titles].to_numpy(dtype=object).tolist()
+    return pd.Series([[v for v in row if v] for row in values], index=frame.index, dtype=object)
+
+
+def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
+    """Per row, the chosen options that are not on the known list, joined for a person to read."""
+    exploded = chosen.explode()
+    unknown = exploded[exploded.notna() & ~exploded.isin(known)]
+    joined = unknown.groupby(level=0).agg(", ".join)
+    return joined.reindex(chosen.index).astype("string")
+
+
+def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
+    """The canonical frame: one row per answered sheet row, canonical columns only."""
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    check_headers(raw, config.columns)
+    text = {title: clean_text(raw[title]) for title in config.columns}
+    out = pd.DataFrame({Col.SOURCE_ROW: raw[Col.SOURCE_ROW].astype("int64")}, index=raw.index)
+    by_field: dict[str, list[str]] = {}
+    for title, name in config.columns.items():
+        by_field.setdefault(name, []).append(title)
+    for name, titles in by_field.items():
+        if name in LIST_FIELDS:
+            out[name] = gather_list(pd.DataFrame(text)[titles], titles)
+        elif name == Col.SUBMITTED_AT:
+            out[Col.SUBMITTED_AT_TEXT] = text[titles[0]]
+            out[name] = parse_form_times(text[titles[0]], config.timezone)
+        elif name == Col.STATE:
+            out[Col.STATE_TEXT] = text[titles[0]]
+            out[name] = to_state_codes(text[titles[0]])
+        elif name in YES_NO_FIELDS:
+            out[name] = to_yes_no(text[titles[0]])
+        elif name in CHECKBOX_FIELDS:
+            out[name] = split_checkboxes(text[titles[0]])
+        elif name in EMAIL_FIELDS:
+            out[name] = text[titles[0]].str.lower()
+        else:
+            out[name] = text[titles[0]]
+    for name in LIST_FIELDS:
+        if name not in out:
+            out[name] = pd.Series([[] for _ in range(len(out))], index=out.index, dtype=object)
+    if Col.MEMBER_EMAILS in by_field:
+        out[Col.MEMBER_EMAILS] = out[Col.MEMBER_EMAILS].map(lambda emails: [e.lower() for e in emails])
+    out[Col.TEAM_SIZE] = (out[Col.LEAD_NAME] != "").astype("int64") + out[Col.MEMBER_NAMES].str.len()
+    out[Col.UNKNOWN_JOB_FAMILIES] = unknown_options(out[Col.JOB_FAMILIES], JOB_FAMILIES)
+    return out.reset_index(drop=True)

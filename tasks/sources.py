@@ -1,0 +1,145 @@
+"""Read the form's responses: a file export (CSV/XLSX) or the live Google Sheet through gspread."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import gspread
+import pandas as pd
+import requests
+from gspread.exceptions import APIError, SpreadsheetNotFound, WorksheetNotFound
+from gspread.http_client import HTTPClient
+
+from schemas.columns import Col
+from schemas.config import CohortConfig, FileSourceConfig, SheetSourceConfig
+
+
+class SourceError(Exception):
+    """Responses could not be read; the message says which source and what to check."""
+
+
+class ResponseSource(Protocol):
+    """Anything that returns the responses sheet as rows of text, the header row first."""
+
+    def read_values(self) -> list[list[str]]: ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A CSV or XLSX download of the responses sheet."""
+
+    path: Path
+
+    def read_values(self) -> list[list[str]]:
+        if not self.path.is_file():
+            raise SourceError(f"responses file not found: {self.path}")
+        suffix = self.path.suffix.lower()
+        try:
+            if suffix == ".csv":
+                frame = pd.read_csv(self.path, dtype=str, keep_default_na=False, header=None, encoding="utf-8-sig")
+            elif suffix == ".xlsx":
+                frame = pd.read_excel(self.path, dtype=str, keep_default_na=False, header=None)
+            else:
+                raise SourceError(f"{self.path.name}: only .csv and .xlsx exports can be read")
+        except pd.errors.EmptyDataError:
+            return []
+        except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
+            raise SourceError(f"cannot read {self.path.name}: {exc}") from None
+        return frame.fillna("").to_numpy(dtype=object).tolist()
+
+
+class RetryingHTTPClient(HTTPClient):
+    """gspread's client with bounded retries of 408/429/5xx and dropped connections.
+
+    gspread's own BackOffHTTPClient retries without a bound on attempts and never retries a timeout.
+    """
+
+    attempts: int = 5
+    base_delay: float = 1.0
+    retry_codes: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return super().request(*args, **kwargs)
+            except APIError as exc:
+                if exc.code not in self.retry_codes or attempt == self.attempts:
+                    raise
+            except (requests.ConnectionError, requests.Timeout):
+                if attempt == self.attempts:
+                    raise
+            time.sleep(self.base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4))
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class SheetSource:
+    """The live responses worksheet: one metadata read and one values read, never per-row calls."""
+
+    key: str
+    worksheet: str
+    client: gspread.Client
+    timeout: float = 60.0
+
+    def read_values(self) -> list[list[str]]:
+        self.client.http_client.set_timeout(self.timeout)
+        try:
+            spreadsheet = self.client.open_by_key(self.key)
+            titles = [sheet["properties"]["title"] for sheet in spreadsheet.fetch_sheet_metadata()["sheets"]]
+            if self.worksheet not in titles:
+                raise WorksheetNotFound(self.worksheet)
+            body = spreadsheet.values_get(f"'{self.worksheet}'")
+        except SpreadsheetNotFound:
+            raise SourceError(f"Google Sheet {self.key} not found, or not shared with the service account") from None
+        except WorksheetNotFound:
+            raise SourceError(f"Google Sheet {self.key} has no worksheet named {self.worksheet!r}") from None
+        except APIError as exc:
+            raise SourceError(f"Google Sheets API refused the read ({exc.code}): {exc.error.get('message')}") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise SourceError(f"Google Sheets API did not answer: {exc.__class__.__name__}") from None
+        return [[str(cell) for cell in row] for row in body.get("values", [])]
+
+
+def service_account_client(credentials_json: str) -> gspread.Client:
+    """A gspread client for a service-account key given as JSON text or as a key file path."""
+    text = credentials_json.strip()
+    try:
+        info = json.loads(text) if text.startswith("{") else json.loads(Path(text).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SourceError(f"the service-account key is neither JSON nor a readable key file: {exc}") from None
+    try:
+        return gspread.service_account_from_dict(info, http_client=RetryingHTTPClient)
+    except (ValueError, KeyError) as exc:
+        raise SourceError(f"the service-account key is not usable: {exc}") from None
+
+
+def source_for(config: CohortConfig, override: Path | None = None) -> ResponseSource:
+    """The configured source, or a file export given on the command line instead."""
+    if override is not None:
+        return FileSource(override)
+    if isinstance(config.source, FileSourceConfig):
+        return FileSource(config.source.path)
+    sheet: SheetSourceConfig = config.source
+    return SheetSource(sheet.key, sheet.worksheet, service_account_client(sheet.credentials.reveal()))
+
+
+def values_to_frame(values: list[list[str]]) -> pd.DataFrame:
+    """Header titles become columns, ragged rows are padded, and every row keeps its sheet row number.
+
+    Rows with no answer at all (blank rows the API or an export leaves) are dropped here and nowhere else.
+    """
+    if not values:
+        raise SourceError("the responses sheet is empty: it has no header row")
+    header = [str(title).strip() for title in values[0]]
+    width = max(len(header), *(len(row) for row in values[1:])) if len(values) > 1 else len(header)
+    padded = [list(row) + [""] * (width - len(row)) for row in values[1:]]
+    names = header + [f"(unnamed column {i + 1})" for i in range(len(header), width)]
+    frame = pd.DataFrame(padded, columns=pd.Index(names), dtype=object).fillna("").astype(str)
+    frame.insert(0, Col.SOURCE_ROW, range(2, len(padded) + 2))
+    answered = frame.drop(columns=Col.SOURCE_ROW).apply(lambda col: col.str.strip() != "").any(axis=1)
+    return frame.loc[answered].reset_index(drop=True)
