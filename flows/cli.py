@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
-from schemas.config import ConfigError, SecretError
+from schemas.config import ConfigError, SecretError, load_config
 from tasks.normalize import MissingQuestionError
 from tasks.sources import SourceError
 
@@ -24,8 +25,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NoTracebackForStaffErrors(logging.Filter):
+    """Prefect logs a failed task with its traceback; for an error staff can act on, the message is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], STAFF_ERRORS):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_staff_errors() -> None:
+    import prefect.logging  # noqa: F401 - configures Prefect's handlers first
+
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_NoTracebackForStaffErrors())
+
+
 def _run_intake(args: argparse.Namespace) -> int:
     from flows.intake import intake
+
+    load_config(args.config)
+    _quiet_staff_errors()
 
     summary = intake(config_path=args.config, submissions=args.submissions, out_dir=args.out)
     print("\nIntake summary")
@@ -38,6 +60,7 @@ def _run_intake(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         return {"intake": _run_intake}[args.command](args)
     except STAFF_ERRORS as exc:

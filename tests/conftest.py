@@ -1,0 +1,35 @@
+"""Shared fixtures: the bundled config, small frames, and one Prefect test server per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports prefect: a private home, no analytics, no GX phone-home.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="cohort-select-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_PATH = ROOT / "cohorts" / "esp-2021.yaml"
+EXAMPLE_PATH = ROOT / "examples" / "esp-2021-responses.csv"
+
+
+@pytest.fixture(scope="session")
+def config():
+    from schemas.config import load_config
+
+    return load_config(CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One Prefect test server for every flow test in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
