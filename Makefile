@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cohort-select intake --config cohorts/esp-2021.yaml --out $(DEMO_OUT)
+	$(BIN)/cohort-select select --config cohorts/esp-2021.yaml --out $(DEMO_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

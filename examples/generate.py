@@ -150,6 +150,8 @@ _LAST = (
     "O'Brien",
     "Müller",
 )
+_BIG_STATES = ("CA", "TX", "NY", "IL", "PA", "OH", "FL", "MI", "NJ", "WA")
+_STATE_WEIGHTS = tuple(sorted(USPS_STATES)) + _BIG_STATES * 4
 _STAGES = ("No", "In development", "Yes, established")
 _WHY = (
     "Our ESPs are the backbone of our schools and new members need a guide in their first year.",
@@ -174,7 +176,7 @@ def _person(rng: random.Random, domain: str) -> tuple[str, str]:
 def _team(rng: random.Random, team_id: int) -> dict[str, object]:
     city = _CITIES[team_id % len(_CITIES)]
     kind = _KINDS[(team_id // len(_CITIES)) % len(_KINDS)]
-    code = sorted(USPS_STATES)[(team_id * 7) % len(USPS_STATES)]
+    code = rng.choice(_STATE_WEIGHTS)
     suffix = f" District {team_id // (len(_CITIES) * len(_KINDS))}" if team_id >= len(_CITIES) * 4 else ""
     domain = f"{city.lower().replace(' ', '')}{team_id}.example.org"
     lead, lead_email = _person(rng, domain)
@@ -325,6 +327,32 @@ def _featured_rows() -> list[list[str]]:
             "We are still working out our schedule.",
         ]
     )
+    rows.append(
+        [
+            "6/3/2021 11:12:09",
+            "pat.lane@troyesp.example.org",
+            "Troy Educational Association",
+            "NY",
+            "",
+            "Pat Lane",
+            "pat.lane@troyesp.example.org",
+            "",
+            "Sky Moss",
+            "sky.moss@troyesp.example.org",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "Security Services, Technical Services",
+            "High School",
+            "Yes, established",
+            "Yes",
+            "Yes",
+            "A different Troy local: our members asked for a peer program.",
+        ]
+    )
     for stamp, local, state, lead, email in edge:
         rows.append(
             [
@@ -359,7 +387,7 @@ def example_rows() -> list[list[str]]:
     """The bundled 2021 example: about 60 rows, featured edge cases included, in timestamp order."""
     from datetime import datetime
 
-    rows = generate_rows(53, seed=2021) + _featured_rows()
+    rows = generate_rows(52, seed=2021) + _featured_rows()
     return sorted(rows, key=lambda r: datetime.strptime(r[0], "%m/%d/%Y %H:%M:%S"))
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
 
 from schemas.config import ConfigError, SecretError, load_config
+from tasks.cutoff import DeadlineNotPassedError
 from tasks.normalize import MissingQuestionError
+from tasks.score import RubricDataError
 from tasks.sources import SourceError
 
 # Errors a staff member can act on: printed as one message, no traceback.
-STAFF_ERRORS = (ConfigError, SecretError, SourceError, MissingQuestionError)
+STAFF_ERRORS = (ConfigError, SecretError, SourceError, MissingQuestionError, DeadlineNotPassedError, RubricDataError)
+EXIT_STAFF_ERROR = 2
+EXIT_NOTHING_SELECTED = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     intake.add_argument("--config", required=True, help="cohort YAML file, e.g. cohorts/esp-2021.yaml")
     intake.add_argument("--submissions", help="a CSV or XLSX export to read instead of the configured source")
     intake.add_argument("--out", help="folder to write intake.csv into")
+    select = commands.add_parser("select", help="the whole selection: decisions.csv and summary.json")
+    select.add_argument("--config", required=True, help="cohort YAML file, e.g. cohorts/esp-2021.yaml")
+    select.add_argument("--submissions", help="a CSV or XLSX export to read instead of the configured source")
+    select.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    select.add_argument("--preview", action="store_true", help="allow a provisional selection before the deadline")
+    select.add_argument("--out", required=True, help="folder to write decisions.csv and summary.json into")
     return parser
+
+
+def _aware_time(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset; write it like 2021-06-07T10:00:00-04:00")
+    return moment
 
 
 class _NoTracebackForStaffErrors(logging.Filter):
@@ -57,15 +78,40 @@ def _run_intake(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_select(args: argparse.Namespace) -> int:
+    from flows.select_cohort import select_cohort
+
+    load_config(args.config)
+    _quiet_staff_errors()
+    summary = select_cohort(
+        config_path=args.config,
+        out_dir=args.out,
+        submissions=args.submissions,
+        as_of=args.as_of,
+        preview=args.preview,
+    )
+    print("\nSelection summary")
+    print(summary.as_text())
+    print(f"\nDecisions: {os.path.join(args.out, 'decisions.csv')}")
+    print(f"Summary:   {os.path.join(args.out, 'summary.json')}")
+    if summary.counts["selected"] == 0:
+        print("No team was selected: no row is valid, on time and not a duplicate.", file=sys.stderr)
+        return EXIT_NOTHING_SELECTED
+    eligible = summary.counts["selected"] + summary.counts["waitlisted"]
+    if eligible < summary.capacity:
+        print(f"Note: capacity is {summary.capacity} but only {eligible} eligible teams applied; all are selected.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
-        return {"intake": _run_intake}[args.command](args)
+        return {"intake": _run_intake, "select": _run_select}[args.command](args)
     except STAFF_ERRORS as exc:
         print(f"cohort-select {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_STAFF_ERROR
 
 
 if __name__ == "__main__":

@@ -125,3 +125,21 @@ EDUCATION_LEVELS: tuple[str, ...] = (
     "High School",
     "Higher Education",
 )
+
+
+class Out(StrEnum):
+    """Columns the selection adds to the canonical frame."""
+
+    NAME_KEY = "name_key"
+    TEAM_KEY = "team_key"
+    STABLE_ID = "stable_id"
+    ON_TIME = "on_time"
+    EXTENSION = "extension"
+    DUPLICATE_OF = "duplicate_of"
+    POSSIBLE_DUPLICATE_OF = "possible_duplicate_of"
+    SCORE = "score"
+    RANK = "rank"
+    RESERVED_SEAT = "reserved_seat"
+
+
+POINTS_PREFIX = "points_"

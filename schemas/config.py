@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.columns import FORM_FIELDS, LIST_FIELDS, REQUIRED_FIELDS
+from schemas.columns import CHECKBOX_FIELDS, FORM_FIELDS, LIST_FIELDS, REQUIRED_FIELDS
 
 
 class ConfigError(Exception):
@@ -118,6 +118,74 @@ class TeamSize(_Model):
         return self
 
 
+class DedupeConfig(_Model):
+    fuzzy_threshold: float = Field(default=90, ge=50, le=100)
+
+
+class Extension(_Model):
+    """A staff-granted extension for one sheet row or one team, with the reason recorded in its decision."""
+
+    source_row: int | None = Field(default=None, ge=2)
+    team: str | None = None
+    until: dt.datetime | None = None
+    reason: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Extension:
+        if (self.source_row is None) == (self.team is None):
+            raise ValueError("give exactly one of source_row or team")
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError("until has no time zone offset")
+        return self
+
+
+CriterionKind = Literal["count", "map", "contains", "first_time", "reviews"]
+
+
+class Criterion(_Model):
+    """One rubric line: points from an answer, times a weight; the decision records the result."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: CriterionKind
+    field: str | None = None
+    points: float = 1.0
+    max_points: float | None = None
+    weight: float = Field(default=1.0, ge=0)
+    map: dict[str, float] | None = None
+    value: str | None = None
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Criterion:
+        needs_field = self.kind in {"count", "map", "contains"}
+        if needs_field and not self.field:
+            raise ValueError(f"a {self.kind} criterion needs `field`")
+        if self.field and self.field not in FORM_FIELDS:
+            raise ValueError(f"field {self.field!r} is not a form field (one of {', '.join(sorted(FORM_FIELDS))})")
+        if self.kind in {"count", "contains"} and self.field not in LIST_FIELDS | CHECKBOX_FIELDS:
+            raise ValueError(f"a {self.kind} criterion needs a list field, and {self.field} is not one")
+        if self.kind == "map" and not self.map:
+            raise ValueError("a map criterion needs `map` (answer: points)")
+        if self.kind == "contains" and not self.value:
+            raise ValueError("a contains criterion needs `value`")
+        return self
+
+
+class ReservedSeats(_Model):
+    """Seats kept for teams whose answer in `field` includes `value` (e.g. Higher Education locals)."""
+
+    name: str = Field(min_length=1)
+    seats: int = Field(ge=1)
+    field: str
+    value: str
+
+    @field_validator("field")
+    @classmethod
+    def _list_field(cls, name: str) -> str:
+        if name not in LIST_FIELDS | CHECKBOX_FIELDS:
+            raise ValueError(f"{name!r} is not a checkbox or list field")
+        return name
+
+
 class CohortConfig(_Model):
     """One cohort's call: dates, limits, the form's columns, where responses and state live."""
 
@@ -133,6 +201,12 @@ class CohortConfig(_Model):
     source: SourceConfig
     email: EmailConfig
     state_dir: Path = Path("state")
+    dedupe: DedupeConfig = DedupeConfig()
+    extensions: list[Extension] = []
+    rubric: list[Criterion] = []
+    reserved_seats: list[ReservedSeats] = []
+    previous_participants: Path | None = None
+    reviews: Path | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -178,6 +252,16 @@ class CohortConfig(_Model):
                 f"deadline offset {self.deadline.isoformat()} does not match {self.timezone} on that "
                 f"date (it is {local.isoformat()} there)"
             )
+        names = [c.name for c in self.rubric]
+        if len(set(names)) != len(names):
+            raise ValueError("rubric criteria need distinct names")
+        if sum(r.seats for r in self.reserved_seats) > self.capacity:
+            raise ValueError("reserved_seats add up to more than capacity")
+        kinds = {c.kind for c in self.rubric}
+        if "first_time" in kinds and self.previous_participants is None:
+            raise ValueError("a first_time criterion needs `previous_participants` (a CSV of team keys)")
+        if "reviews" in kinds and self.reviews is None:
+            raise ValueError("a reviews criterion needs `reviews` (a CSV of team, reviewer, score)")
         if self.notify_by < local.date():
             raise ValueError(
                 f"notify_by {self.notify_by.isoformat()} is before the deadline {local.date().isoformat()}"
@@ -190,6 +274,9 @@ class CohortConfig(_Model):
         env_state = os.environ.get("COHORT_STATE_DIR")
         if env_state:
             updates["state_dir"] = Path(env_state)
+        for name in ("previous_participants", "reviews"):
+            if getattr(self, name) is not None:
+                updates[name] = base / getattr(self, name)
         if isinstance(self.source, FileSourceConfig):
             updates["source"] = self.source.model_copy(update={"path": base / self.source.path})
         return self.model_copy(update=updates)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
+from pydantic import BaseModel
 
-from schemas.columns import Col
+from schemas.columns import Col, Out, Status
+from schemas.config import CohortConfig
+from tasks.score import points_column
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -39,3 +44,105 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     printable(frame.sort_values(Col.SOURCE_ROW)).to_csv(path, index=False, lineterminator="\n")
     return path
+
+
+DECISION_COLUMNS: tuple[str, ...] = (
+    Col.SOURCE_ROW,
+    Col.STATUS,
+    Out.RANK,
+    Out.SCORE,
+    Col.REASONS,
+    Out.DUPLICATE_OF,
+    Out.POSSIBLE_DUPLICATE_OF,
+    Out.TEAM_KEY,
+    Col.LOCAL_NAME,
+    Col.STATE,
+    Col.LEAD_NAME,
+    Col.LEAD_EMAIL,
+    Col.SUBMITTER_EMAIL,
+    Col.SUBMITTED_AT,
+    Out.RESERVED_SEAT,
+)
+PROVISIONAL = "PROVISIONAL (the deadline has not passed): "
+FINAL_STATUSES = (Status.SELECTED, Status.WAITLISTED, Status.INVALID, Status.DUPLICATE, Status.LATE)
+
+
+class SelectionSummary(BaseModel):
+    """summary.json: what was decided, from which input and config, against which limits."""
+
+    program: str
+    cohort: str
+    provisional: bool
+    deadline: str
+    capacity: int
+    max_per_state: int
+    rows: int
+    counts: dict[str, int]
+    selected_per_state: dict[str, int]
+    score_cutoff: float | None
+    input_sha256: str
+    config_sha256: str
+
+    def as_text(self) -> str:
+        width = max(len(s) for s in self.counts)
+        lines = [f"{self.program} {self.cohort}" + (" (PROVISIONAL)" if self.provisional else "")]
+        lines.append(f"capacity {self.capacity}, at most {self.max_per_state} per state, {self.rows} rows")
+        lines += [f"  {status:<{width}}  {count:>5}" for status, count in self.counts.items()]
+        if self.selected_per_state:
+            per_state = ", ".join(f"{state} {n}" for state, n in self.selected_per_state.items())
+            lines.append(f"selected per state: {per_state}")
+        if self.score_cutoff is not None:
+            lines.append(f"lowest selected score: {self.score_cutoff:g}")
+        return "\n".join(lines)
+
+    def as_markdown(self) -> str:
+        rows = "\n".join(f"| {status} | {count} |" for status, count in self.counts.items())
+        return f"## Selection: {self.program} {self.cohort}\n\n| status | rows |\n| --- | --- |\n{rows}\n"
+
+
+def decisions_frame(decided: pd.DataFrame, config: CohortConfig, provisional: bool) -> pd.DataFrame:
+    """One row per input row in sheet order: the decision columns, then points per rubric criterion."""
+    columns = [*DECISION_COLUMNS, *(points_column(c) for c in config.rubric)]
+    out = decided.sort_values(Col.SOURCE_ROW).reset_index(drop=True)
+    for column in columns:
+        if column not in out.columns:
+            out[column] = pd.NA
+    out = out[columns].copy()
+    if provisional:
+        out[Col.REASONS] = PROVISIONAL + out[Col.REASONS].astype(str)
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def summarize_selection(
+    decided: pd.DataFrame, config: CohortConfig, config_path: Path, input_sha: str, provisional: bool
+) -> SelectionSummary:
+    """Counts by status (every status listed), selected per state and the fingerprints of the inputs."""
+    counts = decided[Col.STATUS].value_counts()
+    selected = decided[decided[Col.STATUS] == Status.SELECTED]
+    per_state = selected[Col.STATE].value_counts()
+    return SelectionSummary(
+        program=config.program,
+        cohort=config.cohort,
+        provisional=provisional,
+        deadline=config.deadline.isoformat(),
+        capacity=config.capacity,
+        max_per_state=config.max_per_state,
+        rows=len(decided),
+        counts={status.value: int(counts.get(status.value, 0)) for status in FINAL_STATUSES},
+        selected_per_state={str(k): int(per_state[k]) for k in sorted(per_state.index)},
+        score_cutoff=float(selected[Out.SCORE].min()) if len(selected) else None,
+        input_sha256=input_sha,
+        config_sha256=file_sha256(config_path),
+    )
+
+
+def write_decisions(decisions: pd.DataFrame, summary: SelectionSummary, out_dir: Path) -> tuple[Path, Path]:
+    """decisions.csv and summary.json: byte-identical for the same input and config."""
+    csv_path = write_csv(decisions, out_dir / "decisions.csv")
+    json_path = out_dir / "summary.json"
+    json_path.write_text(json.dumps(summary.model_dump(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return csv_path, json_path

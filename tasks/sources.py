@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -12,8 +13,9 @@ from typing import Any, Protocol
 import gspread
 import pandas as pd
 import requests
-from gspread.exceptions import APIError, SpreadsheetNotFound, WorksheetNotFound
+from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
+from gspread.utils import absolute_range_name
 
 from schemas.columns import Col
 from schemas.config import CohortConfig, FileSourceConfig, SheetSourceConfig
@@ -87,19 +89,21 @@ class SheetSource:
     timeout: float = 60.0
 
     def read_values(self) -> list[list[str]]:
-        self.client.http_client.set_timeout(self.timeout)
+        http = self.client.http_client
+        http.set_timeout(self.timeout)
         try:
-            spreadsheet = self.client.open_by_key(self.key)
-            titles = [sheet["properties"]["title"] for sheet in spreadsheet.fetch_sheet_metadata()["sheets"]]
+            metadata = http.fetch_sheet_metadata(self.key)
+            titles = [sheet["properties"]["title"] for sheet in metadata.get("sheets", [])]
             if self.worksheet not in titles:
-                raise WorksheetNotFound(self.worksheet)
-            body = spreadsheet.values_get(f"'{self.worksheet}'")
-        except SpreadsheetNotFound:
-            raise SourceError(f"Google Sheet {self.key} not found, or not shared with the service account") from None
-        except WorksheetNotFound:
-            raise SourceError(f"Google Sheet {self.key} has no worksheet named {self.worksheet!r}") from None
+                raise SourceError(f"Google Sheet {self.key} has no worksheet named {self.worksheet!r}")
+            body = http.values_get(self.key, absolute_range_name(self.worksheet))
         except APIError as exc:
-            raise SourceError(f"Google Sheets API refused the read ({exc.code}): {exc.error.get('message')}") from None
+            message = exc.error.get("message", "")
+            if exc.code in (403, 404):
+                raise SourceError(
+                    f"Google Sheet {self.key} not found, or not shared with the service account ({message})"
+                ) from None
+            raise SourceError(f"Google Sheets API refused the read ({exc.code}): {message}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise SourceError(f"Google Sheets API did not answer: {exc.__class__.__name__}") from None
         return [[str(cell) for cell in row] for row in body.get("values", [])]
@@ -143,3 +147,10 @@ def values_to_frame(values: list[list[str]]) -> pd.DataFrame:
     frame.insert(0, Col.SOURCE_ROW, range(2, len(padded) + 2))
     answered = frame.drop(columns=Col.SOURCE_ROW).apply(lambda col: col.str.strip() != "").any(axis=1)
     return frame.loc[answered].reset_index(drop=True)
+
+
+def input_sha256(source: ResponseSource, values: list[list[str]]) -> str:
+    """The file's SHA-256 for an export; for a live sheet, of the values read (as canonical JSON)."""
+    if isinstance(source, FileSource):
+        return hashlib.sha256(source.path.read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(values, ensure_ascii=False).encode("utf-8")).hexdigest()

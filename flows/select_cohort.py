@@ -1,0 +1,50 @@
+"""Selection at the deadline: intake → dedupe → cutoff → score → select → decisions for staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from prefect import flow
+from pydantic import Field
+
+from flows.steps import (
+    check_deadline_task,
+    cutoff_task,
+    dedupe_task,
+    extract_task,
+    load_config_task,
+    normalize_task,
+    publish_artifacts_task,
+    score_task,
+    select_task,
+    validate_task,
+    write_decisions_task,
+)
+from tasks.decisions import SelectionSummary
+
+
+@flow(name="select-cohort")
+def select_cohort(
+    config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
+    out_dir: Annotated[str, Field(description="Folder for decisions.csv and summary.json")] = "out/decisions",
+    submissions: Annotated[
+        str | None, Field(description="A CSV or XLSX export to read instead of the configured source")
+    ] = None,
+    as_of: Annotated[
+        dt.datetime | None, Field(description="Run as if at this moment (ISO-8601 with offset); default now")
+    ] = None,
+    preview: Annotated[bool, Field(description="Allow a provisional selection before the deadline")] = False,
+) -> SelectionSummary:
+    """The whole selection; every input row ends with exactly one status and a reason."""
+    config = load_config_task(config_path)
+    check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview)
+    raw, input_sha = extract_task(config, submissions)
+    validated = validate_task(normalize_task(raw, config), config)
+    deduped = dedupe_task(validated, config)
+    on_time = cutoff_task(deduped, config)
+    scored = score_task(on_time, config)
+    decided = select_task(scored, config)
+    summary = write_decisions_task(decided, config, config_path, input_sha, preview, out_dir)
+    publish_artifacts_task(decided, config, summary)
+    return summary

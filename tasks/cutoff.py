@@ -1,0 +1,64 @@
+"""The deadline: on time iff submitted_at <= deadline (aware datetimes), plus staff-granted extensions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from schemas.columns import Col, Out, Status
+from schemas.config import CohortConfig
+
+
+class DeadlineNotPassedError(Exception):
+    """A selection was asked for before the deadline, without --preview."""
+
+
+def local_time_text(moment: dt.datetime | pd.Timestamp, zone: str) -> str:
+    """'10:00:01 AM EDT on June 7, 2021': how staff and applicants read a moment."""
+    local = pd.Timestamp(moment).tz_convert(zone)
+    return local.strftime("%-I:%M:%S %p %Z on %B %-d, %Y")
+
+
+def check_deadline_passed(config: CohortConfig, as_of: dt.datetime, preview: bool) -> None:
+    """Refuse a final selection while applications may still arrive."""
+    if as_of.tzinfo is None:
+        raise DeadlineNotPassedError("--as-of needs a time zone offset, e.g. 2021-06-07T10:00:00-04:00")
+    if as_of < config.deadline and not preview:
+        raise DeadlineNotPassedError(
+            f"the deadline has not passed: it is {local_time_text(config.deadline, config.timezone)}, and the "
+            f"run is as of {local_time_text(as_of, config.timezone)}. Use --preview for a provisional selection."
+        )
+
+
+def on_time_mask(frame: pd.DataFrame, config: CohortConfig) -> tuple[pd.Series, pd.Series]:
+    """(on time, extension reason) per row; rows without a readable timestamp are not on time."""
+    submitted = frame[Col.SUBMITTED_AT]
+    on_time = (submitted <= pd.Timestamp(config.deadline)).fillna(False).astype(bool)
+    reason = pd.Series("", index=frame.index, dtype=object)
+    for grant in config.extensions:
+        if grant.source_row is not None:
+            target = frame[Col.SOURCE_ROW] == grant.source_row
+        else:
+            target = frame[Out.TEAM_KEY] == grant.team
+        if grant.until is not None:
+            target &= (submitted <= pd.Timestamp(grant.until)).fillna(False)
+        used = target & ~on_time
+        reason[used] = f"On time by staff extension: {grant.reason}"
+        on_time = on_time | target
+    return on_time.astype(bool), reason
+
+
+def apply_cutoff(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
+    """Valid rows submitted after the deadline become `late` and say when they came in."""
+    out = frame.copy()
+    late = (out[Col.STATUS] == Status.VALID) & ~out[Out.ON_TIME]
+    if late.any():
+        stamps = out.loc[late, Col.SUBMITTED_AT].map(lambda t: local_time_text(t, config.timezone))
+        out.loc[late, Col.STATUS] = Status.LATE.value
+        out.loc[late, Col.REASONS] = (
+            "Late: submitted at "
+            + stamps
+            + f", after the deadline of {local_time_text(config.deadline, config.timezone)}"
+        )
+    return out

@@ -1,0 +1,78 @@
+"""The declarative rubric: points per criterion (already weighted) and their sum, the score."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from schemas.columns import POINTS_PREFIX, Col, Out, Status
+from schemas.config import CohortConfig, Criterion
+
+
+class RubricDataError(Exception):
+    """A file the rubric reads (previous participants, reviews) is missing or malformed."""
+
+
+def points_column(criterion: Criterion) -> str:
+    return f"{POINTS_PREFIX}{criterion.name}"
+
+
+def read_team_list(path) -> set[str]:
+    """Team keys (STATE:name key) from a one-column CSV with a `team_key` header."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise RubricDataError(f"cannot read previous participants {path}: {exc}") from None
+    if Out.TEAM_KEY not in frame.columns:
+        raise RubricDataError(f"{path} needs a `team_key` column (values like NY:troy education association)")
+    return set(frame[Out.TEAM_KEY].str.strip())
+
+
+def read_reviews(path) -> pd.Series:
+    """Average reviewer score per team key, from a CSV with team_key, reviewer, score."""
+    try:
+        frame = pd.read_csv(path, dtype={Out.TEAM_KEY: str, "reviewer": str}, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise RubricDataError(f"cannot read reviews {path}: {exc}") from None
+    missing = {Out.TEAM_KEY, "reviewer", "score"} - set(frame.columns)
+    if missing:
+        raise RubricDataError(f"{path} lacks column(s) {', '.join(sorted(missing))}")
+    scores = pd.to_numeric(frame["score"], errors="coerce")
+    if scores.isna().any():
+        bad = frame.loc[scores.isna(), "score"].head(3).tolist()
+        raise RubricDataError(f"{path} has scores that are not numbers: {bad}")
+    return scores.groupby(frame[Out.TEAM_KEY].str.strip()).mean()
+
+
+def criterion_points(frame: pd.DataFrame, criterion: Criterion, config: CohortConfig) -> pd.Series:
+    """Unweighted points for one criterion, vectorised over the frame."""
+    if criterion.kind == "count":
+        raw = frame[criterion.field].str.len().astype(float) * criterion.points
+    elif criterion.kind == "contains":
+        exploded = frame[criterion.field].explode()
+        hit = (exploded == criterion.value).groupby(level=0).any().reindex(frame.index, fill_value=False)
+        raw = hit.astype(float) * criterion.points
+    elif criterion.kind == "map":
+        mapping = {str(k).casefold(): v for k, v in (criterion.map or {}).items()}
+        raw = frame[criterion.field].astype(str).str.casefold().map(mapping).astype(float).fillna(0.0)
+    elif criterion.kind == "first_time":
+        previous = read_team_list(config.previous_participants)
+        raw = (~frame[Out.TEAM_KEY].isin(previous)).astype(float) * criterion.points
+    else:
+        raw = frame[Out.TEAM_KEY].map(read_reviews(config.reviews)).astype(float).fillna(0.0) * criterion.points
+    if criterion.max_points is not None:
+        raw = raw.clip(upper=criterion.max_points)
+    return raw
+
+
+def score(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
+    """Scores the candidates (valid, on time, not duplicates); other rows get no points."""
+    out = frame.copy()
+    candidates = out[Col.STATUS] == Status.VALID
+    total = pd.Series(0.0, index=out.index)
+    for criterion in config.rubric:
+        points = (criterion_points(out.loc[candidates], criterion, config) * criterion.weight).round(2)
+        column = points_column(criterion)
+        out[column] = points.reindex(out.index)
+        total = total.add(points, fill_value=0.0)
+    out[Out.SCORE] = total.round(2).where(candidates)
+    return out

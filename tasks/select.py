@@ -1,0 +1,94 @@
+"""Selection against capacity, the per-state cap and reserved seats, in one deterministic order.
+
+Order: score (high first), then earlier submission, then the stable id. Reserved seats are filled
+first, each from the best-ranked qualifying teams; the remaining seats go down the order, skipping a
+team whose state is at its cap. Everyone left is waitlisted in the same order.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from schemas.columns import Col, Out, Status
+from schemas.config import CohortConfig
+from schemas.states import USPS_STATES
+
+
+def selection_order(candidates: pd.DataFrame) -> pd.Index:
+    """Candidates' index labels, best first."""
+    ordered = candidates.assign(_neg=-candidates[Out.SCORE]).sort_values(
+        ["_neg", Col.SUBMITTED_AT, Out.STABLE_ID], kind="mergesort"
+    )
+    return ordered.index
+
+
+def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortConfig) -> dict[object, str]:
+    """Index label → reserve name, for the teams that take reserved seats."""
+    picks: dict[object, str] = {}
+    per_state: dict[str, int] = {}
+    for reserve in config.reserved_seats:
+        qualifies = candidates[reserve.field].map(lambda chosen, v=reserve.value: v in chosen)
+        taken = 0
+        for label in order:
+            if taken == reserve.seats:
+                break
+            state = candidates.at[label, Col.STATE]
+            if label in picks or not qualifies[label] or per_state.get(state, 0) >= config.max_per_state:
+                continue
+            picks[label] = reserve.name
+            per_state[state] = per_state.get(state, 0) + 1
+            taken += 1
+    return picks
+
+
+def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
+    """Selected / waitlisted with rank and a reason a person can read, for every candidate."""
+    out = frame.copy()
+    out[Out.RANK] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out[Out.RESERVED_SEAT] = ""
+    candidates = out.loc[out[Col.STATUS] == Status.VALID]
+    if candidates.empty:
+        return out
+    order = selection_order(candidates)
+    reserved = _reserved_picks(candidates, order, config)
+    ordered = candidates.loc[order]
+    held = pd.Series(ordered.index.isin(list(reserved)), index=order)
+    reserved_per_state = ordered.loc[held, Col.STATE].value_counts()
+    open_seats = config.capacity - int(held.sum())
+    rest = ordered.loc[~held]
+    cap_left = config.max_per_state - rest[Col.STATE].map(reserved_per_state).fillna(0).astype(int)
+    within_cap = rest.groupby(Col.STATE, sort=False).cumcount() < cap_left
+    general = rest.index[within_cap.to_numpy()][: max(open_seats, 0)]
+    chosen = set(general) | set(reserved)
+
+    selected = [label for label in order if label in chosen]
+    waitlisted = [label for label in order if label not in chosen]
+    out.loc[selected, Col.STATUS] = Status.SELECTED.value
+    out.loc[selected, Out.RANK] = range(1, len(selected) + 1)
+    out.loc[waitlisted, Col.STATUS] = Status.WAITLISTED.value
+    out.loc[waitlisted, Out.RANK] = range(1, len(waitlisted) + 1)
+    for label, name in reserved.items():
+        out.at[label, Out.RESERVED_SEAT] = name
+    out.loc[selected + waitlisted, Col.REASONS] = _reasons(out.loc[selected + waitlisted], config, len(selected))
+    return out
+
+
+def _reasons(decided: pd.DataFrame, config: CohortConfig, n_selected: int) -> pd.Series:
+    """'Selected: rank 4 of 20, 11.5 points' / 'Waitlisted: Illinois already has 2 selected teams …'."""
+    status = decided[Col.STATUS]
+    selected_per_state = decided.loc[status == Status.SELECTED, Col.STATE].value_counts()
+    points = decided[Out.SCORE].map("{:g} points".format)
+    rank = decided[Out.RANK].astype(str)
+    seat = decided[Out.RESERVED_SEAT].where(
+        decided[Out.RESERVED_SEAT] == "", " (reserved seat: " + decided[Out.RESERVED_SEAT] + ")"
+    )
+    state_name = decided[Col.STATE].map(lambda code: USPS_STATES.get(code, code))
+    capped = decided[Col.STATE].map(selected_per_state).fillna(0) >= config.max_per_state
+    chosen = "Selected: rank " + rank + f" of {n_selected}, " + points + seat
+    at_cap = (
+        "Waitlisted: " + state_name + f" already has {config.max_per_state} selected teams (the limit per state); "
+        "waitlist position " + rank + ", " + points
+    )
+    full = f"Waitlisted: all {config.capacity} seats are filled by higher-ranked teams; waitlist position " + rank
+    full = full + ", " + points
+    return chosen.where(status == Status.SELECTED, at_cap.where(capped, full))
