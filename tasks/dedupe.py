@@ -13,6 +13,7 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
+from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
 from schemas.columns import Col, Out, Status
@@ -45,6 +46,11 @@ def name_key(local_name: str) -> str:
     folded = unicodedata.normalize("NFKC", local_name).casefold()
     words = [_ABBREVIATIONS.get(word, word) for word in _WORD.findall(folded.replace("'", ""))]
     return " ".join(words)
+
+
+def skeleton(key: str) -> str:
+    """The name key with look-alike letters (Cyrillic "Т", accents) read as plain Latin: for comparing only."""
+    return anyascii(key).casefold()
 
 
 def add_team_keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -94,18 +100,19 @@ def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Distinct name keys in the same block scoring at least `threshold`, with the same numbers in them."""
     names = frame.loc[(frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna(), [Col.STATE, Out.NAME_KEY]]
     names = names.drop_duplicates()
-    names = names.assign(block=names[Col.STATE].astype(str) + ":" + names[Out.NAME_KEY].str.split(" ").str[0])
+    plain = names[Out.NAME_KEY].map(skeleton)
+    names = names.assign(plain=plain, block=names[Col.STATE].astype(str) + ":" + plain.str.split(" ").str[0])
     found = []
     for _, group in names.groupby("block", sort=True):
         if len(group) < 2:
             continue
-        keys = group[Out.NAME_KEY].tolist()
-        scores = process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, workers=1)
+        keys, plains = group[Out.NAME_KEY].tolist(), group["plain"].tolist()
+        scores = process.cdist(plains, plains, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, workers=1)
         left, right = np.nonzero(np.triu(scores, k=1))
         for i, j in zip(left.tolist(), right.tolist(), strict=True):
-            if _DIGITS.findall(keys[i]) == _DIGITS.findall(keys[j]):
-                found.append((group[Col.STATE].iloc[i], keys[i], keys[j]))
-    return pd.DataFrame(found, columns=[Col.STATE, "name_a", "name_b"])
+            if _DIGITS.findall(plains[i]) == _DIGITS.findall(plains[j]):
+                found.append((group[Col.STATE].iloc[i], keys[i], keys[j], plains[i] == plains[j]))
+    return pd.DataFrame(found, columns=[Col.STATE, "name_a", "name_b", "lookalike"])
 
 
 def _fuzzy_row_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -128,7 +135,9 @@ def _fuzzy_row_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     joined = joined.merge(rows.add_suffix("_b"), left_on=[Col.STATE, "name_b"], right_on=["state_b", "name_key_b"])
     same_email = (joined["email_a"] != "") & (joined["email_a"] == joined["email_b"])
     same_lead = (joined["lead_a"] != "") & (joined["lead_a"] == joined["lead_b"])
-    return pd.DataFrame({"pos_a": joined["pos_a"], "pos_b": joined["pos_b"], "same_person": same_email | same_lead})
+    # Names equal only through look-alike letters never merge on the lead's name: staff confirm them.
+    same_person = same_email | (same_lead & ~joined["lookalike"].astype(bool))
+    return pd.DataFrame({"pos_a": joined["pos_a"], "pos_b": joined["pos_b"], "same_person": same_person})
 
 
 def _order_key(frame: pd.DataFrame) -> pd.Series:

@@ -23,14 +23,14 @@ def test_intake_flow_on_the_bundled_example(prefect_server, tmp_path):
     assert "Team lead email is not a valid address: 'jane@'" in bad[Col.REASONS].iloc[0]
 
 
-def test_cli_intake_prints_summary(prefect_server, tmp_path, capsys):
+def test_cli_intake_prints_summary(prefect_server, tmp_path, capfd):
     assert main(["intake", "--config", str(CONFIG_PATH), "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "Rows read: 60" in out
     assert "Invalid:   4" in out
 
 
-def test_cli_missing_file_is_one_message(prefect_server, tmp_path, capsys):
+def test_cli_missing_file_is_one_message(prefect_server, tmp_path, capfd):
     code = main(["intake", "--config", str(CONFIG_PATH), "--submissions", str(tmp_path / "none.csv")])
     assert code == 2
-    assert "responses file not found" in capsys.readouterr().err
+    assert "responses file not found" in capfd.readouterr().err
