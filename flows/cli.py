@@ -10,14 +10,29 @@ import sys
 
 from schemas.config import ConfigError, SecretError, load_config
 from tasks.cutoff import DeadlineNotPassedError
+from tasks.delivery import SmtpSettingsError
 from tasks.normalize import MissingQuestionError
+from tasks.notices import NoticeError
 from tasks.score import RubricDataError
 from tasks.sources import SourceError
+from tasks.store import NoSelectionError, StoreError
 
 # Errors a staff member can act on: printed as one message, no traceback.
-STAFF_ERRORS = (ConfigError, SecretError, SourceError, MissingQuestionError, DeadlineNotPassedError, RubricDataError)
+STAFF_ERRORS = (
+    ConfigError,
+    SecretError,
+    SourceError,
+    MissingQuestionError,
+    DeadlineNotPassedError,
+    RubricDataError,
+    NoticeError,
+    NoSelectionError,
+    StoreError,
+    SmtpSettingsError,
+)
 EXIT_STAFF_ERROR = 2
 EXIT_NOTHING_SELECTED = 3
+EXIT_NOTICES_UNFINISHED = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
     select.add_argument("--preview", action="store_true", help="allow a provisional selection before the deadline")
     select.add_argument("--out", required=True, help="folder to write decisions.csv and summary.json into")
+    notify = commands.add_parser("notify", help="decision (or interest-list) notices: outbox, or --send")
+    notify.add_argument("--config", required=True, help="cohort YAML file")
+    notify.add_argument("--out", required=True, help="folder for the dry-run outbox")
+    notify.add_argument("--send", action="store_true", help="deliver over SMTP (default: dry run to the outbox)")
+    notify.add_argument("--interest", action="store_true", help="the interest-list notice instead of decisions")
+    notify.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    notify.add_argument("--resend-unknown", action="store_true", help="resend notices left unknown by a cut-off run")
     return parser
 
 
@@ -103,12 +125,33 @@ def _run_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_notify(args: argparse.Namespace) -> int:
+    from flows.send_notices import send_notices
+
+    load_config(args.config)
+    _quiet_staff_errors()
+    report = send_notices(
+        config_path=args.config,
+        out_dir=args.out,
+        send=args.send,
+        kind="interest" if args.interest else "decisions",
+        as_of=args.as_of,
+        resend_unknown=args.resend_unknown,
+    )
+    print("\nNotices")
+    print(report.as_text())
+    if report.problems:
+        print("\n".join(report.problems), file=sys.stderr)
+        return EXIT_NOTICES_UNFINISHED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
-        return {"intake": _run_intake, "select": _run_select}[args.command](args)
+        return {"intake": _run_intake, "select": _run_select, "notify": _run_notify}[args.command](args)
     except STAFF_ERRORS as exc:
         print(f"cohort-select {args.command}: {exc}", file=sys.stderr)
         return EXIT_STAFF_ERROR

@@ -16,6 +16,7 @@ from flows.steps import (
     load_config_task,
     normalize_task,
     publish_artifacts_task,
+    record_selection_task,
     score_task,
     select_task,
     validate_task,
@@ -46,5 +47,6 @@ def select_cohort(
     scored = score_task(on_time, config)
     decided = select_task(scored, config)
     summary = write_decisions_task(decided, config, config_path, input_sha, preview, out_dir)
+    record_selection_task(decided, config, summary)
     publish_artifacts_task(decided, config, summary)
     return summary

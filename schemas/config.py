@@ -186,6 +186,26 @@ class ReservedSeats(_Model):
         return name
 
 
+NoticeKind = Literal["selected", "waitlisted", "not_selected", "late", "interest"]
+
+
+class NoticesConfig(_Model):
+    """What the notices say: subjects (jinja2: {{ program }}, {{ cohort }}, {{ team.local_name }}) and course facts."""
+
+    confirm_by: dt.date
+    course_start: dt.date
+    course_summary: str = Field(min_length=1)
+    subjects: dict[NoticeKind, str]
+
+    @field_validator("subjects")
+    @classmethod
+    def _every_kind(cls, subjects: dict[str, str]) -> dict[str, str]:
+        missing = sorted(set(NoticeKind.__args__) - set(subjects))
+        if missing:
+            raise ValueError(f"needs a subject for {', '.join(missing)}")
+        return subjects
+
+
 class CohortConfig(_Model):
     """One cohort's call: dates, limits, the form's columns, where responses and state live."""
 
@@ -207,6 +227,14 @@ class CohortConfig(_Model):
     reserved_seats: list[ReservedSeats] = []
     previous_participants: Path | None = None
     reviews: Path | None = None
+    notices: NoticesConfig | None = None
+    interest_list: Path | None = None
+    state_url: str | None = None
+
+    @property
+    def database_url(self) -> str:
+        """The state store: `state_url` (or COHORT_STATE_URL) if given, else SQLite under state_dir."""
+        return os.environ.get("COHORT_STATE_URL") or self.state_url or f"sqlite:///{self.state_dir / 'state.sqlite'}"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -274,7 +302,7 @@ class CohortConfig(_Model):
         env_state = os.environ.get("COHORT_STATE_DIR")
         if env_state:
             updates["state_dir"] = Path(env_state)
-        for name in ("previous_participants", "reviews"):
+        for name in ("previous_participants", "reviews", "interest_list"):
             if getattr(self, name) is not None:
                 updates[name] = base / getattr(self, name)
         if isinstance(self.source, FileSourceConfig):

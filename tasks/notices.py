@@ -1,0 +1,237 @@
+"""Notices: which team gets which notice, rendered from templates/ (jinja2), as email messages.
+
+Rendering is strict (StrictUndefined), so a template that needs a missing value fails at preview,
+never at send. Recipients and subjects are checked before a message is built: a notice whose address
+or subject would carry CR/LF or extra addresses is refused with its reason and never sent.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import functools
+import hashlib
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel
+
+from schemas.columns import Col, Out, Status
+from schemas.config import CohortConfig
+from schemas.states import USPS_STATES
+from tasks.cutoff import local_time_text
+from tasks.sources import FileSource, values_to_frame
+from tasks.store import message_id
+from tasks.validate import REASON_SEPARATOR, is_valid_address
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+KIND_FOR_STATUS = {
+    Status.SELECTED: "selected",
+    Status.WAITLISTED: "waitlisted",
+    Status.INVALID: "not_selected",
+    Status.LATE: "late",
+}
+DECISION_KINDS = frozenset(KIND_FOR_STATUS.values())
+
+
+class NoticeError(Exception):
+    """A notice cannot be prepared (a template problem, an unreadable interest list)."""
+
+
+class Notice(BaseModel):
+    """One message to one applicant; `refusal` says why it must not be sent, if so."""
+
+    applicant: str
+    kind: str
+    version: str
+    to: str
+    cc: str = ""
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    refusal: str = ""
+
+
+@functools.cache
+def template_environment() -> Environment:
+    """One environment per process: templates compile once."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        keep_trailing_newline=True,
+    )
+
+
+def _date_text(day) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def _common_context(config: CohortConfig) -> dict:
+    if config.notices is None:
+        raise NoticeError("the cohort config has no `notices` section (subjects, confirm_by, course facts)")
+    sender = parseaddr(config.email.sender)[1]
+    return {
+        "program": config.program,
+        "cohort": config.cohort,
+        "reply_to": config.email.reply_to or sender,
+        "confirm_by": _date_text(config.notices.confirm_by),
+        "deadline": local_time_text(config.deadline, config.timezone),
+        "course": {"summary": config.notices.course_summary, "start_date": _date_text(config.notices.course_start)},
+    }
+
+
+def _render(kind: str, context: dict, subject_template: str) -> tuple[str, str, str]:
+    env = template_environment()
+    try:
+        subject = env.from_string(subject_template).render(context)
+        text = env.get_template(f"notices/{kind}.txt").render(context)
+        html = env.get_template(f"notices/{kind}.html").render(context)
+    except Exception as exc:  # jinja2 raises several types; all mean the template cannot be filled
+        raise NoticeError(f"the {kind} notice cannot be rendered: {exc.__class__.__name__}: {exc}") from None
+    return subject, text, html
+
+
+def decision_version(status: str, rank: object, reasons: str) -> str:
+    """What the notice says: a changed waitlist position or reason is a new version, a reordered rank is not."""
+    material = status
+    if status == Status.WAITLISTED:
+        material += f"|{rank}"
+    if status in (Status.INVALID, Status.LATE):
+        material += f"|{reasons}"
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+
+def _refusal(to: str, cc: str, subject: str) -> str:
+    if not is_valid_address(to):
+        return f"recipient is not a valid address: {to[:80]!r}"
+    if cc and not is_valid_address(cc):
+        return f"cc is not a valid address: {cc[:80]!r}"
+    if any(ch in subject for ch in "\r\n\x00"):
+        return "subject would carry a line break from the application"
+    return ""
+
+
+def decision_notices(decided: pd.DataFrame, config: CohortConfig, domain: str) -> list[Notice]:
+    """One decision notice per team (its latest row that is not a duplicate), in sheet order."""
+    base = _common_context(config)
+    rows = decided[decided[Col.STATUS].isin(list(KIND_FOR_STATUS))].copy()
+    named = rows[Out.TEAM_KEY].str.split(":", n=1).str[1].fillna("") != ""
+    rows["applicant"] = rows[Out.TEAM_KEY].where(named, "row:" + rows[Col.SOURCE_ROW].astype(str))
+    rows = rows.sort_values(Col.SOURCE_ROW).drop_duplicates("applicant", keep="last")
+    made = []
+    for row in rows.to_dict(orient="records"):
+        kind = KIND_FOR_STATUS[Status(row[Col.STATUS])]
+        reasons = [r for r in str(row[Col.REASONS]).split(REASON_SEPARATOR) if r]
+        rank = None if pd.isna(row[Out.RANK]) else int(row[Out.RANK])
+        context = base | {
+            "team": {
+                "lead_name": row[Col.LEAD_NAME] or "team lead",
+                "local_name": row[Col.LOCAL_NAME] or "your local",
+                "state": USPS_STATES.get(row[Col.STATE] or "", row[Col.STATE] or ""),
+                "member_names": list(row[Col.MEMBER_NAMES] or []),
+            },
+            "decision": {"status": row[Col.STATUS], "rank": rank, "reason": row[Col.REASONS], "reasons": reasons},
+        }
+        subject, text, html = _render(kind, context, config.notices.subjects[kind])
+        to = str(row[Col.LEAD_EMAIL] or "")
+        cc = str(row[Col.SUBMITTER_EMAIL] or "")
+        cc = "" if cc == to else cc
+        version = decision_version(row[Col.STATUS], rank, str(row[Col.REASONS]))
+        made.append(
+            Notice(
+                applicant=row["applicant"],
+                kind=kind,
+                version=version,
+                to=to,
+                cc=cc,
+                subject=subject,
+                text=text,
+                html=html,
+                message_id=message_id(config.cohort, row["applicant"], kind, version, domain),
+                refusal=_refusal(to, cc, subject),
+            )
+        )
+    return made
+
+
+def read_interest_list(path: Path) -> pd.DataFrame:
+    """The "not yet ready" list: name, email, local, state, date; one row per address (first kept)."""
+    try:
+        frame = values_to_frame(FileSource(path).read_values())
+    except Exception as exc:
+        raise NoticeError(f"cannot read the interest list {path}: {exc}") from None
+    frame.columns = [str(c).strip().casefold() for c in frame.columns]
+    missing = {"name", "email"} - set(frame.columns)
+    if missing:
+        raise NoticeError(f"the interest list {path} lacks column(s) {', '.join(sorted(missing))}")
+    for column in ("local", "state", "date"):
+        if column not in frame.columns:
+            frame[column] = ""
+    frame["email"] = frame["email"].str.strip().str.lower()
+    frame["name"] = frame["name"].str.strip()
+    return frame[frame["email"] != ""].drop_duplicates("email", keep="first")
+
+
+def interest_notices(
+    people: pd.DataFrame, already_notified: set[str], config: CohortConfig, domain: str
+) -> list[Notice]:
+    """The future-opportunities notice for each address not already getting a decision notice."""
+    base = _common_context(config)
+    made = []
+    for person in people[~people["email"].isin(already_notified)].to_dict(orient="records"):
+        context = base | {"person": {"name": person["name"] or "colleague", "local": person["local"].strip()}}
+        subject, text, html = _render("interest", context, config.notices.subjects["interest"])
+        made.append(
+            Notice(
+                applicant=person["email"],
+                kind="interest",
+                version="1",
+                to=person["email"],
+                subject=subject,
+                text=text,
+                html=html,
+                message_id=message_id(config.cohort, person["email"], "interest", "1", domain),
+                refusal=_refusal(person["email"], "", subject),
+            )
+        )
+    return made
+
+
+def build_message(notice: Notice, config: CohortConfig) -> EmailMessage:
+    """A multipart/alternative message (plain text + HTML) with the notice's fixed Message-ID."""
+    message = EmailMessage()
+    message["From"] = config.email.sender
+    message["To"] = notice.to
+    if notice.cc:
+        message["Cc"] = notice.cc
+    if config.email.reply_to:
+        message["Reply-To"] = config.email.reply_to
+    message["Subject"] = notice.subject
+    message["Message-ID"] = notice.message_id
+    message.set_content(notice.text)
+    message.add_alternative(notice.html, subtype="html")
+    return message
+
+
+def needs_smtputf8(notice: Notice) -> bool:
+    """Internationalized addresses (zoë@…) must travel as UTF-8 (RFC 6531), never as encoded words."""
+    return not (notice.to + notice.cc).isascii()
+
+
+def message_bytes(notice: Notice, config: CohortConfig) -> bytes:
+    """The message as it goes on the wire and into the outbox."""
+    policy = email.policy.SMTPUTF8 if needs_smtputf8(notice) else email.policy.SMTP
+    return build_message(notice, config).as_bytes(policy=policy)
+
+
+def sender_domain(config: CohortConfig) -> str:
+    address = parseaddr(config.email.sender)[1]
+    try:
+        return Address(addr_spec=address).domain or "cohort-select.local"
+    except (ValueError, IndexError):
+        return "cohort-select.local"
