@@ -1,7 +1,8 @@
 """Delivery: the dry-run outbox, and SMTP sending recorded in the notice ledger (outbox pattern).
 
-Each notice is marked `sending` (committed) before its DATA goes out and `sent` (committed) after the
-server accepts it. A notice found `sending` at the start of a run was cut off in between: it becomes
+Each notice is marked `sending` (committed) once the server has accepted its recipients, just before
+its DATA goes out, and `sent` (committed) after the server accepts it. A kill before that point leaves
+it pending, and the next run sends it. A notice found `sending` at the start of a run was cut off in between: it becomes
 `unknown`, is listed, and is resent (with the same Message-ID) only when staff ask.
 """
 
@@ -12,7 +13,7 @@ import csv
 import os
 import smtplib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
@@ -211,7 +212,14 @@ class _Ambiguous(Exception):
     """The connection broke after DATA went out: the server may or may not have accepted the message."""
 
 
-def _transmit(smtp: smtplib.SMTP, sender: str, recipients: list[str], message: bytes, options: list[str]) -> None:
+def _transmit(
+    smtp: smtplib.SMTP,
+    sender: str,
+    recipients: list[str],
+    message: bytes,
+    options: list[str],
+    before_data: Callable[[], None],
+) -> None:
     """MAIL, RCPT, DATA step by step, so a failure before DATA is known to be safe to retry."""
     smtp.ehlo_or_helo_if_needed()
     if options and not smtp.has_extn("smtputf8"):
@@ -224,6 +232,7 @@ def _transmit(smtp: smtplib.SMTP, sender: str, recipients: list[str], message: b
         if code not in (250, 251):
             smtp.rset()
             raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    before_data()
     try:
         code, reply = smtp.data(message)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -286,9 +295,11 @@ def _deliver_one(
 ) -> None:
     """One notice through the ledger: sending → sent, or failed with the server's words, or unknown."""
     for attempt in range(1, attempts + 1):
-        set_state(engine, notice_id, SENDING, attempt=True)
+        set_state(engine, notice_id, PENDING, attempt=True)
         try:
-            _transmit(connection.get(), sender, recipients, payload, options)
+            _transmit(
+                connection.get(), sender, recipients, payload, options, lambda: set_state(engine, notice_id, SENDING)
+            )
         except _Ambiguous as exc:
             connection.drop()
             set_state(engine, notice_id, UNKNOWN, f"connection lost after the message was handed over: {exc}")

@@ -13,6 +13,9 @@ os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="cohort-select-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+os.environ["COHORT_STATE_DIR"] = tempfile.mkdtemp(prefix="cohort-select-state-")
+for _name in ("SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "COHORT_STATE_URL"):
+    os.environ.pop(_name, None)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = ROOT / "cohorts" / "esp-2021.yaml"

@@ -1,0 +1,308 @@
+"""Notices end to end against a real SMTP server (aiosmtpd on 127.0.0.1) and a SQLite ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schemas.columns import Col
+from schemas.config import load_config
+from tasks.cutoff import apply_cutoff
+from tasks.dedupe import deduplicate
+from tasks.delivery import (
+    FAILED,
+    PENDING,
+    SENT,
+    SUPERSEDED,
+    UNKNOWN,
+    delivery_report,
+    send_notices,
+    smtp_settings,
+    sync_ledger,
+    write_outbox,
+)
+from tasks.normalize import normalize
+from tasks.notices import DECISION_KINDS, NoticeError, decision_notices, interest_notices, read_interest_list
+from tasks.score import score
+from tasks.select import select
+from tasks.store import latest_selection, ledger, open_store, record_selection
+from tasks.validate import validate
+from tests.conftest import CONFIG_PATH, ROOT
+from tests.helpers import raw_frame, row
+from tests.smtp_server import SmtpServer
+
+DOMAIN = "example.org"
+
+
+def team(i: int, state: str = "OH", **more: str) -> list[str]:
+    lead = f"lead{i}@local{i}.example.org"
+    answers = {
+        "Local_Association_name": f"Local {i} Education Association",
+        "State": state,
+        "Team_lead_name": f"Lead {i}",
+        "Team_lead_email": lead,
+        "Email_Address": lead,
+    }
+    return row(**(answers | more))
+
+
+def make_config(tmp_path: Path, smtp_port: int, **changes):
+    data = yaml.safe_load(CONFIG_PATH.read_text())
+    data["email"]["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "security": "none"}
+    data["state_url"] = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    data["source"]["path"] = str(ROOT / "examples" / "esp-2021-responses.csv")
+    data["previous_participants"] = str(ROOT / "examples" / "previous-participants.csv")
+    data["interest_list"] = str(ROOT / "examples" / "interest-list.csv")
+    data["reserved_seats"] = []
+    data.update(changes)
+    path = tmp_path / "cohort.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_config(path), path
+
+
+def record(config, rows: list[list[str]]):
+    frame = validate(normalize(raw_frame(*rows), config), config)
+    decided = select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
+    engine = open_store(config.database_url)
+    record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
+    return engine
+
+
+def plan(engine, config):
+    _, decided = latest_selection(engine, config.cohort)
+    return decision_notices(decided, config, DOMAIN)
+
+
+def send(engine, config, **kwargs):
+    planned = plan(engine, config)
+    sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
+    send_notices(engine, config.cohort, planned, config, smtp_settings(config), base_delay=0.01, **kwargs)
+    return planned
+
+
+@pytest.fixture
+def smtp():
+    with SmtpServer() as server:
+        yield server
+
+
+def test_each_team_gets_one_notice_with_the_right_recipients_and_content(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port, capacity=2, max_per_state=1)
+    rows = [
+        team(1, "OH", Email_Address="helper1@local1.example.org"),
+        team(2, "OH", Timestamp="6/2/2021 12:00:00"),
+        team(3, "TX"),
+        team(4, "Narnia"),
+        team(5, "IL", Timestamp="6/7/2021 10:00:01"),
+        team(3, "TX", Timestamp="5/1/2021 9:00:00"),  # an earlier submission of team 3: a duplicate
+    ]
+    engine = record(config, rows)
+    send(engine, config)
+    kinds = Counter(m.message["Subject"].split(" for ")[0].split(":")[0] for m in smtp.received)
+    assert len(smtp.received) == 5
+    by_to = {m.message["To"]: m for m in smtp.received}
+    first = by_to["lead1@local1.example.org"]
+    assert first.recipients == ["lead1@local1.example.org", "helper1@local1.example.org"]
+    assert first.message["Cc"] == "helper1@local1.example.org"
+    assert "Local 1 Education Association" in first.message.get_body(("plain",)).get_content()
+    assert "waitlist, in position 1" in by_to["lead2@local2.example.org"].message.get_body(("plain",)).get_content()
+    regret = by_to["lead4@local4.example.org"].message.get_body(("plain",)).get_content()
+    assert "State is not a US state or territory: 'Narnia'" in regret
+    late = by_to["lead5@local5.example.org"].message.get_body(("plain",)).get_content()
+    assert "after the deadline" in late
+    assert by_to["lead1@local1.example.org"].message["Message-ID"].endswith(f"@{DOMAIN}>")
+    assert sum(kinds.values()) == 5
+
+
+def test_rerun_sends_nothing_twice(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1), team(2, "TX")])
+    send(engine, config)
+    send(engine, config)
+    assert len(smtp.received) == 2
+    assert set(ledger(engine, config.cohort)["state"]) == {SENT}
+
+
+def test_html_escapes_applicant_text(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1, Local_Association_name="<script>alert(1)</script> Education Association")])
+    send(engine, config)
+    html = smtp.received[0].message.get_body(("html",)).get_content()
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_temporary_failures_are_retried(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1), team(2, "TX"), team(3, "IL")])
+    smtp.handler.rcpt_replies["lead1@local1.example.org"] = ["451 4.3.0 try again later", "452 4.3.1 full"]
+    smtp.handler.rcpt_replies["lead2@local2.example.org"] = ["421 4.3.2 closing"]
+    smtp.handler.drop_next_mail = 1
+    send(engine, config)
+    assert sorted(m.message["To"] for m in smtp.received) == [f"lead{i}@local{i}.example.org" for i in (1, 2, 3)]
+    rows = ledger(engine, config.cohort).set_index("recipient")
+    assert rows.loc["lead1@local1.example.org", "state"] == SENT
+    assert rows.loc["lead1@local1.example.org", "attempts"] == 4  # dropped connection, 451, 452, then sent
+
+
+def test_permanent_failure_is_recorded_and_the_batch_goes_on(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1), team(2, "TX"), team(3, "IL")])
+    smtp.handler.rcpt_replies["lead2@local2.example.org"] = ["550 5.1.1 no such user", "550 5.1.1 no such user"]
+    send(engine, config)
+    assert sorted(m.message["To"] for m in smtp.received) == ["lead1@local1.example.org", "lead3@local3.example.org"]
+    assert smtp.handler.rcpt_seen.count("lead2@local2.example.org") == 1  # 5xx is never retried in a run
+    report = delivery_report(engine, config.cohort, DECISION_KINDS, dry_run=False, outbox=None)
+    assert report.counts[FAILED] == 1
+    assert "550 for lead2@local2.example.org: 5.1.1 no such user" in report.failed[0]
+
+
+def test_changed_decision_supersedes_the_unsent_notice(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port, capacity=1)
+    engine = record(config, [team(1), team(2, "TX", Timestamp="6/2/2021 12:00:00")])
+    sync_ledger(engine, config.cohort, plan(engine, config), DECISION_KINDS)
+    assert set(ledger(engine, config.cohort)["state"]) == {PENDING}
+    bigger, _ = make_config(tmp_path, smtp.port, capacity=2)
+    record(bigger, [team(1), team(2, "TX", Timestamp="6/2/2021 12:00:00")])
+    send(engine, bigger)
+    states = ledger(engine, bigger.cohort)
+    assert (states["state"] == SUPERSEDED).sum() == 1
+    superseded = states[states["state"] == SUPERSEDED].iloc[0]
+    assert superseded["kind"] == "waitlisted"
+    assert [m.message["Subject"].startswith("Your team is selected") for m in smtp.received] == [True, True]
+
+
+def test_header_injection_never_reaches_the_wire(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1), team(2, "TX")])
+    _, decided = latest_selection(engine, config.cohort)
+    decided.loc[decided[Col.SOURCE_ROW] == 3, Col.LEAD_EMAIL] = "lead2@local2.example.org\r\nBcc: evil@attacker.example"
+    decided.loc[decided[Col.SOURCE_ROW] == 2, Col.LOCAL_NAME] = "Local\r\nBcc: evil@attacker.example"
+    planned = decision_notices(decided, config, DOMAIN)
+    sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
+    send_notices(engine, config.cohort, planned, config, smtp_settings(config), base_delay=0.01)
+    assert len(smtp.received) == 1  # the forged address is refused; the other notice goes out
+    for received in smtp.received:
+        assert all("evil" not in recipient for recipient in received.recipients)
+        for name, value in received.message.items():
+            assert "evil" not in str(value), f"{name} carries injected text"
+    refused = ledger(engine, config.cohort)
+    assert "recipient is not a valid address" in refused.loc[refused["state"] == "refused", "last_error"].iloc[0]
+
+
+def test_dry_run_outbox_has_every_message_and_an_index(tmp_path):
+    config, _ = make_config(tmp_path, 25)
+    engine = record(config, [team(1), team(2, "TX"), team(3, "Narnia")])
+    outbox = write_outbox(plan(engine, config), config, tmp_path / "out")
+    assert sorted(p.name for p in outbox.glob("*.eml")) == [
+        "0001-selected.eml",
+        "0002-selected.eml",
+        "0003-not_selected.eml",
+    ]
+    index = (outbox / "index.csv").read_text().splitlines()
+    assert index[0] == "file,recipient,cc,kind,subject,refused_because"
+    assert len(index) == 4
+    assert ledger(engine, config.cohort).empty
+
+
+def test_templates_fail_at_preview_when_a_value_is_missing(tmp_path):
+    config, _ = make_config(tmp_path, 25)
+    broken = config.model_copy(
+        update={
+            "notices": config.notices.model_copy(
+                update={"subjects": config.notices.subjects | {"selected": "{{ nope }}"}}
+            )
+        }
+    )
+    engine = record(config, [team(1)])
+    with pytest.raises(NoticeError, match="'nope' is undefined"):
+        plan(engine, broken)
+
+
+def test_interest_list_once_per_address_and_not_to_applicants(tmp_path):
+    config, _ = make_config(tmp_path, 25)
+    people = read_interest_list(config.interest_list)
+    assert people["email"].tolist().count("terry.gomez@hamiltonea.example.org") == 1
+    made = interest_notices(people, {"dana.whitfield@troyea.example.org"}, config, DOMAIN)
+    recipients = [n.to for n in made]
+    assert "dana.whitfield@troyea.example.org" not in recipients
+    assert sorted(recipients) == sorted(set(recipients))
+    assert all(n.kind == "interest" and not n.refusal for n in made)
+
+
+@pytest.mark.parametrize("window", ["data", "mail"])
+def test_killed_sender_never_duplicates_and_loses_nothing_silently(tmp_path, window):
+    """SIGKILL the sender after the k-th message reaches the server (or at its k-th MAIL), re-run, for every k."""
+    teams = [team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY"], start=1)]
+    for k in range(1, len(teams) + 1):
+        with SmtpServer() as smtp:
+            base = tmp_path / f"{window}-{k}"
+            base.mkdir()
+            config, path = make_config(base, smtp.port)
+            engine = record(config, teams)
+            command = [sys.executable, "-m", "tests.notice_sender", str(path)]
+            process = subprocess.Popen(command, cwd=ROOT)
+            if window == "data":
+                smtp.handler.kill_pid_at_data = (process.pid, k)
+            else:
+                smtp.handler.kill_pid_at_mail = (process.pid, k)
+            assert process.wait(timeout=60) == -9
+            smtp.handler.kill_pid_at_data = smtp.handler.kill_pid_at_mail = None
+            subprocess.run(command, cwd=ROOT, check=True, timeout=60)
+            received = Counter(m.message["To"] for m in smtp.received)
+            states = ledger(engine, config.cohort).set_index("recipient")["state"]
+            assert max(received.values()) == 1, f"k={k}: a notice arrived twice"
+            unknown = states[states == UNKNOWN].index.tolist()
+            assert len(unknown) <= 1
+            for recipient in states.index:
+                assert received[recipient] == 1 or recipient in unknown, f"k={k}: {recipient} lost"
+            if window == "mail":
+                assert not unknown, "a kill before the handover is never ambiguous"
+            assert set(states) <= {SENT, UNKNOWN}
+
+
+def test_unknown_is_resent_only_when_asked_with_the_same_message_id(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1)])
+    planned = plan(engine, config)
+    sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE notices SET state = 'sending'")
+    send(engine, config)
+    assert smtp.received == []
+    assert set(ledger(engine, config.cohort)["state"]) == {UNKNOWN}
+    send(engine, config, resend_unknown=True)
+    assert [m.message["Message-ID"] for m in smtp.received] == [planned[0].message_id]
+    assert set(ledger(engine, config.cohort)["state"]) == {SENT}
+
+
+def test_cli_notify_dry_run_then_send(prefect_server, tmp_path, smtp, capfd):
+    from flows.cli import EXIT_NOTICES_UNFINISHED, main
+
+    config, path = make_config(tmp_path, smtp.port)
+    after = "2021-06-08T09:00:00-04:00"
+    assert main(["select", "--config", str(path), "--as-of", after, "--out", str(tmp_path / "sel")]) == 0
+    assert main(["notify", "--config", str(path), "--as-of", after, "--out", str(tmp_path / "n")]) == 0
+    assert smtp.received == []
+    assert (tmp_path / "n" / "outbox" / "index.csv").is_file()
+    code = main(["notify", "--config", str(path), "--as-of", after, "--out", str(tmp_path / "n"), "--send"])
+    printed = capfd.readouterr()
+    assert code == 0, printed.err
+    sent_once = Counter(m.message["To"] for m in smtp.received)
+    assert max(sent_once.values()) == 1
+    assert len(sent_once) >= 45
+    late = main(["notify", "--config", str(path), "--as-of", "2021-06-22T09:00:00-04:00", "--out", str(tmp_path / "n")])
+    assert late == EXIT_NOTICES_UNFINISHED  # the refused 'jane@' notice was never sent
+    assert "the notification date June 21 2021 has passed" in capfd.readouterr().err
+    early = main(
+        ["notify", "--config", str(path), "--as-of", "2021-06-07T09:00:00-04:00", "--out", str(tmp_path / "n")]
+    )
+    assert early == 2
+    assert "cannot go out before the deadline" in capfd.readouterr().err
+    assert dt.date(2021, 6, 21) == config.notify_by
