@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint bench venv clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/cohort-select select --config cohorts/esp-2021.yaml --out $(DEMO_OUT)
+	$(BIN)/cohort-select notify --config cohorts/esp-2021.yaml --out $(DEMO_OUT) --as-of 2021-06-08T09:00:00-04:00
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,6 +30,9 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -179,6 +179,7 @@ def deliver_task(
         report = delivery_report(engine, config.cohort, kinds, dry_run=True, outbox=outbox)
         report.counts["would send"] = sum(1 for n in waiting if not n.refusal)
         report.refused = [f"{n.to} ({n.kind}): {n.refusal}" for n in waiting if n.refusal]
+        report.counts["refused"] = len(report.refused)
         return report
     sync_ledger(engine, config.cohort, planned, kinds)
     send_notices(engine, config.cohort, planned, config, smtp_settings(config), resend_unknown=resend_unknown)

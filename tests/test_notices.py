@@ -151,16 +151,18 @@ def test_temporary_failures_are_retried(tmp_path, smtp):
     assert rows.loc["lead1@local1.example.org", "attempts"] == 4  # dropped connection, 451, 452, then sent
 
 
-def test_permanent_failure_is_recorded_and_the_batch_goes_on(tmp_path, smtp):
+@pytest.mark.parametrize("reply", ["550 5.1.1 no such user", "553 5.1.3 mailbox name not allowed"])
+def test_permanent_failure_is_recorded_and_the_batch_goes_on(tmp_path, smtp, reply):
     config, _ = make_config(tmp_path, smtp.port)
     engine = record(config, [team(1), team(2, "TX"), team(3, "IL")])
-    smtp.handler.rcpt_replies["lead2@local2.example.org"] = ["550 5.1.1 no such user", "550 5.1.1 no such user"]
+    smtp.handler.rcpt_replies["lead2@local2.example.org"] = [reply, reply]
     send(engine, config)
     assert sorted(m.message["To"] for m in smtp.received) == ["lead1@local1.example.org", "lead3@local3.example.org"]
     assert smtp.handler.rcpt_seen.count("lead2@local2.example.org") == 1  # 5xx is never retried in a run
     report = delivery_report(engine, config.cohort, DECISION_KINDS, dry_run=False, outbox=None)
     assert report.counts[FAILED] == 1
-    assert "550 for lead2@local2.example.org: 5.1.1 no such user" in report.failed[0]
+    code, words = reply.split(" ", 1)
+    assert f"{code} for lead2@local2.example.org: {words}" in report.failed[0]
 
 
 def test_changed_decision_supersedes_the_unsent_notice(tmp_path, smtp):
@@ -306,3 +308,17 @@ def test_cli_notify_dry_run_then_send(prefect_server, tmp_path, smtp, capfd):
     assert early == 2
     assert "cannot go out before the deadline" in capfd.readouterr().err
     assert dt.date(2021, 6, 21) == config.notify_by
+
+
+def test_interest_notices_are_sent_once_per_address(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1)])
+    _, decided = latest_selection(engine, config.cohort)
+    people = read_interest_list(config.interest_list)
+    for _ in range(2):
+        planned = interest_notices(people, {"lead1@local1.example.org"}, config, DOMAIN)
+        sync_ledger(engine, config.cohort, planned, {"interest"})
+        send_notices(engine, config.cohort, planned, config, smtp_settings(config), base_delay=0.01)
+    received = Counter(m.message["To"] for m in smtp.received)
+    assert set(received.values()) == {1}
+    assert len(received) == people["email"].nunique()
