@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
-import pandas as pd
 import sqlalchemy as sa
 from pydantic import BaseModel
 
 from schemas.config import CohortConfig
-from tasks.notices import Notice, message_bytes, needs_smtputf8
+from tasks.notices import Notice, kinds_of, message_bytes, needs_smtputf8
 from tasks.store import StoreError, ledger, notices, now, set_state
 
 PENDING, SENDING, SENT, FAILED, SUPERSEDED, UNKNOWN, REFUSED = (
@@ -358,9 +357,52 @@ def delivery_report(
     )
 
 
-def unsent_after(engine: sa.Engine, cohort: str, planned: list[Notice]) -> pd.DataFrame:
-    """Planned notices (not refused) that the ledger does not have as sent."""
+def _not_sent(engine: sa.Engine, cohort: str, planned: list[Notice]) -> list[Notice]:
     rows = ledger(engine, cohort)
-    sent = {(r.applicant, r.kind, r.version) for r in rows[rows["state"] == SENT].itertuples()}
-    missing = [n for n in planned if (n.applicant, n.kind, n.version) not in sent]
-    return pd.DataFrame([{"recipient": n.to, "kind": n.kind, "refused": n.refusal} for n in missing])
+    done = {(r.applicant, r.kind, r.version) for r in rows[rows["state"] == SENT].itertuples()}
+    return [n for n in planned if (n.applicant, n.kind, n.version) not in done]
+
+
+def dry_run(engine: sa.Engine, config: CohortConfig, planned: list[Notice], kind: str, out_dir: Path) -> DeliveryReport:
+    """The outbox of every notice not yet sent, for staff to review; the ledger is not changed."""
+    waiting = _not_sent(engine, config.cohort, planned)
+    outbox = write_outbox(waiting, config, out_dir)
+    report = delivery_report(engine, config.cohort, kinds_of(kind), dry_run=True, outbox=outbox)
+    report.refused = [f"{n.to} ({n.kind}): {n.refusal}" for n in waiting if n.refusal]
+    report.counts["refused"] = len(report.refused)
+    report.counts["would send"] = len(waiting) - len(report.refused)
+    return report
+
+
+def deliver(
+    engine: sa.Engine,
+    config: CohortConfig,
+    planned: list[Notice],
+    kind: str,
+    settings: SmtpSettings,
+    resend_unknown: bool = False,
+    base_delay: float = 1.0,
+) -> DeliveryReport:
+    """Ledger first, then SMTP on one connection; the report says what each notice became."""
+    kinds = kinds_of(kind)
+    sync_ledger(engine, config.cohort, planned, kinds)
+    send_notices(engine, config.cohort, planned, config, settings, resend_unknown=resend_unknown, base_delay=base_delay)
+    return delivery_report(engine, config.cohort, kinds, dry_run=False, outbox=None)
+
+
+def unfinished(
+    engine: sa.Engine, config: CohortConfig, planned: list[Notice], kind: str, as_of, report: DeliveryReport
+) -> list[str]:
+    """Failed and unknown notices, and after the notification date every unsent decision notice, by name."""
+    problems = [f"{len(report.failed)} notices failed (see the list)"] if report.failed else []
+    if report.unknown:
+        problems.append(f"{len(report.unknown)} notices are unknown (see the list; --resend-unknown sends them)")
+    if kind != "decisions" or as_of.astimezone(config.zone).date() <= config.notify_by:
+        return problems
+    unsent = _not_sent(engine, config.cohort, planned)
+    if unsent:
+        listed = [f"{n.to} ({n.kind}{', refused: ' + n.refusal if n.refusal else ''})" for n in unsent]
+        names = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
+        day = f"{config.notify_by:%B} {config.notify_by.day} {config.notify_by.year}"
+        problems.append(f"{len(unsent)} notices unsent and the notification date {day} has passed: {names}")
+    return problems

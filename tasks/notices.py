@@ -7,6 +7,7 @@ or subject would carry CR/LF or extra addresses is refused with its reason and n
 
 from __future__ import annotations
 
+import datetime as dt
 import email.policy
 import functools
 import hashlib
@@ -22,9 +23,9 @@ from pydantic import BaseModel
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig
 from schemas.states import USPS_STATES
-from tasks.cutoff import local_time_text
+from tasks.cutoff import DeadlineNotPassedError, local_time_text
 from tasks.sources import FileSource, values_to_frame
-from tasks.store import message_id
+from tasks.store import latest_selection, message_id
 from tasks.validate import REASON_SEPARATOR, is_valid_address
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -235,3 +236,29 @@ def sender_domain(config: CohortConfig) -> str:
         return Address(addr_spec=address).domain or "cohort-select.local"
     except (ValueError, IndexError):
         return "cohort-select.local"
+
+
+def kinds_of(kind: str) -> frozenset[str]:
+    """The notice kinds one run handles: the decision notices, or the interest-list notice."""
+    return DECISION_KINDS if kind == "decisions" else frozenset({"interest"})
+
+
+def plan_notices(engine, config: CohortConfig, kind: str, as_of: dt.datetime) -> list[Notice]:
+    """Decision notices from the latest recorded selection (never before the deadline or from a preview),
+    or the interest-list notices for addresses that get no decision notice."""
+    head, decided = latest_selection(engine, config.cohort)
+    domain = sender_domain(config)
+    decisions = decision_notices(decided, config, domain)
+    if kind == "decisions":
+        if as_of < config.deadline:
+            raise DeadlineNotPassedError(
+                "decision notices cannot go out before the deadline "
+                f"({local_time_text(config.deadline, config.timezone)})"
+            )
+        if head["provisional"]:
+            raise NoticeError("the latest selection is provisional (--preview): run `cohort-select select` again")
+        return decisions
+    if config.interest_list is None:
+        raise NoticeError("the cohort config has no `interest_list` file")
+    notified = {n.to for n in decisions} | {n.cc for n in decisions if n.cc}
+    return interest_notices(read_interest_list(config.interest_list), notified, config, domain)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from schemas.config import load_config
-from tasks.delivery import send_notices, smtp_settings, sync_ledger
-from tasks.notices import DECISION_KINDS, decision_notices, sender_domain
+from tasks.delivery import deliver, smtp_settings
+from tasks.notices import decision_notices, sender_domain
 from tasks.store import latest_selection, open_store
 
 
@@ -15,8 +15,7 @@ def main(config_path: str) -> None:
     engine = open_store(config.database_url)
     _, decided = latest_selection(engine, config.cohort)
     planned = decision_notices(decided, config, sender_domain(config))
-    sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
-    send_notices(engine, config.cohort, planned, config, smtp_settings(config), base_delay=0.01)
+    deliver(engine, config, planned, "decisions", smtp_settings(config), base_delay=0.01)
 
 
 if __name__ == "__main__":
