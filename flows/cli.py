@@ -116,6 +116,7 @@ def _run_select(args: argparse.Namespace) -> int:
     print(summary.as_text())
     print(f"\nDecisions: {os.path.join(args.out, 'decisions.csv')}")
     print(f"Summary:   {os.path.join(args.out, 'summary.json')}")
+    print(f"Report:    {os.path.join(args.out, 'report.html')}")
     if summary.counts["selected"] == 0:
         print("No team was selected: no row is valid, on time and not a duplicate.", file=sys.stderr)
         return EXIT_NOTHING_SELECTED

@@ -48,5 +48,5 @@ def select_cohort(
     decided = select_task(scored, config)
     summary = write_decisions_task(decided, config, config_path, input_sha, preview, out_dir)
     record_selection_task(decided, config, summary)
-    publish_artifacts_task(decided, config, summary)
+    publish_artifacts_task(decided, config, summary, out_dir)
     return summary

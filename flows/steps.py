@@ -20,6 +20,7 @@ from tasks.dedupe import deduplicate
 from tasks.delivery import DeliveryReport, deliver, dry_run, smtp_settings, unfinished
 from tasks.normalize import normalize
 from tasks.notices import Notice, plan_notices
+from tasks.report import write_report
 from tasks.score import score
 from tasks.select import select
 from tasks.sources import input_sha256, source_for, values_to_frame
@@ -95,13 +96,17 @@ def write_decisions_task(
     decided: pd.DataFrame, config: CohortConfig, config_path: str, input_sha: str, preview: bool, out_dir: str
 ) -> SelectionSummary:
     summary = summarize_selection(decided, config, Path(config_path), input_sha, preview)
-    write_decisions(decisions_frame(decided, config, preview), summary, Path(out_dir))
+    decisions = decisions_frame(decided, config, preview)
+    write_decisions(decisions, summary, Path(out_dir))
+    write_report(decisions, summary, config, Path(out_dir))
     get_run_logger().info("Selection summary\n%s", summary.as_text())
     return summary
 
 
 @task(name="publish artifacts", **PRIVATE)
-def publish_artifacts_task(decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary) -> None:
+def publish_artifacts_task(
+    decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary, out_dir: str
+) -> None:
     """A table of decisions (no contact details) and the summary, for staff in the Prefect UI."""
     shown = decisions_frame(decided, config, summary.provisional)
     columns = ["source_row", "status", "rank", "score", "local_name", "state", "reasons"]
@@ -110,7 +115,10 @@ def publish_artifacts_task(decided: pd.DataFrame, config: CohortConfig, summary:
         table=shown[columns].astype(str).to_dict(orient="records"),
         description=f"Decisions for {config.program} {config.cohort}",
     )
-    create_markdown_artifact(key="selection-summary", markdown=summary.as_markdown())
+    report = Path(out_dir).resolve() / "report.html"
+    create_markdown_artifact(
+        key="selection-summary", markdown=summary.as_markdown() + f"\nFull report: [{report}](file://{report})\n"
+    )
 
 
 @task(name="record selection", **PRIVATE)
