@@ -97,21 +97,23 @@ def _exact_edges(frame: pd.DataFrame) -> list[tuple[int, int]]:
 
 
 def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Distinct name keys in the same block scoring at least `threshold`, with the same numbers in them."""
+    """Distinct name keys of one block scoring at least `threshold` (compared through their skeletons)."""
     names = frame.loc[(frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna(), [Col.STATE, Out.NAME_KEY]]
     names = names.drop_duplicates()
     plain = names[Out.NAME_KEY].map(skeleton)
-    names = names.assign(plain=plain, block=names[Col.STATE].astype(str) + ":" + plain.str.split(" ").str[0])
+    # Block: state, first word and the numbers in the name ("District 1" never meets "District 13").
+    numbers = plain.str.findall(_DIGITS).str.join(" ")
+    block = names[Col.STATE].astype(str) + ":" + plain.str.split(" ").str[0] + ":" + numbers
+    names = names.assign(plain=plain, block=block)
+    names = names[names.duplicated("block", keep=False)]
     found = []
     for _, group in names.groupby("block", sort=True):
-        if len(group) < 2:
-            continue
         keys, plains = group[Out.NAME_KEY].tolist(), group["plain"].tolist()
         scores = process.cdist(plains, plains, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, workers=1)
         left, right = np.nonzero(np.triu(scores, k=1))
-        for i, j in zip(left.tolist(), right.tolist(), strict=True):
-            if _DIGITS.findall(plains[i]) == _DIGITS.findall(plains[j]):
-                found.append((group[Col.STATE].iloc[i], keys[i], keys[j], plains[i] == plains[j]))
+        state = group[Col.STATE].iloc[0]
+        pairs = zip(left.tolist(), right.tolist(), strict=True)
+        found += [(state, keys[i], keys[j], plains[i] == plains[j]) for i, j in pairs]
     return pd.DataFrame(found, columns=[Col.STATE, "name_a", "name_b", "lookalike"])
 
 
@@ -168,8 +170,14 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     is_duplicate = kept_for.notna() & (kept_for != out[Col.SOURCE_ROW])
     out.loc[is_duplicate, Out.DUPLICATE_OF] = kept_for[is_duplicate]
     out.loc[is_duplicate, Col.STATUS] = Status.DUPLICATE.value
+    earlier_problems = out[Col.REASONS].where(
+        out[Col.REASONS] == "", " (this row also had problems: " + out[Col.REASONS] + ")"
+    )
     out.loc[is_duplicate, Col.REASONS] = (
-        "Duplicate: the same team's submission in row " + kept_for[is_duplicate].astype(str) + " is the one used"
+        "Duplicate: the same team's submission in row "
+        + kept_for[is_duplicate].astype(str)
+        + " is the one used"
+        + earlier_problems[is_duplicate]
     )
     kept_team_key = pd.Series(kept[Out.TEAM_KEY].to_numpy(), index=kept["_team"].to_numpy())
     has_kept = team.isin(kept_team_key.index)

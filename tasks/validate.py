@@ -6,6 +6,7 @@ import functools
 import os
 from typing import Any
 
+import email_validator
 import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel
@@ -30,6 +31,31 @@ def is_valid_address(address: str) -> bool:
     return True
 
 
+# Plain ASCII addresses in the common form: accepted without calling email-validator, which costs
+# ~30 µs an address. Anything else (non-ASCII, quoted, special-use domains) takes the full check.
+_COMMON_ADDRESS = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+_SPECIAL_USE = r"\.(?:" + "|".join(email_validator.SPECIAL_USE_DOMAIN_NAMES) + r")$"
+
+
+def valid_addresses(emails: pd.Series) -> pd.Series:
+    """is_valid_address for a whole column: a vectorised fast path, the full check for the rest."""
+    unique = pd.Series(emails.dropna().unique(), dtype=object).astype(str)
+    local_part = unique.str.split("@").str[0]
+    common = (
+        unique.str.fullmatch(_COMMON_ADDRESS)
+        & ~unique.str.lower().str.contains(_SPECIAL_USE, regex=True)
+        & (unique.str.len() <= 254)
+        & (local_part.str.len() <= 64)
+    )
+    verdict = pd.Series(True, index=unique.index)
+    verdict[~common] = unique[~common].map(is_valid_address)
+    lookup = pd.Series(verdict.to_numpy(), index=unique.to_numpy())
+    return emails.map(lookup).fillna(False).astype(bool)
+
+
 def _flag(ok: pd.Series, applies: pd.Series) -> pd.Series:
     """True/False where the check applies, missing where it does not (GX skips missing values)."""
     return ok.astype("boolean").where(applies, pd.NA).astype(object).where(applies, None)
@@ -45,16 +71,13 @@ def _present(values: pd.Series) -> pd.Series:
     return pd.Series(True, index=values.index, dtype=object).where(filled, None)
 
 
-def _addresses_ok(emails: pd.Series) -> pd.Series:
-    return emails.map(is_valid_address).astype(bool)
-
-
 def check_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """One scalar column per check, as the GX suite expects them."""
     has_text = frame[Col.SUBMITTED_AT_TEXT] != ""
-    bad_members = frame[Col.MEMBER_EMAILS].map(
-        lambda emails: ", ".join(repr(e[:_DISPLAY_LIMIT]) for e in emails if not is_valid_address(e)) or None
-    )
+    members = frame[Col.MEMBER_EMAILS].explode().dropna()
+    bad = members[~valid_addresses(members)]
+    bad_members = bad.map(lambda e: repr(e[:_DISPLAY_LIMIT])).groupby(level=0).agg(", ".join)
+    bad_members = bad_members.reindex(frame.index)
     state_text = frame[Col.STATE_TEXT].where(frame[Col.STATE_TEXT] != "", None)
     checks = pd.DataFrame(
         {
@@ -65,11 +88,11 @@ def check_frame(frame: pd.DataFrame) -> pd.DataFrame:
             "has_state": _present(frame[Col.STATE_TEXT]),
             "state_check": frame[Col.STATE].astype(object).where(frame[Col.STATE].notna(), state_text),
             "has_submitter_email": _present(frame[Col.SUBMITTER_EMAIL]),
-            "submitter_email_ok": _flag(_addresses_ok(frame[Col.SUBMITTER_EMAIL]), frame[Col.SUBMITTER_EMAIL] != ""),
+            "submitter_email_ok": _flag(valid_addresses(frame[Col.SUBMITTER_EMAIL]), frame[Col.SUBMITTER_EMAIL] != ""),
             "has_lead_name": _present(frame[Col.LEAD_NAME]),
             "has_lead_email": _present(frame[Col.LEAD_EMAIL]),
-            "lead_email_ok": _flag(_addresses_ok(frame[Col.LEAD_EMAIL]), frame[Col.LEAD_EMAIL] != ""),
-            "bad_member_emails": bad_members.astype(object),
+            "lead_email_ok": _flag(valid_addresses(frame[Col.LEAD_EMAIL]), frame[Col.LEAD_EMAIL] != ""),
+            "bad_member_emails": bad_members.astype(object).where(bad_members.notna(), None),
             Col.TEAM_SIZE: frame[Col.TEAM_SIZE],
             "has_job_families": _present(frame[Col.JOB_FAMILIES]),
             Col.UNKNOWN_JOB_FAMILIES: frame[Col.UNKNOWN_JOB_FAMILIES]
