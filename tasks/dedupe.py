@@ -16,7 +16,7 @@ import pandas as pd
 from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import FORM_FIELDS, Col, Out, Status
 from schemas.config import CohortConfig
 from tasks.cutoff import on_time_mask
 
@@ -61,10 +61,20 @@ def add_team_keys(frame: pd.DataFrame) -> pd.DataFrame:
     out[Out.NAME_KEY] = names.map(keys).astype(str) if len(names) else names
     state = out[Col.STATE].astype(object).where(out[Col.STATE].notna(), "??")
     out[Out.TEAM_KEY] = state.astype(str) + ":" + out[Out.NAME_KEY]
-    stamp = out[Col.SUBMITTED_AT].astype(str)
-    material = out[Out.TEAM_KEY] + "|" + out[Col.LEAD_EMAIL].astype(str) + "|" + stamp + "|" + names
-    out[Out.STABLE_ID] = material.map(lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
+    out[Out.STABLE_ID] = _content_ids(out)
     return out
+
+
+def _content_ids(frame: pd.DataFrame) -> pd.Series:
+    """A hash of every answer in the row: ties never fall back to the row's position in the sheet."""
+    answers = [c for c in frame.columns if c in FORM_FIELDS or c in (Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT)]
+    material = pd.Series("", index=frame.index, dtype=object)
+    for column in sorted(answers):
+        values = frame[column]
+        if values.dtype == object:
+            values = values.map(lambda v: "\x1f".join(map(str, v)) if isinstance(v, list) else v)
+        material = material + "\x1e" + values.astype(object).where(values.notna(), "").astype(str)
+    return material.map(lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
