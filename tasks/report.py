@@ -25,7 +25,7 @@ def bar_chart(counts: dict[str, int], unit: str) -> Markup:
     rows = []
     for i, (label, n) in enumerate(counts.items()):
         y = i * (_BAR + 6)
-        width = max(1, round((_WIDTH - 160) * n / top))
+        width = max(1, round((_WIDTH - 230) * n / top))
         rows.append(
             f'<text x="0" y="{y + 13}">{escape(label)}</text>'
             f'<rect x="110" y="{y}" width="{width}" height="{_BAR}" fill="#3b6fb6"></rect>'
