@@ -20,6 +20,7 @@ from flows.steps import (
     score_task,
     select_task,
     validate_task,
+    write_back_task,
     write_decisions_task,
 )
 from tasks.decisions import SelectionSummary
@@ -48,5 +49,6 @@ def select_cohort(
     decided = select_task(scored, config)
     summary = write_decisions_task(decided, config, config_path, input_sha, preview, out_dir)
     record_selection_task(decided, config, summary)
+    write_back_task(decided, config, submissions, preview)
     publish_artifacts_task(decided, config, summary, out_dir)
     return summary

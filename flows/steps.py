@@ -13,7 +13,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from schemas.config import CohortConfig, load_config
+from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from tasks.cutoff import apply_cutoff, check_deadline_passed
 from tasks.decisions import SelectionSummary, decisions_frame, summarize_selection, write_csv, write_decisions
 from tasks.dedupe import deduplicate
@@ -23,9 +23,10 @@ from tasks.notices import Notice, plan_notices
 from tasks.report import write_report
 from tasks.score import score
 from tasks.select import select
-from tasks.sources import input_sha256, source_for, values_to_frame
+from tasks.sources import input_sha256, service_account_client, source_for, values_to_frame
 from tasks.store import open_store, record_selection
 from tasks.validate import IntakeSummary, summarize_intake, validate
+from tasks.writeback import write_decisions_to_sheet
 
 PRIVATE = {"persist_result": False, "cache_policy": NONE}
 
@@ -101,6 +102,15 @@ def write_decisions_task(
     write_report(decisions, summary, config, Path(out_dir))
     get_run_logger().info("Selection summary\n%s", summary.as_text())
     return summary
+
+
+@task(name="write back to the sheet", **PRIVATE)
+def write_back_task(decided: pd.DataFrame, config: CohortConfig, submissions: str | None, preview: bool) -> None:
+    """The Decisions worksheet of the responses spreadsheet, when the responses came from it."""
+    if submissions or not isinstance(config.source, SheetSourceConfig):
+        return
+    client = service_account_client(config.source.credentials.reveal())
+    write_decisions_to_sheet(client, config.source.key, decisions_frame(decided, config, preview))
 
 
 @task(name="publish artifacts", **PRIVATE)

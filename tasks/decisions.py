@@ -23,19 +23,20 @@ def spreadsheet_safe(text: pd.Series) -> pd.Series:
     return text.where(~risky, "'" + text)
 
 
-def printable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Lists joined with '; ', times as ISO-8601 UTC, missing as empty, every text cell made safe."""
+def printable(frame: pd.DataFrame, neutralize: bool = True) -> pd.DataFrame:
+    """Lists joined with '; ', times as ISO-8601 UTC, missing as empty; text made formula-safe for CSV."""
+    safe = spreadsheet_safe if neutralize else (lambda text: text.astype(str))
     out = pd.DataFrame(index=frame.index)
     for name in frame.columns:
         column = frame[name]
         if isinstance(column.dtype, pd.DatetimeTZDtype):
             out[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
         elif column.dtype == object and column.map(lambda v: isinstance(v, list)).any():
-            out[name] = spreadsheet_safe(column.map(lambda v: "; ".join(v) if isinstance(v, list) else ""))
+            out[name] = safe(column.map(lambda v: "; ".join(v) if isinstance(v, list) else ""))
         elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             out[name] = column
         else:
-            out[name] = spreadsheet_safe(column.astype(object).where(column.notna(), "").astype(str))
+            out[name] = safe(column.astype(object).where(column.notna(), "").astype(str))
     return out
 
 

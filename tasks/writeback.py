@@ -1,0 +1,84 @@
+"""Decisions written back to the responses spreadsheet, in a "Decisions" worksheet, for staff.
+
+One metadata read, at most one structural request (add the worksheet, or grow it), and one values
+batch update with valueInputOption=RAW, so applicant text such as `=HYPERLINK(...)` stays text.
+Never `update_cell`: gspread sends it as USER_ENTERED, which would run a formula.
+"""
+
+from __future__ import annotations
+
+import gspread
+import pandas as pd
+import requests
+from gspread.exceptions import APIError
+from gspread.utils import absolute_range_name
+
+from tasks.decisions import printable
+from tasks.sources import SourceError
+
+DECISIONS_TITLE = "Decisions"
+
+
+def decision_values(decisions: pd.DataFrame) -> list[list[str]]:
+    """Header plus one row per decision, as text; RAW input keeps it text, so nothing is prefixed."""
+    shown = printable(decisions, neutralize=False)
+    shown = shown.astype(object).where(shown.notna(), "").astype(str)
+    return [list(map(str, shown.columns)), *shown.to_numpy().tolist()]
+
+
+def write_decisions_to_sheet(
+    client: gspread.Client, key: str, decisions: pd.DataFrame, title: str = DECISIONS_TITLE
+) -> int:
+    """Replace the worksheet's contents with the decisions; returns the number of API requests made."""
+    http = client.http_client
+    values = decision_values(decisions)
+    rows, columns = len(values), max(len(row) for row in values)
+    try:
+        metadata = http.fetch_sheet_metadata(key)
+        sheets = {s["properties"]["title"]: s["properties"] for s in metadata.get("sheets", [])}
+        made = 1
+        grid = {"rowCount": max(rows, 100), "columnCount": columns}
+        if title not in sheets:
+            http.batch_update(
+                key, {"requests": [{"addSheet": {"properties": {"title": title, "gridProperties": grid}}}]}
+            )
+            made += 1
+            old_rows = rows
+        else:
+            current = sheets[title]["gridProperties"]
+            old_rows = current["rowCount"]
+            if current["rowCount"] < rows or current["columnCount"] < columns:
+                grow = {
+                    "rowCount": max(current["rowCount"], rows),
+                    "columnCount": max(current["columnCount"], columns),
+                }
+                http.batch_update(
+                    key,
+                    {
+                        "requests": [
+                            {
+                                "updateSheetProperties": {
+                                    "properties": {"sheetId": sheets[title]["sheetId"], "gridProperties": grow},
+                                    "fields": "gridProperties.rowCount,gridProperties.columnCount",
+                                }
+                            }
+                        ]
+                    },
+                )
+                made += 1
+        blank = [[""] * columns for _ in range(max(0, old_rows - rows))]
+        padded = [row + [""] * (columns - len(row)) for row in values] + blank
+        http.values_batch_update(
+            key,
+            {"valueInputOption": "RAW", "data": [{"range": absolute_range_name(title, "A1"), "values": padded}]},
+        )
+        return made + 1
+    except APIError as exc:
+        message = exc.error.get("message", "")
+        if exc.code in (403, 404):
+            raise SourceError(
+                f"Google Sheet {key} cannot be written: share it with the service account as Editor ({message})"
+            ) from None
+        raise SourceError(f"Google Sheets API refused the write-back ({exc.code}): {message}") from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise SourceError(f"Google Sheets API did not answer the write-back: {exc.__class__.__name__}") from None
