@@ -138,6 +138,7 @@ def _run_notify(args: argparse.Namespace) -> int:
         kind="interest" if args.interest else "decisions",
         as_of=args.as_of,
         resend_unknown=args.resend_unknown,
+        require_approval=False,
     )
     print("\nNotices")
     print(report.as_text())

@@ -24,7 +24,7 @@ from tasks.report import write_report
 from tasks.score import score
 from tasks.select import select
 from tasks.sources import input_sha256, service_account_client, source_for, values_to_frame
-from tasks.store import open_store, record_selection
+from tasks.store import open_store, record_approval, record_selection
 from tasks.validate import IntakeSummary, summarize_intake, validate
 from tasks.writeback import write_decisions_to_sheet
 
@@ -166,3 +166,24 @@ def notify_by_task(
     rows = [{"state": state, "notices": str(n)} for state, n in report.counts.items()]
     create_table_artifact(key="notices", table=rows, description="Notices by ledger state")
     return report
+
+
+@task(name="publish outbox for review", **PRIVATE)
+def publish_outbox_task(preview: DeliveryReport) -> None:
+    """Counts and where to read the messages: no addresses in the artifact."""
+    lines = [f"| {state} | {n} |" for state, n in preview.counts.items()]
+    create_markdown_artifact(
+        key="notices-for-approval",
+        markdown="## Notices waiting for approval\n\n| state | notices |\n| --- | --- |\n"
+        + "\n".join(lines)
+        + f"\n\nRead every message in `{preview.outbox}` (index.csv lists them), then approve or reject.\n",
+    )
+
+
+@task(name="record approval", **PRIVATE)
+def record_approval_task(config: CohortConfig, kind: str, flow_run_id: str, outcome: str, note: str) -> bool:
+    """Kept in the state store with the note; only `approved` lets the notices go."""
+    record_approval(open_store(config.database_url), config.cohort, kind, flow_run_id, outcome, note)
+    if outcome != "approved":
+        get_run_logger().warning("Notices not sent: %s. Note: %s", outcome, note or "(none)")
+    return outcome == "approved"

@@ -83,6 +83,19 @@ notices = sa.Table(
 )
 
 
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("cohort", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("flow_run_id", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 class StoreError(Exception):
     """The state store cannot be read or written; nothing was half-written."""
 
@@ -203,3 +216,21 @@ def set_state(engine: sa.Engine, notice_id: int, state: str, error: str = "", at
             conn.execute(notices.update().where(notices.c.id == notice_id).values(**values))
     except OperationalError as exc:
         raise StoreError(f"the notice ledger could not be updated: {exc.orig}") from None
+
+
+def record_approval(engine: sa.Engine, cohort: str, kind: str, flow_run_id: str, outcome: str, note: str) -> None:
+    """Staff's answer to a send: approved, rejected or timed out, with their note."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                approvals.insert().values(
+                    cohort=cohort, kind=kind, flow_run_id=flow_run_id, outcome=outcome, note=note, decided_at=now()
+                )
+            )
+    except OperationalError as exc:
+        raise StoreError(f"the approval could not be recorded: {exc.orig}") from None
+
+
+def approval_history(engine: sa.Engine, cohort: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(approvals).where(approvals.c.cohort == cohort).order_by(approvals.c.id), conn)

@@ -1,0 +1,150 @@
+"""End to end with a real Prefect server: served deployments, runs triggered through the API with
+parameters as the UI sends them, the send paused for approval and resumed with input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.flow_runs import resume_flow_run
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from tests.conftest import ROOT
+from tests.smtp_server import SmtpServer, free_port
+from tests.test_notices import make_config
+
+AFTER = "2021-06-08T09:00:00-04:00"
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """`prefect server start` on a free loopback port, with its own home and SQLite database."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait(lambda: _healthy(url), 90, "the Prefect server")
+        yield url, env | {"PREFECT_API_URL": url}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(prefect_api, tmp_path_factory):
+    """The deployments served for a cohort file whose SMTP server is a local aiosmtpd."""
+    url, env = prefect_api
+    base = tmp_path_factory.mktemp("cohort")
+    with SmtpServer() as smtp:
+        _, config_path = make_config(base, smtp.port)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "flows.serve", "--config", str(config_path)],
+            cwd=ROOT,
+            env=env,
+            stdout=(base / "serve.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            with temporary_settings({PREFECT_API_URL: url}):
+                _wait(lambda: _deployment_exists("send-notices/send-notices"), 90, "the served deployments")
+                yield smtp, config_path, base
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+
+def _deployment_exists(name: str) -> bool:
+    import asyncio
+
+    async def check() -> bool:
+        async with get_client() as client:
+            try:
+                await client.read_deployment_by_name(name)
+            except Exception:
+                return False
+            return True
+
+    return asyncio.run(check())
+
+
+def _state(flow_run_id):
+    import asyncio
+
+    async def read():
+        async with get_client() as client:
+            return (await client.read_flow_run(flow_run_id)).state
+
+    return asyncio.run(read())
+
+
+def test_select_then_approve_sends_each_notice_once(served):
+    smtp, config_path, base = served
+    out = base / "decisions"
+    selection = run_deployment(
+        "select-cohort/select-at-deadline",
+        parameters={"config_path": str(config_path), "out_dir": str(out), "as_of": AFTER},
+        timeout=180,
+    )
+    assert selection.state.is_completed(), selection.state
+    assert (out / "decisions.csv").is_file()
+
+    run = run_deployment(
+        "send-notices/send-notices",
+        parameters={"config_path": str(config_path), "out_dir": str(base / "n1"), "send": True, "as_of": AFTER},
+        timeout=0,
+    )
+    _wait(lambda: _state(run.id).is_paused(), 120, "the send to pause for approval")
+    assert smtp.received == []
+    assert (base / "n1" / "outbox" / "index.csv").is_file()
+    resume_flow_run(run.id, run_input={"approve": True, "note": "checked the outbox"})
+    final = _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
+    assert final.is_completed(), final
+    recipients = [m.message["To"] for m in smtp.received]
+    assert len(recipients) == len(set(recipients)) >= 45
+
+
+def test_rejected_send_sends_nothing(served):
+    smtp, config_path, base = served
+    before = len(smtp.received)
+    run = run_deployment(
+        "send-notices/interest-notices",
+        parameters={"config_path": str(config_path), "out_dir": str(base / "n2"), "send": True, "as_of": AFTER},
+        timeout=0,
+    )
+    _wait(lambda: _state(run.id).is_paused(), 120, "the send to pause for approval")
+    resume_flow_run(run.id, run_input={"approve": False, "note": "wrong list"})
+    final = _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
+    assert final.is_completed(), final
+    assert len(smtp.received) == before
