@@ -31,6 +31,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# A local Prefect server (UI on http://127.0.0.1:4200) and the served deployments, for one staff member.
+serve: $(STAMP)
+	$(BIN)/python -m flows.serve --with-server 4200
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import yaml
 from prefect import serve
 from prefect.client.schemas.schedules import RRuleSchedule
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.intake import intake
 from flows.select_cohort import select_cohort
@@ -41,13 +46,41 @@ def deployments(prefect_yaml: str, config_path: str | None) -> list:
     return served
 
 
+def start_local_server(port: int) -> subprocess.Popen:
+    """A Prefect server on 127.0.0.1 for this machine only; returns once its API answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    for _ in range(120):
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise SystemExit(f"the Prefect server did not start on {url}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefect-yaml", default="prefect.yaml")
     parser.add_argument("--config", help="serve the deployments for this cohort file instead")
+    parser.add_argument("--with-server", type=int, metavar="PORT", help="also start a local Prefect server on PORT")
     args = parser.parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    serve(*deployments(args.prefect_yaml, args.config), print_starting_message=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not args.with_server:
+        serve(*deployments(args.prefect_yaml, args.config), print_starting_message=True)
+        return
+    server = start_local_server(args.with_server)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{args.with_server}/api"}):
+            print(f"Prefect UI: http://127.0.0.1:{args.with_server}")
+            serve(*deployments(args.prefect_yaml, args.config), print_starting_message=True)
+    finally:
+        server.terminate()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from examples.generate import HEADERS, generate_rows
@@ -91,26 +91,29 @@ LEADS = [
 ]
 
 
+READABLE_TIMES = [
+    "5/20/2021 10:00:00",
+    "6/1/2021 12:30:00",
+    "6/7/2021 9:59:59",
+    "6/7/2021 10:00:00",
+    "6/7/2021 10:00:01",
+    "6/8/2021 8:00:00",
+]
+UNREADABLE_TIMES = [
+    "3/14/2021 2:30:00",  # does not exist in New York (DST gap)
+    "11/7/2021 1:30:00",  # happens twice in New York that night
+    "sometime in June",
+    "",
+]
+ALL_TIMES = READABLE_TIMES + UNREADABLE_TIMES
+
+
 @st.composite
-def handmade_row(draw) -> list[str]:
+def handmade_row(draw, times: list[str] = ALL_TIMES) -> list[str]:
     """A variation of the good row: names, states, leads, times around the deadline, answers."""
     lead, lead_email = draw(st.sampled_from(LEADS))
     cells = row(
-        Timestamp=draw(
-            st.sampled_from(
-                [
-                    "5/20/2021 10:00:00",
-                    "6/1/2021 12:30:00",
-                    "6/7/2021 9:59:59",
-                    "6/7/2021 10:00:00",
-                    "6/7/2021 10:00:01",
-                    "6/8/2021 8:00:00",
-                    "3/14/2021 2:30:00",  # does not exist in New York (DST gap)
-                    "sometime in June",
-                    "",
-                ]
-            )
-        ),
+        Timestamp=draw(st.sampled_from(times)),
         Local_Association_name=draw(
             st.sampled_from(
                 [
@@ -162,14 +165,16 @@ blank_row = st.sampled_from([[], [""] * len(HEADERS), ["  ", "", " "]])
 
 
 @st.composite
-def mixed(draw) -> list[list[str]]:
+def mixed(draw, times: list[str] = ALL_TIMES) -> list[list[str]]:
     """Hand-made rows, blank rows and a few generated rows, in any order."""
-    rows = draw(st.lists(st.one_of(handmade_row(), handmade_row(), blank_row), max_size=25))
+    made = handmade_row(times)
+    rows = draw(st.lists(st.one_of(made, made, blank_row), max_size=25))
     rows += draw(generated(max_rows=30))
     return draw(st.permutations(rows))
 
 
 def inputs() -> st.SearchStrategy[list[list[str]]]:
+    """Synthetic exports, or hand-made rows (blank, unreadable and same-second timestamps included) mixed in."""
     return st.one_of(generated(), mixed())
 
 
@@ -207,6 +212,7 @@ def content_key(values: list[list[str]], source_row: object) -> tuple[str, ...] 
 
 def outcomes_by_content(values: list[list[str]], out: pd.DataFrame) -> Counter:
     """Multiset of (row content, status, rank, score, content of the row it duplicates)."""
+
     def plain(value: object) -> object:
         return None if pd.isna(value) else value
 
@@ -300,6 +306,25 @@ def test_decisions_do_not_depend_on_row_order(config, data):
     assert outcomes_by_content(values, run(values, cohort)) == outcomes_by_content(shuffled, run(shuffled, cohort))
 
 
+SAME_SECOND = [
+    row(Timestamp="6/1/2021 12:30:00", ESP_job_families_represented_on_the_team="Clerical Services"),
+    row(
+        Timestamp="6/1/2021 12:30:00",
+        State="NY",
+        Team_lead_email="dana@troyea.example.org",
+        ESP_job_families_represented_on_the_team="Clerical Services, Food Services, Paraeducators",
+    ),
+]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(values=SAME_SECOND)
+@given(values=mixed())
+def test_same_second_resubmissions_do_not_depend_on_row_order(config, values):
+    backward = values[::-1]
+    assert outcomes_by_content(values, run(values, config)) == outcomes_by_content(backward, run(backward, config))
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), provisional=st.booleans())
 def test_same_input_and_config_give_byte_identical_files(config, data, provisional):
@@ -326,3 +351,15 @@ def test_duplicates_name_a_decided_row_of_the_same_team(config, data):
         assert kept != source_row
         assert out.at[int(kept), Col.STATUS] in DECIDED, (source_row, kept)
         assert out.at[int(kept), Out.TEAM_KEY] == out.at[source_row, Out.TEAM_KEY]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(values=[row(Timestamp="")])
+@given(values=mixed(times=UNREADABLE_TIMES))
+def test_rows_with_unreadable_timestamps_are_never_decided_and_nothing_crashes(config, values):
+    out = run(values, config)
+    assert sorted(out[Col.SOURCE_ROW].tolist()) == answered_rows(values)
+    assert set(out[Col.STATUS]) <= {s.value for s in FINAL}
+    timeless = out[out[Col.SUBMITTED_AT].isna()]
+    assert timeless[Col.STATUS].isin([Status.INVALID, Status.DUPLICATE]).all()
+    assert timeless[Col.REASONS].str.contains("Timestamp").all()
