@@ -13,6 +13,7 @@ from tasks.cutoff import DeadlineNotPassedError
 from tasks.delivery import SmtpSettingsError
 from tasks.normalize import MissingQuestionError
 from tasks.notices import NoticeError
+from tasks.overrides import OverrideError
 from tasks.score import RubricDataError
 from tasks.sources import SourceError
 from tasks.store import NoSelectionError, StoreError
@@ -29,6 +30,7 @@ STAFF_ERRORS = (
     NoSelectionError,
     StoreError,
     SmtpSettingsError,
+    OverrideError,
 )
 EXIT_STAFF_ERROR = 2
 EXIT_NOTHING_SELECTED = 3

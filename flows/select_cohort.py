@@ -9,16 +9,20 @@ from prefect import flow
 from pydantic import Field
 
 from flows.steps import (
+    apply_overrides_task,
     check_deadline_task,
     cutoff_task,
     dedupe_task,
+    extensions_task,
     extract_task,
     load_config_task,
+    load_overrides_task,
     normalize_task,
     publish_artifacts_task,
     record_selection_task,
     score_task,
     select_task,
+    staff_notes_task,
     validate_task,
     write_back_task,
     write_decisions_task,
@@ -40,13 +44,16 @@ def select_cohort(
 ) -> SelectionSummary:
     """The whole selection; every input row ends with exactly one status and a reason."""
     config = load_config_task(config_path)
+    overrides = load_overrides_task(config, submissions)
+    config = extensions_task(config, overrides)
     check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview)
     raw, input_sha = extract_task(config, submissions)
     validated = validate_task(normalize_task(raw, config), config)
     deduped = dedupe_task(validated, config)
     on_time = cutoff_task(deduped, config)
-    scored = score_task(on_time, config)
-    decided = select_task(scored, config)
+    eligible = apply_overrides_task(on_time, overrides)
+    scored = score_task(eligible, config)
+    decided = staff_notes_task(select_task(scored, config), overrides)
     summary = write_decisions_task(decided, config, config_path, input_sha, preview, out_dir)
     record_selection_task(decided, config, summary)
     write_back_task(decided, config, submissions, preview)

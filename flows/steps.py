@@ -20,6 +20,14 @@ from tasks.dedupe import deduplicate
 from tasks.delivery import DeliveryReport, deliver, dry_run, smtp_settings, unfinished
 from tasks.normalize import normalize
 from tasks.notices import Notice, plan_notices
+from tasks.overrides import (
+    Override,
+    add_staff_notes,
+    apply_before_selection,
+    read_file_overrides,
+    read_sheet_overrides,
+    with_extensions,
+)
 from tasks.report import write_report
 from tasks.score import score
 from tasks.select import select
@@ -34,6 +42,29 @@ PRIVATE = {"persist_result": False, "cache_policy": NONE}
 @task(name="load config", **PRIVATE)
 def load_config_task(config_path: str) -> CohortConfig:
     return load_config(config_path)
+
+
+@task(name="load overrides", **PRIVATE)
+def load_overrides_task(config: CohortConfig, submissions: str | None) -> list[Override]:
+    """The Overrides worksheet of the responses spreadsheet, or the configured overrides file."""
+    if isinstance(config.source, SheetSourceConfig) and not submissions:
+        return read_sheet_overrides(service_account_client(config.source.credentials.reveal()), config.source.key)
+    return read_file_overrides(config)
+
+
+@task(name="grant override extensions", **PRIVATE)
+def extensions_task(config: CohortConfig, overrides: list[Override]) -> CohortConfig:
+    return with_extensions(config, overrides)
+
+
+@task(name="apply overrides", **PRIVATE)
+def apply_overrides_task(frame: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
+    return apply_before_selection(frame, overrides)
+
+
+@task(name="staff notes", **PRIVATE)
+def staff_notes_task(decided: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
+    return add_staff_notes(decided, overrides)
 
 
 @task(name="check deadline", **PRIVATE)

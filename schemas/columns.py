@@ -140,6 +140,7 @@ class Out(StrEnum):
     SCORE = "score"
     RANK = "rank"
     RESERVED_SEAT = "reserved_seat"
+    STAFF_SELECT = "staff_select"
 
 
 POINTS_PREFIX = "points_"

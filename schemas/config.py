@@ -229,6 +229,7 @@ class CohortConfig(_Model):
     reviews: Path | None = None
     notices: NoticesConfig | None = None
     interest_list: Path | None = None
+    overrides: Path | None = None
     state_url: str | None = None
 
     @property
@@ -302,7 +303,7 @@ class CohortConfig(_Model):
         env_state = os.environ.get("COHORT_STATE_DIR")
         if env_state:
             updates["state_dir"] = Path(env_state)
-        for name in ("previous_participants", "reviews", "interest_list"):
+        for name in ("previous_participants", "reviews", "interest_list", "overrides"):
             if getattr(self, name) is not None:
                 updates[name] = base / getattr(self, name)
         if isinstance(self.source, FileSourceConfig):

@@ -13,6 +13,8 @@ from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig
 from schemas.states import USPS_STATES
 
+STAFF_SELECTED = "staff decision"
+
 
 def selection_order(candidates: pd.DataFrame) -> pd.Index:
     """Candidates' index labels, best first."""
@@ -26,6 +28,13 @@ def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortCon
     """Index label → reserve name, for the teams that take reserved seats."""
     picks: dict[object, str] = {}
     per_state: dict[str, int] = {}
+    if Out.STAFF_SELECT in candidates.columns:
+        for label in order:
+            state = candidates.at[label, Col.STATE]
+            forced = bool(candidates.at[label, Out.STAFF_SELECT])
+            if forced and len(picks) < config.capacity and per_state.get(state, 0) < config.max_per_state:
+                picks[label] = STAFF_SELECTED
+                per_state[state] = per_state.get(state, 0) + 1
     for reserve in config.reserved_seats:
         qualifies = candidates[reserve.field].map(lambda chosen, v=reserve.value: v in chosen)
         taken = 0
@@ -33,7 +42,8 @@ def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortCon
             if taken == reserve.seats:
                 break
             state = candidates.at[label, Col.STATE]
-            if label in picks or not qualifies[label] or per_state.get(state, 0) >= config.max_per_state:
+            full = len(picks) >= config.capacity or per_state.get(state, 0) >= config.max_per_state
+            if label in picks or not qualifies[label] or full:
                 continue
             picks[label] = reserve.name
             per_state[state] = per_state.get(state, 0) + 1
@@ -69,7 +79,11 @@ def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     out.loc[waitlisted, Out.RANK] = range(1, len(waitlisted) + 1)
     for label, name in reserved.items():
         out.at[label, Out.RESERVED_SEAT] = name
-    out.loc[selected + waitlisted, Col.REASONS] = _reasons(out.loc[selected + waitlisted], config, len(selected))
+    decided = selected + waitlisted
+    out.loc[decided, Col.REASONS] = _reasons(out.loc[decided], config, len(selected))
+    if Out.EXTENSION in out.columns:
+        extended = out.index.isin(decided) & (out[Out.EXTENSION].fillna("") != "")
+        out.loc[extended, Col.REASONS] = out.loc[extended, Col.REASONS] + "; " + out.loc[extended, Out.EXTENSION]
     return out
 
 

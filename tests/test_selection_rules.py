@@ -203,6 +203,7 @@ def test_extension_by_row_and_by_team_is_recorded(config):
     )
     assert out.loc[2, Col.STATUS] == Status.SELECTED
     assert out.loc[2, Out.EXTENSION] == "On time by staff extension: Form outage at 9:55 AM"
+    assert out.loc[2, Col.REASONS].endswith("; On time by staff extension: Form outage at 9:55 AM")
     assert out.loc[3, Col.STATUS] == Status.SELECTED
     assert out.loc[4, Col.STATUS] == Status.DUPLICATE  # after the extension's end: not the kept row
 

@@ -1,0 +1,133 @@
+"""Staff overrides, read from an "Overrides" worksheet (or a CSV/XLSX file) and applied on the next run.
+
+Columns: team (a team_key from decisions.csv) or source_row, action (force-select, force-decline,
+extension, note), note, by. Every applied override is written into the decision's reasons.
+"""
+
+from __future__ import annotations
+
+import gspread
+import pandas as pd
+from gspread.exceptions import APIError
+from gspread.utils import absolute_range_name
+from pydantic import BaseModel
+
+from schemas.columns import Col, Out, Status
+from schemas.config import CohortConfig, Extension
+from tasks.sources import FileSource, SourceError
+
+OVERRIDES_TITLE = "Overrides"
+ACTIONS = ("force-select", "force-decline", "extension", "note")
+
+
+class OverrideError(Exception):
+    """An override row cannot be understood; the message names its row."""
+
+
+class Override(BaseModel):
+    row: int
+    team: str = ""
+    source_row: int | None = None
+    action: str
+    note: str = ""
+    by: str = ""
+
+    def said(self) -> str:
+        who = f" ({self.by})" if self.by else ""
+        return f"{self.note or 'no note'}{who}"
+
+
+def parse_overrides(values: list[list[str]]) -> list[Override]:
+    """Override rows from sheet values (header first); blank rows skipped, a bad row is a clear error."""
+    if not values:
+        return []
+    header = [str(title).strip().casefold() for title in values[0]]
+    if "action" not in header or not ({"team", "source_row"} & set(header)):
+        raise OverrideError("the Overrides sheet needs an `action` column and a `team` or `source_row` column")
+    made = []
+    for sheet_row, cells in enumerate(values[1:], start=2):
+        record = dict(zip(header, [str(c).strip() for c in cells] + [""] * (len(header) - len(cells)), strict=False))
+        if not any(record.values()):
+            continue
+        action = record.get("action", "").casefold()
+        if action not in ACTIONS:
+            raise OverrideError(f"Overrides row {sheet_row}: action {action!r} is not one of {', '.join(ACTIONS)}")
+        target = record.get("source_row", "")
+        if target and not target.isdigit():
+            raise OverrideError(f"Overrides row {sheet_row}: source_row {target!r} is not a row number")
+        team = record.get("team", "")
+        if not team and not target:
+            raise OverrideError(f"Overrides row {sheet_row}: give the team (team_key) or the source_row")
+        made.append(
+            Override(
+                row=sheet_row,
+                team=team,
+                source_row=int(target) if target else None,
+                action=action,
+                note=record.get("note", ""),
+                by=record.get("by", ""),
+            )
+        )
+    return made
+
+
+def read_sheet_overrides(client: gspread.Client, key: str) -> list[Override]:
+    """The spreadsheet's Overrides worksheet; none when the worksheet does not exist."""
+    http = client.http_client
+    try:
+        metadata = http.fetch_sheet_metadata(key)
+        titles = [sheet["properties"]["title"] for sheet in metadata.get("sheets", [])]
+        if OVERRIDES_TITLE not in titles:
+            return []
+        body = http.values_get(key, absolute_range_name(OVERRIDES_TITLE))
+    except APIError as exc:
+        raise SourceError(f"cannot read the Overrides worksheet ({exc.code}): {exc.error.get('message', '')}") from None
+    return parse_overrides([[str(c) for c in row] for row in body.get("values", [])])
+
+
+def read_file_overrides(config: CohortConfig) -> list[Override]:
+    """The overrides file named in the config (CSV/XLSX), if any."""
+    if config.overrides is None:
+        return []
+    return parse_overrides(FileSource(config.overrides).read_values())
+
+
+def _targets(frame: pd.DataFrame, override: Override) -> pd.Series:
+    if override.source_row is not None:
+        return frame[Col.SOURCE_ROW] == override.source_row
+    return frame[Out.TEAM_KEY] == override.team
+
+
+def with_extensions(config: CohortConfig, overrides: list[Override]) -> CohortConfig:
+    """Extension overrides join the config's extensions, so the cutoff treats them the same way."""
+    granted = [
+        Extension(source_row=o.source_row, team=None if o.source_row else o.team, reason=f"{o.said()}")
+        for o in overrides
+        if o.action == "extension"
+    ]
+    return config.model_copy(update={"extensions": [*config.extensions, *granted]}) if granted else config
+
+
+def apply_before_selection(frame: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
+    """force-decline takes a team out of the running; force-select marks it for a seat first."""
+    out = frame.copy()
+    out[Out.STAFF_SELECT] = False
+    for override in overrides:
+        target = _targets(out, override) & (out[Col.STATUS] == Status.VALID)
+        if override.action == "force-decline":
+            out.loc[target, Col.STATUS] = Status.INVALID.value
+            out.loc[target, Col.REASONS] = f"Declined by staff decision: {override.said()}"
+        elif override.action == "force-select":
+            out.loc[target, Out.STAFF_SELECT] = True
+    return out
+
+
+def add_staff_notes(decided: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
+    """Notes (and the note of a force-select) appended to the decision's reasons."""
+    out = decided.copy()
+    for override in overrides:
+        if override.action in ("note", "force-select"):
+            target = _targets(out, override)
+            label = "Staff note" if override.action == "note" else "Staff asked to select this team"
+            out.loc[target, Col.REASONS] = out.loc[target, Col.REASONS] + f"; {label}: {override.said()}"
+    return out
