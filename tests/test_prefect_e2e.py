@@ -148,3 +148,16 @@ def test_rejected_send_sends_nothing(served):
     final = _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
     assert final.is_completed(), final
     assert len(smtp.received) == before
+
+
+def test_run_with_a_missing_config_fails_with_a_message_and_writes_nothing(served):
+    _, _, base = served
+    out = base / "never"
+    run = run_deployment(
+        "select-cohort/select-at-deadline",
+        parameters={"config_path": str(base / "no-such-cohort.yaml"), "out_dir": str(out), "as_of": AFTER},
+        timeout=120,
+    )
+    assert run.state.is_failed()
+    assert "cannot read cohort config" in run.state.message
+    assert not out.exists()
