@@ -4,6 +4,7 @@ parameters as the UI sends them, the send paused for approval and resumed with i
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -44,7 +45,12 @@ def prefect_api(tmp_path_factory):
     """`prefect server start` on a free loopback port, with its own home and SQLite database."""
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
-    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    url = f"http://127.0.0.1:{port}/api"
+    env = os.environ | {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": url,
+    }
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("w")
     server = subprocess.Popen(
@@ -53,7 +59,6 @@ def prefect_api(tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}/api"
     try:
         _wait(lambda: _healthy(url), 90, "the Prefect server")
         yield url, env | {"PREFECT_API_URL": url}
@@ -161,3 +166,44 @@ def test_run_with_a_missing_config_fails_with_a_message_and_writes_nothing(serve
     assert run.state.is_failed()
     assert "cannot read cohort config" in run.state.message
     assert not out.exists()
+
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_staff_start_a_custom_run_in_the_prefect_ui(prefect_api, served):
+    """Headless Chromium: open the selection deployment, Custom run with out_dir changed, see it complete."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = prefect_api
+    _, _, base = served
+    out = base / "from-the-ui"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url.removesuffix("/api") + "/deployments")
+            page.get_by_text("select-at-deadline").first.click()
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run").click()
+            page.get_by_text("out_dir").first.wait_for()
+            fields = page.locator("textarea, input[type=text]")
+            out_dir_field = next(f for f in fields.all() if f.input_value() == "out/decisions")
+            out_dir_field.fill(str(out))
+            page.get_by_role("button", name="Submit").click()
+            page.get_by_text("Runs", exact=True).first.wait_for(timeout=30_000)
+            _wait(lambda: (out / "summary.json").is_file(), 120, "the run started from the UI to write its files")
+            page.reload()
+            page.get_by_text("Completed").first.wait_for(timeout=60_000)
+        finally:
+            browser.close()
