@@ -207,3 +207,16 @@ def test_staff_start_a_custom_run_in_the_prefect_ui(prefect_api, served):
             page.get_by_text("Completed").first.wait_for(timeout=60_000)
         finally:
             browser.close()
+
+
+def test_prefect_deploy_all_registers_every_deployment(prefect_api):
+    _, env = prefect_api
+    env = env | {"COHORT_SELECT_HOME": str(ROOT)}
+    prefect = [sys.executable, "-m", "prefect"]
+    subprocess.run([*prefect, "work-pool", "create", "cohort-select", "--type", "process"], env=env, check=True)
+    done = subprocess.run(
+        [*prefect, "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for name in ("intake-check", "select-at-deadline", "send-notices", "interest-notices"):
+        assert f"/{name}' successfully created" in done.stdout
