@@ -5,7 +5,8 @@
 Each size is a seeded synthetic CSV export (examples.generate). Times come from one pass without tracemalloc
 (plus a separate end-to-end run); peak memory from a second pass under tracemalloc, per step as the peak above
 what was allocated when the step began. The floor (benchmarks/floor.py) is the same work in plain pandas.
-Then the select_cohort flow under a temporary Prefect server, the Sheets API request count, and the targets.
+Then the select_cohort flow under a temporary Prefect server, the Sheets API request count, SMTP throughput of
+the project's sender against raw smtplib (benchmarks/smtp.py), and the targets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks.smtp import PASSES as SMTP_PASSES
+from benchmarks.smtp import bench_smtp, report_smtp
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = ROOT / "cohorts" / "esp-2021.yaml"
@@ -506,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(bench_size(n, work, config, args.seed, args.repeat))
             prefect = None if args.skip_prefect else bench_prefect(work, config, args.seed)
             sheets = bench_sheets(args.seed)
+            print("measuring SMTP throughput ...", flush=True)
+            smtp = bench_smtp(args.seed, passes=max(SMTP_PASSES, args.repeat))
     finally:
         shutil.rmtree(prefect_home, ignore_errors=True)
 
@@ -520,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report_sheets(sheets))
     print()
-    print("SMTP: not built yet (notices issue)")
+    print(report_smtp(smtp))
     print()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"ru_maxrss (this process, whole run, Prefect server subprocess excluded): {maxrss:.0f} MiB")
