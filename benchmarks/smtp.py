@@ -208,11 +208,11 @@ def _raw_pass(envelopes: list[Envelope], config: Any = None) -> tuple[float, int
 
 
 def _set_state_cost(decided: Any, n_notices: int) -> tuple[float, int, float]:
-    """tasks.store.set_state alone, unprofiled: the three transitions a sent notice makes, for every notice;
-    then the same UPDATE and commit through the sqlite3 driver directly, for what SQLite itself costs."""
-    from tasks.delivery import PENDING, SENDING, SENT, sync_ledger
+    """tasks.store.LedgerWriter.move alone, unprofiled: the two transitions a sent notice makes, for every
+    notice; then the same UPDATE and commit through the sqlite3 driver directly, for what SQLite itself costs."""
+    from tasks.delivery import SENDING, SENT, sync_ledger
     from tasks.notices import DECISION_KINDS
-    from tasks.store import ledger, now, set_state
+    from tasks.store import LedgerWriter, ledger, now
 
     with tempfile.TemporaryDirectory(prefix="cohort-select-bench-smtp-") as tmp:
         config = _config(Path(tmp), 25)
@@ -220,18 +220,19 @@ def _set_state_cost(decided: Any, n_notices: int) -> tuple[float, int, float]:
         planned, _ = _plan(engine, config, n_notices)
         sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
         ids = [int(i) for i in ledger(engine, config.cohort)["id"]]
+        writer = LedgerWriter(engine)
         start = time.perf_counter()
         for notice_id in ids:
-            set_state(engine, notice_id, PENDING, attempt=True)
-            set_state(engine, notice_id, SENDING)
-            set_state(engine, notice_id, SENT)
+            writer.move(notice_id, SENDING, attempt=True)
+            writer.move(notice_id, SENT)
         seconds = time.perf_counter() - start
+        writer.close()
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
             start = time.perf_counter()
             for notice_id in ids:
-                for state in (PENDING, SENDING, SENT):
+                for state in (SENDING, SENT):
                     cursor.execute(
                         "UPDATE notices SET state = ?, updated_at = ?, last_error = '' WHERE id = ?",
                         (state, now().isoformat(" "), notice_id),
@@ -241,7 +242,7 @@ def _set_state_cost(decided: Any, n_notices: int) -> tuple[float, int, float]:
         finally:
             raw.close()
         engine.dispose()
-    return seconds, 3 * len(ids), sqlite_seconds
+    return seconds, 2 * len(ids), sqlite_seconds
 
 
 # ---------------------------------------------------------------------------- profile
@@ -265,10 +266,11 @@ def _where(fn: Any) -> str:
 def _breakdown(decided: Any, n_notices: int) -> tuple[float, list[Component]]:
     """One project pass with the parts of deliver() timed by perf_counter wrappers (no profiler overhead).
 
-    The wrappers replace names in tasks.delivery and methods of smtplib.SMTP for this pass only. set_state
+    The wrappers replace names in tasks.delivery and methods of smtplib.SMTP for this pass only. The ledger
     (`sending`) runs inside _transmit, so the SMTP part is timed at smtplib's MAIL, RCPT and DATA instead.
     """
     import tasks.delivery as delivery
+    from tasks.store import LedgerWriter
 
     timed: dict[str, list[float]] = {}
     replaced: list[tuple[Any, str, Any]] = []
@@ -289,8 +291,7 @@ def _breakdown(decided: Any, n_notices: int) -> tuple[float, list[Component]]:
         setattr(owner, name, timed_call)
 
     parts = (
-        ("message rendering: message_bytes", [(delivery, "message_bytes")]),
-        ("ledger transitions: set_state (3 commits each)", [(delivery, "set_state")]),
+        ("ledger transitions: LedgerWriter.move (2 commits each)", [(LedgerWriter, "move")]),
         (
             "SMTP round trips: MAIL + RCPT + DATA",
             [(smtplib.SMTP, "mail"), (smtplib.SMTP, "rcpt"), (smtplib.SMTP, "data")],
@@ -323,13 +324,13 @@ def _breakdown(decided: Any, n_notices: int) -> tuple[float, list[Component]]:
 
 # cProfile entries worth naming, by (file suffix, function name); cumulative times, so they nest.
 PARTS = (
-    ("set_state", "tasks/store.py", "set_state"),
+    ("LedgerWriter.move", "tasks/store.py", "move"),
     ("  sqlite3 execute (C)", "~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
     ("  sqlite3 commit (C)", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
     ("message_bytes", "tasks/notices.py", "message_bytes"),
     ("  build_message (EmailMessage, headers)", "tasks/notices.py", "build_message"),
     ("  EmailMessage.as_bytes (policy SMTP)", "email/message.py", "as_bytes"),
-    ("_transmit (incl. set_state `sending`)", "tasks/delivery.py", "_transmit"),
+    ("_transmit (incl. the `sending` ledger move)", "tasks/delivery.py", "_transmit"),
     ("  socket sendall (C)", "~", "<method 'sendall' of '_socket.socket' objects>"),
     ("  socket recv_into (C)", "~", "<method 'recv_into' of '_socket.socket' objects>"),
 )
@@ -442,7 +443,7 @@ def report_smtp(r: SmtpResult) -> str:
         f"  project / raw: {r.ratio:.2f}× (≥ {SMTP_RATIO_MIN:g}×)  {verdict(r.met and exact)}",
         f"  per message: raw {raw * ms:.2f} ms, raw + render {raw_render * ms:.2f} ms, project {project * ms:.2f} ms; "
         f"alone (no server): message_bytes {r.render_seconds * ms:.2f} ms, "
-        f"set_state ×{r.set_state_calls // r.notices} {r.set_state_seconds * ms:.2f} ms "
+        f"LedgerWriter.move ×{r.set_state_calls // r.notices} {r.set_state_seconds * ms:.2f} ms "
         f"(the same UPDATE + commit through sqlite3 directly: {r.sqlite_seconds * ms:.2f} ms)",
         f"  not in the rates: planning {r.notices:,} notices (decision_notices, jinja2) {r.plan_seconds:.3f} s",
     ]

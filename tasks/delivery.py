@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 
 from schemas.config import CohortConfig
-from tasks.notices import Notice, kinds_of, message_bytes, needs_smtputf8
-from tasks.store import StoreError, ledger, notices, now, set_state
+from tasks.notices import Notice, kinds_of, needs_smtputf8
+from tasks.store import LedgerWriter, StoreError, ledger, notices, now
 
 PENDING, SENDING, SENT, FAILED, SUPERSEDED, UNKNOWN, REFUSED = (
     "pending",
@@ -108,7 +108,7 @@ def write_outbox(planned: list[Notice], config: CohortConfig, out_dir: Path) -> 
         for number, notice in enumerate(planned, start=1):
             name = f"{number:04d}-{notice.kind}.eml"
             if not notice.refusal:
-                (outbox / name).write_bytes(message_bytes(notice, config))
+                (outbox / name).write_bytes(notice.payload)
             safe = [_cell(v) for v in (notice.to, notice.cc, notice.kind, notice.subject, notice.refusal)]
             writer.writerow([name if not notice.refusal else "", *safe])
     return outbox
@@ -264,17 +264,19 @@ def send_notices(
     rows = rows[rows["state"].isin(wanted)]
     sender = build_sender(config)
     connection = _Connection(settings, timeout)
+    writer = LedgerWriter(engine)
     try:
         for row in rows.itertuples():
             notice = by_key.get((row.applicant, row.kind, row.version))
             if notice is None or notice.refusal:
                 continue
-            payload = message_bytes(notice, config)
+            payload = notice.payload
             recipients = [notice.to, *([notice.cc] if notice.cc else [])]
             options = ["SMTPUTF8"] if needs_smtputf8(notice) else []
-            _deliver_one(engine, connection, int(row.id), sender, recipients, payload, options, attempts, base_delay)
+            _deliver_one(writer, connection, int(row.id), sender, recipients, payload, options, attempts, base_delay)
     finally:
         connection.quit()
+        writer.close()
 
 
 def build_sender(config: CohortConfig) -> str:
@@ -282,7 +284,7 @@ def build_sender(config: CohortConfig) -> str:
 
 
 def _deliver_one(
-    engine: sa.Engine,
+    writer: LedgerWriter,
     connection: _Connection,
     notice_id: int,
     sender: str,
@@ -294,14 +296,18 @@ def _deliver_one(
 ) -> None:
     """One notice through the ledger: sending → sent, or failed with the server's words, or unknown."""
     for attempt in range(1, attempts + 1):
-        set_state(engine, notice_id, PENDING, attempt=True)
+        handed_over = False
+
+        def before_data() -> None:
+            nonlocal handed_over
+            writer.move(notice_id, SENDING, attempt=True)
+            handed_over = True
+
         try:
-            _transmit(
-                connection.get(), sender, recipients, payload, options, lambda: set_state(engine, notice_id, SENDING)
-            )
+            _transmit(connection.get(), sender, recipients, payload, options, before_data)
         except _Ambiguous as exc:
             connection.drop()
-            set_state(engine, notice_id, UNKNOWN, f"connection lost after the message was handed over: {exc}")
+            writer.move(notice_id, UNKNOWN, f"connection lost after the message was handed over: {exc}")
             return
         except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError) as exc:
             connection.drop()
@@ -309,18 +315,18 @@ def _deliver_one(
         except smtplib.SMTPException as exc:
             code = _code_of(exc)
             text = _server_words(exc)
-            if code is not None and 400 <= code < 500:
-                error = f"temporary: server said {code} {text}"
-            else:
-                set_state(engine, notice_id, FAILED, f"refused by the server: {code or ''} {text}".replace("  ", " "))
+            if code is None or not 400 <= code < 500:
+                refused = f"refused by the server: {code or ''} {text}".replace("  ", " ")
+                writer.move(notice_id, FAILED, refused, attempt=not handed_over)
                 return
+            error = f"temporary: server said {code} {text}"
         except OSError as exc:
             connection.drop()
             error = f"temporary: cannot reach the SMTP server ({exc.__class__.__name__}: {exc})"
         else:
-            set_state(engine, notice_id, SENT)
+            writer.move(notice_id, SENT)
             return
-        set_state(engine, notice_id, FAILED, error)
+        writer.move(notice_id, FAILED, error, attempt=not handed_over)
         if attempt < attempts:
             time.sleep(base_delay * 2 ** (attempt - 1))
 

@@ -55,6 +55,7 @@ class Notice(BaseModel):
     html: str
     message_id: str
     refusal: str = ""
+    payload: bytes = b""  # the message as sent, built once when the notice is planned
 
 
 @functools.cache
@@ -157,7 +158,7 @@ def decision_notices(decided: pd.DataFrame, config: CohortConfig, domain: str) -
                 refusal=_refusal(to, cc, subject),
             )
         )
-    return made
+    return [with_payload(n, config) for n in made]
 
 
 def read_interest_list(path: Path) -> pd.DataFrame:
@@ -200,7 +201,7 @@ def interest_notices(
                 refusal=_refusal(person["email"], "", subject),
             )
         )
-    return made
+    return [with_payload(n, config) for n in made]
 
 
 def build_message(notice: Notice, config: CohortConfig) -> EmailMessage:
@@ -228,6 +229,13 @@ def message_bytes(notice: Notice, config: CohortConfig) -> bytes:
     """The message as it goes on the wire and into the outbox."""
     policy = email.policy.SMTPUTF8 if needs_smtputf8(notice) else email.policy.SMTP
     return build_message(notice, config).as_bytes(policy=policy)
+
+
+def with_payload(notice: Notice, config: CohortConfig) -> Notice:
+    """The notice with its wire bytes, so the outbox and the sender use the very same message."""
+    if notice.refusal:
+        return notice
+    return notice.model_copy(update={"payload": message_bytes(notice, config)})
 
 
 def sender_domain(config: CohortConfig) -> str:

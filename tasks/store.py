@@ -206,16 +206,29 @@ def ledger(engine: sa.Engine, cohort: str) -> pd.DataFrame:
         return pd.read_sql(sa.select(notices).where(notices.c.cohort == cohort).order_by(notices.c.id), conn)
 
 
-def set_state(engine: sa.Engine, notice_id: int, state: str, error: str = "", attempt: bool = False) -> None:
-    """One ledger transition, committed before the caller goes on."""
-    values: dict[str, object] = {"state": state, "updated_at": now(), "last_error": error}
-    if attempt:
-        values["attempts"] = notices.c.attempts + 1
-    try:
-        with engine.begin() as conn:
-            conn.execute(notices.update().where(notices.c.id == notice_id).values(**values))
-    except OperationalError as exc:
-        raise StoreError(f"the notice ledger could not be updated: {exc.orig}") from None
+_MOVE = sa.text(
+    "UPDATE notices SET state = :state, updated_at = :updated_at, last_error = :error, "
+    "attempts = attempts + :attempt WHERE id = :id"
+).bindparams(sa.bindparam("updated_at", type_=sa.DateTime(timezone=True)))
+
+
+class LedgerWriter:
+    """Ledger transitions for one sending batch, on one connection; each is committed before it returns."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.connection = engine.connect()
+
+    def move(self, notice_id: int, state: str, error: str = "", attempt: bool = False) -> None:
+        params = {"state": state, "updated_at": now(), "error": error, "attempt": int(attempt), "id": notice_id}
+        try:
+            self.connection.execute(_MOVE, params)
+            self.connection.commit()
+        except OperationalError as exc:
+            self.connection.rollback()
+            raise StoreError(f"the notice ledger could not be updated: {exc.orig}") from None
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def record_approval(engine: sa.Engine, cohort: str, kind: str, flow_run_id: str, outcome: str, note: str) -> None:
