@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import gspread
 import pandas as pd
-from gspread.exceptions import APIError
 from gspread.utils import absolute_range_name
 from pydantic import BaseModel
 
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig, Extension
-from tasks.sources import FileSource, SourceError
+from tasks.sources import FileSource, sheets_errors
 
 OVERRIDES_TITLE = "Overrides"
 ACTIONS = ("force-select", "force-decline", "extension", "note")
@@ -74,14 +73,12 @@ def parse_overrides(values: list[list[str]]) -> list[Override]:
 def read_sheet_overrides(client: gspread.Client, key: str) -> list[Override]:
     """The spreadsheet's Overrides worksheet; none when the worksheet does not exist."""
     http = client.http_client
-    try:
+    with sheets_errors(key, "Overrides read", "not found, or not shared with the service account"):
         metadata = http.fetch_sheet_metadata(key)
         titles = [sheet["properties"]["title"] for sheet in metadata.get("sheets", [])]
         if OVERRIDES_TITLE not in titles:
             return []
         body = http.values_get(key, absolute_range_name(OVERRIDES_TITLE))
-    except APIError as exc:
-        raise SourceError(f"cannot read the Overrides worksheet ({exc.code}): {exc.error.get('message', '')}") from None
     return parse_overrides([[str(c) for c in row] for row in body.get("values", [])])
 
 

@@ -6,6 +6,8 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,6 +81,20 @@ class RetryingHTTPClient(HTTPClient):
         raise AssertionError("unreachable")
 
 
+@contextmanager
+def sheets_errors(key: str, doing: str, when_refused: str) -> Iterator[None]:
+    """Sheets API failures become one SourceError a staff member can act on, never a traceback."""
+    try:
+        yield
+    except APIError as exc:
+        message = exc.error.get("message", "")
+        if exc.code in (403, 404):
+            raise SourceError(f"Google Sheet {key} {when_refused} ({message})") from None
+        raise SourceError(f"Google Sheets API refused the {doing} ({exc.code}): {message}") from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise SourceError(f"Google Sheets API did not answer: {exc.__class__.__name__} (during the {doing})") from None
+
+
 @dataclass
 class SheetSource:
     """The live responses worksheet: one metadata read and one values read, never per-row calls."""
@@ -91,21 +107,12 @@ class SheetSource:
     def read_values(self) -> list[list[str]]:
         http = self.client.http_client
         http.set_timeout(self.timeout)
-        try:
+        with sheets_errors(self.key, "read", "not found, or not shared with the service account"):
             metadata = http.fetch_sheet_metadata(self.key)
             titles = [sheet["properties"]["title"] for sheet in metadata.get("sheets", [])]
             if self.worksheet not in titles:
                 raise SourceError(f"Google Sheet {self.key} has no worksheet named {self.worksheet!r}")
             body = http.values_get(self.key, absolute_range_name(self.worksheet))
-        except APIError as exc:
-            message = exc.error.get("message", "")
-            if exc.code in (403, 404):
-                raise SourceError(
-                    f"Google Sheet {self.key} not found, or not shared with the service account ({message})"
-                ) from None
-            raise SourceError(f"Google Sheets API refused the read ({exc.code}): {message}") from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise SourceError(f"Google Sheets API did not answer: {exc.__class__.__name__}") from None
         return [[str(cell) for cell in row] for row in body.get("values", [])]
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import gspread
 import pandas as pd
-import requests
-from gspread.exceptions import APIError
 from gspread.utils import absolute_range_name
 
 from tasks.decisions import printable
-from tasks.sources import SourceError
+from tasks.sources import sheets_errors
 
 DECISIONS_TITLE = "Decisions"
 
@@ -33,7 +31,7 @@ def write_decisions_to_sheet(
     http = client.http_client
     values = decision_values(decisions)
     rows, columns = len(values), max(len(row) for row in values)
-    try:
+    with sheets_errors(key, "write-back", "cannot be written: share it with the service account as Editor"):
         metadata = http.fetch_sheet_metadata(key)
         sheets = {s["properties"]["title"]: s["properties"] for s in metadata.get("sheets", [])}
         made = 1
@@ -73,12 +71,3 @@ def write_decisions_to_sheet(
             {"valueInputOption": "RAW", "data": [{"range": absolute_range_name(title, "A1"), "values": padded}]},
         )
         return made + 1
-    except APIError as exc:
-        message = exc.error.get("message", "")
-        if exc.code in (403, 404):
-            raise SourceError(
-                f"Google Sheet {key} cannot be written: share it with the service account as Editor ({message})"
-            ) from None
-        raise SourceError(f"Google Sheets API refused the write-back ({exc.code}): {message}") from None
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise SourceError(f"Google Sheets API did not answer the write-back: {exc.__class__.__name__}") from None
