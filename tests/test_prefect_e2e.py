@@ -16,6 +16,8 @@ from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from schemas.config import load_config
+from tasks.store import approval_history, open_store
 from tests.conftest import ROOT
 from tests.smtp_server import SmtpServer, free_port
 from tests.test_notices import make_config
@@ -153,6 +155,9 @@ def test_rejected_send_sends_nothing(served):
     final = _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
     assert final.is_completed(), final
     assert len(smtp.received) == before
+    config = load_config(config_path)
+    answers = approval_history(open_store(config.database_url), config.cohort)
+    assert answers.iloc[-1][["kind", "outcome", "note"]].tolist() == ["interest", "rejected", "wrong list"]
 
 
 def test_run_with_a_missing_config_fails_with_a_message_and_writes_nothing(served):
