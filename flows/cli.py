@@ -91,9 +91,6 @@ def _quiet_staff_errors() -> None:
 def _run_intake(args: argparse.Namespace) -> int:
     from flows.intake import intake
 
-    load_config(args.config)
-    _quiet_staff_errors()
-
     summary = intake(config_path=args.config, submissions=args.submissions, out_dir=args.out)
     print("\nIntake summary")
     print(summary.as_text())
@@ -105,8 +102,6 @@ def _run_intake(args: argparse.Namespace) -> int:
 def _run_select(args: argparse.Namespace) -> int:
     from flows.select_cohort import select_cohort
 
-    load_config(args.config)
-    _quiet_staff_errors()
     summary = select_cohort(
         config_path=args.config,
         out_dir=args.out,
@@ -131,8 +126,6 @@ def _run_select(args: argparse.Namespace) -> int:
 def _run_notify(args: argparse.Namespace) -> int:
     from flows.send_notices import send_notices
 
-    load_config(args.config)
-    _quiet_staff_errors()
     report = send_notices(
         config_path=args.config,
         out_dir=args.out,
@@ -155,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
+        load_config(args.config)
+        _quiet_staff_errors()
         return {"intake": _run_intake, "select": _run_select, "notify": _run_notify}[args.command](args)
     except STAFF_ERRORS as exc:
         print(f"cohort-select {args.command}: {exc}", file=sys.stderr)
