@@ -42,6 +42,45 @@ class Status(StrEnum):
     LATE = "late"
     DECLINED = "declined"
     WITHDRAWN = "withdrawn"
+    CONFIRMED = "confirmed"
+    OFFERED = "offered"
+    EXPIRED = "expired"
+
+
+class Kind(StrEnum):
+    """Notice kinds: one template pair (templates/notices/<kind>.txt|.html) and one subject each."""
+
+    SELECTED = "selected"
+    WAITLISTED = "waitlisted"
+    NOT_SELECTED = "not_selected"
+    LATE = "late"
+    INTEREST = "interest"
+    OFFER = "offer"
+    OFFER_EXPIRED = "offer_expired"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+# The notice each decision status gets: the first notices of a selection, then those after a change.
+INITIAL_KIND_FOR_STATUS: dict[str, Kind] = {
+    Status.SELECTED: Kind.SELECTED,
+    Status.WAITLISTED: Kind.WAITLISTED,
+    Status.INVALID: Kind.NOT_SELECTED,
+    Status.LATE: Kind.LATE,
+}
+LIFECYCLE_KIND_FOR_STATUS: dict[str, Kind] = {
+    Status.OFFERED: Kind.OFFER,
+    Status.EXPIRED: Kind.OFFER_EXPIRED,
+    Status.CONFIRMED: Kind.CONFIRMED,
+    Status.DECLINED: Kind.DECLINED,
+    Status.WITHDRAWN: Kind.WITHDRAWN,
+}
+INITIAL_DECISION_KINDS: frozenset[str] = frozenset(INITIAL_KIND_FOR_STATUS.values())
+LIFECYCLE_KINDS: frozenset[str] = frozenset(LIFECYCLE_KIND_FOR_STATUS.values())
+
+# After the notices: statuses that hold a seat, and those a promotion may draw from.
+SEAT_HOLDING: frozenset[str] = frozenset({Status.SELECTED, Status.CONFIRMED, Status.OFFERED})
 
 
 # Form fields a cohort's column mapping may target. Several headers may map to a list field.
@@ -141,6 +180,9 @@ class Out(StrEnum):
     RANK = "rank"
     RESERVED_SEAT = "reserved_seat"
     STAFF_SELECT = "staff_select"
+    RESERVES = "reserves"
+    APPLICANT = "applicant"
+    RESPOND_BY = "respond_by"
 
 
 POINTS_PREFIX = "points_"

@@ -18,7 +18,15 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.columns import CHECKBOX_FIELDS, FORM_FIELDS, LIST_FIELDS, REQUIRED_FIELDS
+from schemas.columns import (
+    CHECKBOX_FIELDS,
+    FORM_FIELDS,
+    INITIAL_DECISION_KINDS,
+    LIFECYCLE_KINDS,
+    LIST_FIELDS,
+    REQUIRED_FIELDS,
+    Kind,
+)
 
 
 class ConfigError(Exception):
@@ -186,7 +194,15 @@ class ReservedSeats(_Model):
         return name
 
 
-NoticeKind = Literal["selected", "waitlisted", "not_selected", "late", "interest"]
+NoticeKind = Literal[(*sorted(INITIAL_DECISION_KINDS), Kind.INTEREST.value)]
+LifecycleKind = Literal[tuple(sorted(LIFECYCLE_KINDS))]
+LIFECYCLE_SUBJECTS: dict[str, str] = {
+    Kind.OFFER: "A seat is open for your team: {{ program }} ({{ cohort }})",
+    Kind.OFFER_EXPIRED: "Your seat offer has expired: {{ program }} ({{ cohort }})",
+    Kind.CONFIRMED: "Your team's place is confirmed: {{ program }} ({{ cohort }})",
+    Kind.DECLINED: "Your team has declined its place: {{ program }} ({{ cohort }})",
+    Kind.WITHDRAWN: "Your application to {{ program }} ({{ cohort }}) is withdrawn",
+}
 
 
 class NoticesConfig(_Model):
@@ -195,15 +211,22 @@ class NoticesConfig(_Model):
     confirm_by: dt.date
     course_start: dt.date
     course_summary: str = Field(min_length=1)
-    subjects: dict[NoticeKind, str]
+    subjects: dict[NoticeKind | LifecycleKind, str]
 
     @field_validator("subjects")
     @classmethod
     def _every_kind(cls, subjects: dict[str, str]) -> dict[str, str]:
+        """The decision kinds must be written; the after-notice kinds (offer, …) have defaults."""
         missing = sorted(set(NoticeKind.__args__) - set(subjects))
         if missing:
             raise ValueError(f"needs a subject for {', '.join(missing)}")
-        return subjects
+        return {str(kind): text for kind, text in (LIFECYCLE_SUBJECTS | subjects).items()}
+
+
+class WaitlistConfig(_Model):
+    """Offers to waitlisted teams when a seat frees up: how long a team has to answer."""
+
+    offer_hours: int = Field(default=72, ge=1, le=24 * 60)
 
 
 class CohortConfig(_Model):
@@ -228,6 +251,7 @@ class CohortConfig(_Model):
     previous_participants: Path | None = None
     reviews: Path | None = None
     notices: NoticesConfig | None = None
+    waitlist: WaitlistConfig = WaitlistConfig()
     interest_list: Path | None = None
     overrides: Path | None = None
     state_url: str | None = None

@@ -47,6 +47,13 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """Any staff table as a formula-safe CSV, in the frame's own order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    printable(frame).to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
 DECISION_COLUMNS: tuple[str, ...] = (
     Col.SOURCE_ROW,
     Col.STATUS,

@@ -21,19 +21,25 @@ from pathlib import Path
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from schemas.columns import INITIAL_DECISION_KINDS
 from schemas.config import CohortConfig
 from tasks.notices import Notice, kinds_of, needs_smtputf8
-from tasks.store import LedgerWriter, StoreError, ledger, notices, now
-
-PENDING, SENDING, SENT, FAILED, SUPERSEDED, UNKNOWN, REFUSED = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "superseded",
-    "unknown",
-    "refused",
+from tasks.store import (
+    FAILED,
+    PENDING,
+    REFUSED,
+    SENDING,
+    SENT,
+    SUPERSEDED,
+    UNKNOWN,
+    LedgerWriter,
+    StoreError,
+    freeze_latest,
+    ledger,
+    notices,
+    now,
 )
+
 UNSENT = (PENDING, FAILED, UNKNOWN)
 
 
@@ -391,6 +397,8 @@ def deliver(
 ) -> DeliveryReport:
     """Ledger first, then SMTP on one connection; the report says what each notice became."""
     kinds = kinds_of(kind)
+    if kind == "decisions":
+        freeze_latest(engine, config.cohort)
     sync_ledger(engine, config.cohort, planned, kinds)
     send_notices(engine, config.cohort, planned, config, settings, resend_unknown=resend_unknown, base_delay=base_delay)
     return delivery_report(engine, config.cohort, kinds, dry_run=False, outbox=None)
@@ -399,13 +407,16 @@ def deliver(
 def unfinished(
     engine: sa.Engine, config: CohortConfig, planned: list[Notice], kind: str, as_of, report: DeliveryReport
 ) -> list[str]:
-    """Failed and unknown notices, and after the notification date every unsent decision notice, by name."""
+    """Failed and unknown notices, and after the notification date every unsent first decision notice, by name.
+
+    Offers and other notices after a change come later by nature; the course start date bounds them instead.
+    """
     problems = [f"{len(report.failed)} notices failed (see the list)"] if report.failed else []
     if report.unknown:
         problems.append(f"{len(report.unknown)} notices are unknown (see the list; --resend-unknown sends them)")
     if kind != "decisions" or as_of.astimezone(config.zone).date() <= config.notify_by:
         return problems
-    unsent = _not_sent(engine, config.cohort, planned)
+    unsent = [n for n in _not_sent(engine, config.cohort, planned) if n.kind in INITIAL_DECISION_KINDS]
     if unsent:
         listed = [f"{n.to} ({n.kind}{', refused: ' + n.refusal if n.refusal else ''})" for n in unsent]
         names = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")

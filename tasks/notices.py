@@ -20,22 +20,27 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import (
+    INITIAL_DECISION_KINDS,
+    INITIAL_KIND_FOR_STATUS,
+    LIFECYCLE_KIND_FOR_STATUS,
+    LIFECYCLE_KINDS,
+    Col,
+    Kind,
+    Out,
+    Status,
+)
 from schemas.config import CohortConfig
 from schemas.states import USPS_STATES
 from tasks.cutoff import DeadlineNotPassedError, local_time_text
+from tasks.lifecycle import course_start_moment, current_decisions, team_rows
 from tasks.sources import FileSource, values_to_frame
-from tasks.store import latest_selection, message_id
+from tasks.store import message_id
 from tasks.validate import REASON_SEPARATOR, is_valid_address
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-KIND_FOR_STATUS = {
-    Status.SELECTED: "selected",
-    Status.WAITLISTED: "waitlisted",
-    Status.INVALID: "not_selected",
-    Status.LATE: "late",
-}
-DECISION_KINDS = frozenset(KIND_FOR_STATUS.values())
+KIND_FOR_STATUS: dict[str, Kind] = INITIAL_KIND_FOR_STATUS | LIFECYCLE_KIND_FOR_STATUS
+DECISION_KINDS: frozenset[str] = INITIAL_DECISION_KINDS | LIFECYCLE_KINDS
 
 
 class NoticeError(Exception):
@@ -118,18 +123,24 @@ def _refusal(to: str, cc: str, subject: str) -> str:
     return ""
 
 
-def decision_notices(decided: pd.DataFrame, config: CohortConfig, domain: str) -> list[Notice]:
-    """One decision notice per team (its latest row that is not a duplicate), in sheet order."""
+def decision_notices(
+    decided: pd.DataFrame, config: CohortConfig, domain: str, as_of: dt.datetime | None = None
+) -> list[Notice]:
+    """One notice per team for its current decision (its latest row that is not a duplicate), in sheet order.
+
+    A notice after a change (offer, confirmation, …) is refused once the course has started (as of `as_of`).
+    """
     base = _common_context(config)
-    rows = decided[decided[Col.STATUS].isin(list(KIND_FOR_STATUS))].copy()
-    named = rows[Out.TEAM_KEY].str.split(":", n=1).str[1].fillna("") != ""
-    rows["applicant"] = rows[Out.TEAM_KEY].where(named, "row:" + rows[Col.SOURCE_ROW].astype(str))
-    rows = rows.sort_values(Col.SOURCE_ROW).drop_duplicates("applicant", keep="last")
+    rows = team_rows(decided)
+    start = course_start_moment(config)
+    too_late = as_of is not None and start is not None and as_of >= start
     made = []
     for row in rows.to_dict(orient="records"):
         kind = KIND_FOR_STATUS[Status(row[Col.STATUS])]
         reasons = [r for r in str(row[Col.REASONS]).split(REASON_SEPARATOR) if r]
         rank = None if pd.isna(row[Out.RANK]) else int(row[Out.RANK])
+        respond_by = row.get(Out.RESPOND_BY)
+        respond_text = "" if respond_by is None or pd.isna(respond_by) else local_time_text(respond_by, config.timezone)
         context = base | {
             "team": {
                 "lead_name": row[Col.LEAD_NAME] or "team lead",
@@ -137,16 +148,26 @@ def decision_notices(decided: pd.DataFrame, config: CohortConfig, domain: str) -
                 "state": USPS_STATES.get(row[Col.STATE] or "", row[Col.STATE] or ""),
                 "member_names": list(row[Col.MEMBER_NAMES] or []),
             },
-            "decision": {"status": row[Col.STATUS], "rank": rank, "reason": row[Col.REASONS], "reasons": reasons},
+            "decision": {
+                "status": row[Col.STATUS],
+                "rank": rank,
+                "reason": row[Col.REASONS],
+                "reasons": reasons,
+                "respond_by": respond_text,
+                "reserved_seat": row.get(Out.RESERVED_SEAT) or "",
+            },
         }
         subject, text, html = _render(kind, context, config.notices.subjects[kind])
         to = str(row[Col.LEAD_EMAIL] or "")
         cc = str(row[Col.SUBMITTER_EMAIL] or "")
         cc = "" if cc == to else cc
         version = decision_version(row[Col.STATUS], rank, str(row[Col.REASONS]))
+        refusal = _refusal(to, cc, subject)
+        if too_late and kind in LIFECYCLE_KINDS and not refusal:
+            refusal = f"the course started on {_date_text(config.notices.course_start)}: no notice after the start"
         made.append(
             Notice(
-                applicant=row["applicant"],
+                applicant=row[Out.APPLICANT],
                 kind=kind,
                 version=version,
                 to=to,
@@ -154,8 +175,8 @@ def decision_notices(decided: pd.DataFrame, config: CohortConfig, domain: str) -
                 subject=subject,
                 text=text,
                 html=html,
-                message_id=message_id(config.cohort, row["applicant"], kind, version, domain),
-                refusal=_refusal(to, cc, subject),
+                message_id=message_id(config.cohort, row[Out.APPLICANT], kind, version, domain),
+                refusal=refusal,
             )
         )
     return [with_payload(n, config) for n in made]
@@ -247,17 +268,17 @@ def sender_domain(config: CohortConfig) -> str:
 
 
 def kinds_of(kind: str) -> frozenset[str]:
-    """The notice kinds one run handles: the decision notices, or the interest-list notice."""
-    return DECISION_KINDS if kind == "decisions" else frozenset({"interest"})
+    """The notice kinds one run handles: every decision notice, only those after a change, or the interest list."""
+    return {"decisions": DECISION_KINDS, "lifecycle": LIFECYCLE_KINDS}.get(kind, frozenset({Kind.INTEREST}))
 
 
 def plan_notices(engine, config: CohortConfig, kind: str, as_of: dt.datetime) -> list[Notice]:
-    """Decision notices from the latest recorded selection (never before the deadline or from a preview),
-    or the interest-list notices for addresses that get no decision notice."""
-    head, decided = latest_selection(engine, config.cohort)
+    """Decision notices from the selection as it stands (the frozen one with every recorded change once notices
+    are out; never before the deadline or from a preview), or the interest-list notices."""
+    head, decided = current_decisions(engine, config.cohort)
     domain = sender_domain(config)
-    decisions = decision_notices(decided, config, domain)
-    if kind == "decisions":
+    decisions = decision_notices(decided, config, domain, as_of)
+    if kind in ("decisions", "lifecycle"):
         if as_of < config.deadline:
             raise DeadlineNotPassedError(
                 "decision notices cannot go out before the deadline "
@@ -265,7 +286,7 @@ def plan_notices(engine, config: CohortConfig, kind: str, as_of: dt.datetime) ->
             )
         if head["provisional"]:
             raise NoticeError("the latest selection is provisional (--preview): run `cohort-select select` again")
-        return decisions
+        return decisions if kind == "decisions" else [n for n in decisions if n.kind in LIFECYCLE_KINDS]
     if config.interest_list is None:
         raise NoticeError("the cohort config has no `interest_list` file")
     notified = {n.to for n in decisions} | {n.cc for n in decisions if n.cc}

@@ -2,6 +2,8 @@
 
 Columns: team (a team_key from decisions.csv) or source_row, action (force-select, force-decline,
 extension, note), note, by. Every applied override is written into the decision's reasons.
+After the notices, confirm / decline / withdraw rows are recorded by the promote-waitlist flow
+(tasks/lifecycle.py), once each, with `by` as the actor and `note` as the reason.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from pydantic import BaseModel
 
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig, Extension
+from tasks.lifecycle import STAFF_ACTIONS
 from tasks.sources import FileSource, sheets_errors
 
 OVERRIDES_TITLE = "Overrides"
-ACTIONS = ("force-select", "force-decline", "extension", "note")
+ACTIONS = ("force-select", "force-decline", "extension", "note", *STAFF_ACTIONS)
 
 
 class OverrideError(Exception):

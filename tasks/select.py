@@ -51,11 +51,21 @@ def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortCon
     return picks
 
 
+def reserves_qualified(frame: pd.DataFrame, config: CohortConfig) -> pd.Series:
+    """The reserves each row qualifies for, kept with the decision so a freed reserved seat can be refilled."""
+    names = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+    for reserve in config.reserved_seats:
+        hit = frame[reserve.field].map(lambda chosen, v=reserve.value: isinstance(chosen, list) and v in chosen)
+        names = names.where(~hit, names.map(lambda got, n=reserve.name: [*got, n]))
+    return names
+
+
 def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """Selected / waitlisted with rank and a reason a person can read, for every candidate."""
     out = frame.copy()
     out[Out.RANK] = pd.array([pd.NA] * len(out), dtype="Int64")
     out[Out.RESERVED_SEAT] = ""
+    out[Out.RESERVES] = reserves_qualified(out, config)
     candidates = out.loc[out[Col.STATUS] == Status.VALID]
     if candidates.empty:
         return out

@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from schemas.columns import Col, Out
+from schemas.columns import INITIAL_DECISION_KINDS, Col, Out
 
 metadata = sa.MetaData()
 
@@ -42,7 +42,10 @@ DECISION_FIELDS = (
     Col.LEAD_EMAIL,
     Col.SUBMITTER_EMAIL,
     Col.MEMBER_NAMES,
+    Out.RESERVED_SEAT,
+    Out.RESERVES,
 )
+JSON_FIELDS = (Col.MEMBER_NAMES, Out.RESERVES)
 
 decisions = sa.Table(
     "decisions",
@@ -60,6 +63,36 @@ decisions = sa.Table(
     sa.Column("lead_email", sa.Text, nullable=False),
     sa.Column("submitter_email", sa.Text, nullable=False),
     sa.Column("member_names", sa.Text, nullable=False),
+    sa.Column("reserved_seat", sa.Text),
+    sa.Column("reserves", sa.Text),
+)
+
+# The selection notices were sent from: once a decision notice is out, it is the baseline for good.
+freezes = sa.Table(
+    "freezes",
+    metadata,
+    sa.Column("cohort", sa.String(200), primary_key=True),
+    sa.Column("selection_id", sa.ForeignKey("selections.id"), nullable=False),
+    sa.Column("frozen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Every change to a team's decision after the notices: who, when (effective and recorded), why.
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("cohort", sa.String(200), nullable=False, index=True),
+    sa.Column("applicant", sa.Text, nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("from_status", sa.String(20), nullable=False),
+    sa.Column("to_status", sa.String(20), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("respond_by", sa.DateTime(timezone=True)),
+    sa.Column("reserved_seat", sa.Text, nullable=False, default=""),
+    sa.Column("origin", sa.Text, nullable=False, default=""),
 )
 
 notices = sa.Table(
@@ -96,6 +129,19 @@ approvals = sa.Table(
 )
 
 
+# Notice ledger states (see tasks/delivery.py), and those in which a notice may have reached its recipient.
+PENDING, SENDING, SENT, FAILED, SUPERSEDED, UNKNOWN, REFUSED = (
+    "pending",
+    "sending",
+    "sent",
+    "failed",
+    "superseded",
+    "unknown",
+    "refused",
+)
+OUT_STATES = (SENDING, SENT, UNKNOWN)
+
+
 class StoreError(Exception):
     """The state store cannot be read or written; nothing was half-written."""
 
@@ -118,9 +164,22 @@ def open_store(url: str) -> sa.Engine:
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
         metadata.create_all(engine)
+        _add_missing_columns(engine)
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"cannot open the state store {safe_url(url)}: {exc.__class__.__name__}: {exc}") from None
     return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """A store made by an earlier version gets the newer (nullable) columns, so its history stays usable."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(connection, _record) -> None:
@@ -188,11 +247,111 @@ def latest_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame
         )
         if head is None:
             raise NoSelectionError(f"no selection is recorded for cohort {cohort!r}: run `cohort-select select` first")
-        frame = pd.read_sql(
-            sa.select(decisions).where(decisions.c.selection_id == head["id"]).order_by(decisions.c.source_row), conn
+        return dict(head), _decisions_of(conn, head["id"])
+
+
+def _decisions_of(conn: sa.Connection, selection_id: int) -> pd.DataFrame:
+    frame = pd.read_sql(
+        sa.select(decisions).where(decisions.c.selection_id == selection_id).order_by(decisions.c.source_row), conn
+    )
+    for column in JSON_FIELDS:
+        frame[column] = frame[column].map(lambda text: json.loads(text) if isinstance(text, str) else [])
+    frame[Out.RESERVED_SEAT] = frame[Out.RESERVED_SEAT].fillna("")
+    return frame
+
+
+def frozen_selection_id(engine: sa.Engine, cohort: str) -> int | None:
+    """The selection the sent notices came from, once any decision notice has gone out; else None."""
+    out = (notices.c.state.in_(OUT_STATES)) & (notices.c.kind.in_(sorted(INITIAL_DECISION_KINDS)))
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(freezes.c.selection_id).where(freezes.c.cohort == cohort)).first()
+        if row is None:
+            return None
+        sent = conn.execute(sa.select(notices.c.id).where(notices.c.cohort == cohort, out).limit(1)).first()
+    return int(row.selection_id) if sent is not None else None
+
+
+def baseline_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame]:
+    """The frozen selection once notices are out, else the latest recorded one."""
+    frozen = frozen_selection_id(engine, cohort)
+    if frozen is None:
+        return latest_selection(engine, cohort)
+    with engine.connect() as conn:
+        head = conn.execute(sa.select(selections).where(selections.c.id == frozen)).mappings().one()
+        return dict(head) | {"frozen": True}, _decisions_of(conn, frozen)
+
+
+def freeze_latest(engine: sa.Engine, cohort: str) -> None:
+    """Before decision notices go out: the latest selection becomes the baseline (unless one is already out)."""
+    if frozen_selection_id(engine, cohort) is not None:
+        return
+    head, _ = latest_selection(engine, cohort)
+    try:
+        with engine.begin() as conn:
+            conn.execute(freezes.delete().where(freezes.c.cohort == cohort))
+            conn.execute(freezes.insert().values(cohort=cohort, selection_id=head["id"], frozen_at=now()))
+    except OperationalError as exc:
+        raise StoreError(f"the selection could not be frozen before sending (nothing was sent): {exc.orig}") from None
+
+
+class TransitionError(Exception):
+    """A decision cannot move that way (e.g. confirming a declined team); nothing was recorded."""
+
+
+def record_actions(engine: sa.Engine, cohort: str, moves: list[dict], current: dict[str, str]) -> int:
+    """Lifecycle moves in one transaction, each checked against the status the store holds for its team.
+
+    `current` is the status of every team before the moves; a move whose team has moved since is refused
+    (TransitionError), so two runs never both act on one seat. Returns the number of moves recorded.
+    """
+    if not moves:
+        return 0
+    try:
+        with engine.begin() as conn:
+            latest = _latest_actions(conn, cohort)
+            for move in moves:
+                holds = latest.get(move["applicant"], current.get(move["applicant"]))
+                if holds != move["from_status"]:
+                    raise TransitionError(
+                        f"team {move['applicant']} is {holds}, not {move['from_status']}: nothing was recorded"
+                    )
+                latest[move["applicant"]] = move["to_status"]
+            conn.execute(actions.insert(), [{"cohort": cohort, "recorded_at": now()} | _in_utc(m) for m in moves])
+    except OperationalError as exc:
+        raise StoreError(f"the decision change was not recorded (nothing was written): {exc.orig}") from None
+    return len(moves)
+
+
+def _in_utc(move: dict) -> dict:
+    """Moments stored in UTC: SQLite keeps no offset, so every stored time means the same instant."""
+    return {k: v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for k, v in move.items()}
+
+
+def _latest_actions(conn: sa.Connection, cohort: str) -> dict[str, str]:
+    rows = conn.execute(
+        sa.select(actions.c.applicant, actions.c.to_status).where(actions.c.cohort == cohort).order_by(actions.c.id)
+    ).all()
+    return {row.applicant: row.to_status for row in rows}
+
+
+def action_log(engine: sa.Engine, cohort: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(actions).where(actions.c.cohort == cohort).order_by(actions.c.id), conn)
+
+
+def selection_history(engine: sa.Engine, cohort: str) -> pd.DataFrame:
+    """Every recorded selection of the cohort with its decisions (one row per decision)."""
+    joined = sa.select(selections, decisions).join(decisions, decisions.c.selection_id == selections.c.id)
+    with engine.connect() as conn:
+        return pd.read_sql(
+            joined.where(selections.c.cohort == cohort).order_by(selections.c.id, decisions.c.source_row), conn
         )
-    frame[Col.MEMBER_NAMES] = frame[Col.MEMBER_NAMES].map(json.loads)
-    return dict(head), frame
+
+
+def freeze_record(engine: sa.Engine, cohort: str) -> dict | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(freezes).where(freezes.c.cohort == cohort)).mappings().first()
+    return dict(row) if row else None
 
 
 def message_id(cohort: str, applicant: str, kind: str, version: str, domain: str) -> str:
