@@ -1,22 +1,26 @@
-"""`cohort-select`: the staff command line; each subcommand runs one flow."""
+"""`cohort-select`: the staff command line. Pipeline subcommands run a flow; a team action or the audit export
+is one small recorded step and runs directly."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import logging
 import os
 import sys
+from pathlib import Path
 
 from schemas.config import ConfigError, SecretError, load_config
 from tasks.cutoff import DeadlineNotPassedError
 from tasks.delivery import SmtpSettingsError
+from tasks.lifecycle import STAFF_ACTIONS, DriftReport, LifecycleError
 from tasks.normalize import MissingQuestionError
 from tasks.notices import NoticeError
 from tasks.overrides import OverrideError
 from tasks.score import RubricDataError
 from tasks.sources import SourceError
-from tasks.store import NoSelectionError, StoreError
+from tasks.store import NoSelectionError, StoreError, TransitionError
 
 # Errors a staff member can act on: printed as one message, no traceback.
 STAFF_ERRORS = (
@@ -31,6 +35,8 @@ STAFF_ERRORS = (
     StoreError,
     SmtpSettingsError,
     OverrideError,
+    LifecycleError,
+    TransitionError,
 )
 EXIT_STAFF_ERROR = 2
 EXIT_NOTHING_SELECTED = 3
@@ -57,7 +63,48 @@ def _parser() -> argparse.ArgumentParser:
     notify.add_argument("--interest", action="store_true", help="the interest-list notice instead of decisions")
     notify.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
     notify.add_argument("--resend-unknown", action="store_true", help="resend notices left unknown by a cut-off run")
+    for action in STAFF_ACTIONS:
+        verb = commands.add_parser(action, help=f"record that a team {ACTION_HELP[action]} (after the notices)")
+        verb.add_argument("--config", required=True, help="cohort YAML file")
+        verb.add_argument("--team", required=True, help="the team_key from decisions.csv (or row:N)")
+        verb.add_argument("--reason", required=True, help="why, for the record")
+        verb.add_argument("--by", default=_user(), help="who records it (default: your user name)")
+        verb.add_argument("--as-of", type=_aware_time, help="when it happened (default now)")
+    promote = commands.add_parser("promote", help="expire unanswered offers and offer free seats to the waitlist")
+    promote.add_argument("--config", required=True, help="cohort YAML file")
+    promote.add_argument("--out", required=True, help="folder for the outbox of change notices")
+    promote.add_argument("--send", action="store_true", help="deliver the change notices over SMTP")
+    promote.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    simulate = commands.add_parser("simulate", help="what-if: other capacities and per-state caps; nothing stored")
+    simulate.add_argument("--config", required=True, help="cohort YAML file")
+    simulate.add_argument("--capacity", required=True, type=_numbers, help="capacities to try, e.g. 15,20,25")
+    simulate.add_argument("--max-per-state", required=True, type=_numbers, help="per-state caps to try, e.g. 1,2,3")
+    simulate.add_argument("--submissions", help="a CSV or XLSX export to read instead of the configured source")
+    simulate.add_argument("--out", default="out/what-if", help="folder for what-if.csv (default out/what-if)")
+    audit = commands.add_parser("audit", help="every decision, notice and staff action with time and actor, as CSV")
+    audit.add_argument("--config", required=True, help="cohort YAML file")
+    audit.add_argument("--out", required=True, help="the CSV file to write")
     return parser
+
+
+ACTION_HELP = {"confirm": "confirmed its place", "decline": "declined", "withdraw": "is withdrawn by staff"}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "staff"
+
+
+def _numbers(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of whole numbers: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"give whole numbers of at least 1, like 15,20,25 (got {text!r})")
+    return values
 
 
 def _aware_time(text: str) -> dt.datetime:
@@ -109,6 +156,9 @@ def _run_select(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         preview=args.preview,
     )
+    if isinstance(summary, DriftReport):
+        print("\n" + summary.as_text())
+        return 0
     print("\nSelection summary")
     print(summary.as_text())
     print(f"\nDecisions: {os.path.join(args.out, 'decisions.csv')}")
@@ -143,6 +193,68 @@ def _run_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_action(args: argparse.Namespace) -> int:
+    from tasks.lifecycle import record_staff_action
+    from tasks.store import open_store
+
+    config = load_config(args.config)
+    moment = args.as_of or dt.datetime.now(dt.UTC)
+    said = record_staff_action(
+        open_store(config.database_url), config, args.team, args.command, args.reason, args.by, moment
+    )
+    print(said)
+    print("The team's notice goes out with the next promote-waitlist run (or `cohort-select promote --send`).")
+    return 0
+
+
+def _run_promote(args: argparse.Namespace) -> int:
+    from flows.promote_waitlist import promote_waitlist
+
+    run = promote_waitlist(config_path=args.config, out_dir=args.out, send=args.send, as_of=args.as_of)
+    print("\nWaitlist")
+    print(run.promotion.as_text())
+    print("\nNotices")
+    print(run.notices.as_text())
+    if run.notices.problems:
+        print("\n".join(run.notices.problems), file=sys.stderr)
+        return EXIT_NOTICES_UNFINISHED
+    return 0
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from flows.simulate import simulate
+
+    table = simulate(
+        config_path=args.config,
+        capacities=args.capacity,
+        max_per_state=args.max_per_state,
+        out_dir=args.out,
+        submissions=args.submissions,
+    )
+    print("\n" + table.as_text())
+    return 0
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from tasks.audit import write_audit
+    from tasks.store import open_store
+
+    config = load_config(args.config)
+    path, events = write_audit(open_store(config.database_url), config.cohort, Path(args.out))
+    print(f"Audit trail of cohort {config.cohort}: {events} events in {path}")
+    return 0
+
+
+COMMANDS = {
+    "intake": _run_intake,
+    "select": _run_select,
+    "notify": _run_notify,
+    "promote": _run_promote,
+    "simulate": _run_simulate,
+    "audit": _run_audit,
+} | dict.fromkeys(STAFF_ACTIONS, _run_action)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -150,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load_config(args.config)
         _quiet_staff_errors()
-        return {"intake": _run_intake, "select": _run_select, "notify": _run_notify}[args.command](args)
+        return COMMANDS[args.command](args)
     except STAFF_ERRORS as exc:
         print(f"cohort-select {args.command}: {exc}", file=sys.stderr)
         return EXIT_STAFF_ERROR

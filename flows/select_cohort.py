@@ -13,6 +13,7 @@ from flows.steps import (
     check_deadline_task,
     cutoff_task,
     dedupe_task,
+    drift_task,
     extensions_task,
     extract_task,
     load_config_task,
@@ -28,6 +29,7 @@ from flows.steps import (
     write_decisions_task,
 )
 from tasks.decisions import SelectionSummary
+from tasks.lifecycle import DriftReport
 
 
 @flow(name="select-cohort")
@@ -41,8 +43,11 @@ def select_cohort(
         dt.datetime | None, Field(description="Run as if at this moment (ISO-8601 with offset); default now")
     ] = None,
     preview: Annotated[bool, Field(description="Allow a provisional selection before the deadline")] = False,
-) -> SelectionSummary:
-    """The whole selection; every input row ends with exactly one status and a reason."""
+) -> SelectionSummary | DriftReport:
+    """The whole selection; every input row ends with exactly one status and a reason.
+
+    Once decision notices are out, the selection is frozen: the run reports drift and records nothing.
+    """
     config = load_config_task(config_path)
     overrides = load_overrides_task(config, submissions)
     config = extensions_task(config, overrides)
@@ -54,6 +59,9 @@ def select_cohort(
     eligible = apply_overrides_task(on_time, overrides)
     scored = score_task(eligible, config)
     decided = staff_notes_task(select_task(scored, config), overrides)
+    drift = drift_task(decided, config, out_dir)
+    if drift.frozen:
+        return drift
     summary = write_decisions_task(decided, config, config_path, input_sha, preview, out_dir)
     record_selection_task(decided, config, summary)
     write_back_task(decided, config, submissions, preview)

@@ -18,6 +18,7 @@ from tasks.cutoff import apply_cutoff, check_deadline_passed
 from tasks.decisions import SelectionSummary, decisions_frame, summarize_selection, write_csv, write_decisions
 from tasks.dedupe import deduplicate
 from tasks.delivery import DeliveryReport, deliver, dry_run, smtp_settings, unfinished
+from tasks.lifecycle import DriftReport, PromotionReport, check_drift, promote
 from tasks.normalize import normalize
 from tasks.notices import Notice, plan_notices
 from tasks.overrides import (
@@ -31,6 +32,7 @@ from tasks.overrides import (
 from tasks.report import write_report
 from tasks.score import score
 from tasks.select import select
+from tasks.simulate import WhatIf, what_if, write_what_if
 from tasks.sources import input_sha256, service_account_client, source_for, values_to_frame
 from tasks.store import open_store, record_approval, record_selection
 from tasks.validate import IntakeSummary, summarize_intake, validate
@@ -218,3 +220,36 @@ def record_approval_task(config: CohortConfig, kind: str, flow_run_id: str, outc
     if outcome != "approved":
         get_run_logger().warning("Notices not sent: %s. Note: %s", outcome, note or "(none)")
     return outcome == "approved"
+
+
+@task(name="hold notified decisions", **PRIVATE)
+def drift_task(decided: pd.DataFrame, config: CohortConfig, out_dir: str) -> DriftReport:
+    """After the notices the selection is frozen: a re-run writes drift.csv and records nothing."""
+    drift = check_drift(open_store(config.database_url), config, decided, Path(out_dir))
+    if drift.frozen:
+        get_run_logger().warning("%s", drift.as_text())
+        create_markdown_artifact(
+            key="selection-drift",
+            markdown=f"## Selection frozen\n\n```\n{drift.as_text()}\n```\n",
+            description="What a re-run would change; nothing was recorded",
+        )
+    return drift
+
+
+@task(name="promote from the waitlist", **PRIVATE)
+def promote_task(config: CohortConfig, overrides: list[Override], as_of: dt.datetime) -> PromotionReport:
+    """Staff actions from the Overrides sheet, expired offers, then offers for the free seats."""
+    report = promote(open_store(config.database_url), config, as_of, overrides)
+    get_run_logger().info("Promotion\n%s", report.as_text())
+    create_markdown_artifact(key="promotion", markdown=f"## Waitlist promotion\n\n```\n{report.as_text()}\n```\n")
+    return report
+
+
+@task(name="what if", **PRIVATE)
+def what_if_task(
+    scored: pd.DataFrame, config: CohortConfig, capacities: list[int], caps: list[int], out_dir: str
+) -> WhatIf:
+    """Selections under other limits, written to what-if.csv; nothing recorded or sent."""
+    table = write_what_if(what_if(scored, config, capacities, caps), config, Path(out_dir))
+    get_run_logger().info("%s", table.as_text())
+    return table

@@ -373,34 +373,50 @@ DRIFT_COLUMNS = (
 
 
 def drift(current: pd.DataFrame, rerun: pd.DataFrame, notified: set[str]) -> pd.DataFrame:
-    """Team by team, where a fresh selection disagrees with the frozen one (status, or waitlist position)."""
+    """Team by team, where a fresh selection disagrees with the frozen one (status, or waitlist position).
+
+    Teams are matched by team key, then by sheet row (an edited state or name changes the key).
+    """
     before = team_rows(current).set_index(Out.APPLICANT)
     after = team_rows(rerun).set_index(Out.APPLICANT)
     both = before.index.intersection(after.index)
-    b, a = before.loc[both], after.loc[both]
+    pairs = pd.DataFrame({"was": both, "will": both})
+    gone, new = before.index.difference(after.index), after.index.difference(before.index)
+    by_row = pd.merge(
+        pd.DataFrame({"was": gone, Col.SOURCE_ROW: before.loc[gone, Col.SOURCE_ROW].to_numpy()}),
+        pd.DataFrame({"will": new, Col.SOURCE_ROW: after.loc[new, Col.SOURCE_ROW].to_numpy()}),
+        on=Col.SOURCE_ROW,
+    )
+    pairs = pd.concat([pairs, by_row[["was", "will"]]], ignore_index=True)
+    b, a = before.loc[pairs["was"]].reset_index(), after.loc[pairs["will"]].reset_index()
     moved = a[Col.STATUS].astype(str) != b[DECIDED_STATUS].astype(str)
     reranked = (a[Col.STATUS] == Status.WAITLISTED) & (b[DECIDED_STATUS] == Status.WAITLISTED)
     reranked &= a[Out.RANK].astype("Int64").fillna(-1) != b[Out.RANK].astype("Int64").fillna(-1)
-    changed = both[(moved | reranked).to_numpy()]
+    rekeyed = pairs["was"] != pairs["will"]
     rows = []
-    for key in changed:
-        was, will = before.loc[key], after.loc[key]
+    for i in pairs.index[(moved | reranked | rekeyed).to_numpy()]:
+        was, will, key = b.loc[i], a.loc[i], pairs.at[i, "was"]
         change = f"{was[DECIDED_STATUS]} → {will[Col.STATUS]}"
         if will[Col.STATUS] == was[DECIDED_STATUS]:
-            change = f"waitlist position {was[Out.RANK]} → {will[Out.RANK]}"
+            change = f"waitlist position {was[Out.RANK]} → {will[Out.RANK]}" if reranked[i] else "no status change"
+        if rekeyed[i]:
+            change += f" (team key now {pairs.at[i, 'will']})"
         rows.append(_drift_row(key, will, was[DECIDED_STATUS], was[Col.STATUS], change, key in notified))
-    for key in after.index.difference(before.index):
+    for key in new.difference(pairs["will"]):
         will = after.loc[key]
         rows.append(_drift_row(key, will, "", "", "new since the notices: not part of the frozen selection", False))
-    for key in before.index.difference(after.index):
+    for key in gone.difference(pairs["was"]):
         was = before.loc[key]
-        rows.append(_drift_row(key, was, was[DECIDED_STATUS], was[Col.STATUS], "no longer in the responses", True))
+        rows.append(_drift_row(key, was, was[DECIDED_STATUS], was[Col.STATUS], GONE, key in notified))
     frame = pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
     return frame.sort_values([Col.SOURCE_ROW, Out.APPLICANT], kind="mergesort").reset_index(drop=True)
 
 
+GONE = "no longer in the responses"
+
+
 def _drift_row(key: str, row: pd.Series, decided: str, now: str, change: str, notified: bool) -> dict:
-    gone = change == "no longer in the responses"
+    gone = change == GONE
     would_be = "" if gone else str(row[Col.STATUS])
     if now in SEAT_HOLDING and would_be not in SEAT_HOLDING:
         hint = "if this team should lose its place: cohort-select withdraw"
