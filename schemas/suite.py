@@ -35,6 +35,18 @@ def row_checks(min_team: int, max_team: int) -> tuple[Check, ...]:
             "true",
             "Timestamp is not a date and time the form writes (M/D/YYYY H:MM:SS): {submitted_at_text!r}",
         ),
+        Check(
+            "submitted_at_not_repeated",
+            "true",
+            "Timestamp is in the hour that happens twice when clocks go back, so it cannot tell whether the "
+            "response was on time; correct it in the sheet or grant an extension: {submitted_at_text!r}",
+        ),
+        Check(
+            "submitted_at_not_skipped",
+            "true",
+            "Timestamp is in the hour that clocks skip when they go forward, so the form cannot have written it; "
+            "correct it in the sheet: {submitted_at_text!r}",
+        ),
         _present(Col.LOCAL_NAME),
         _present(Col.STATE),
         Check("state_check", "in_states", "State is not a US state or territory: {state_text!r}"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from schemas.columns import (
@@ -41,18 +42,47 @@ def check_headers(frame: pd.DataFrame, columns: dict[str, str]) -> None:
         )
 
 
+# Invisible direction controls (embeddings, overrides, isolates) can make one text look like another.
+_BIDI_CONTROLS = "[\u202a-\u202e\u2066-\u2069]"
+
+
 def clean_text(column: pd.Series) -> pd.Series:
-    """Unicode NFC, no NUL bytes, trimmed: the same answer typed twice compares equal."""
-    return column.astype(str).str.normalize("NFC").str.replace("\x00", "", regex=False).str.strip()
+    """Unicode NFC, no NUL bytes or direction overrides, trimmed: the same answer typed twice compares equal."""
+    text = column.astype(str).str.normalize("NFC").str.replace("\x00", "", regex=False)
+    return text.str.replace(_BIDI_CONTROLS, "", regex=True).str.strip()
+
+
+# An XLSX date cell read as text: a plain local date and time, never an offset or a bare number.
+_XLSX_TIME = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+_FIRST_YEAR, _LAST_YEAR = 2000, 2100  # outside these, a "time" is a typo or a number, not a form response
+
+
+def local_form_times(text: pd.Series) -> pd.Series:
+    """The form's local wall-clock times, naive; unreadable or implausible → NaT."""
+    local = pd.to_datetime(text, format=FORM_TIME_FORMAT, errors="coerce")
+    xlsx = text.where(local.isna() & text.str.fullmatch(_XLSX_TIME).fillna(False).astype(bool))
+    local = local.fillna(pd.to_datetime(xlsx, format="ISO8601", errors="coerce"))
+    plausible = (local.dt.year >= _FIRST_YEAR) & (local.dt.year <= _LAST_YEAR)
+    return local.where(plausible)
 
 
 def parse_form_times(text: pd.Series, zone: str) -> pd.Series:
     """Forms `M/D/YYYY H:MM:SS` (or an XLSX date cell) in the owner's zone → aware UTC; unreadable → NaT."""
-    local = pd.to_datetime(text, format=FORM_TIME_FORMAT, errors="coerce")
-    fallback = pd.to_datetime(text.where(local.isna()), format="ISO8601", errors="coerce")
-    local = local.fillna(fallback)
+    local = local_form_times(text)
     aware = local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
     return aware.dt.tz_convert("UTC").astype("datetime64[s, UTC]")
+
+
+def clock_change_trouble(text: pd.Series, zone: str) -> pd.Series:
+    """Per row: "repeated" for a local time that happens twice when clocks go back, "skipped" for one that
+    never happens when they go forward, "" otherwise: why such a timestamp cannot be placed on the clock."""
+    local = local_form_times(text)
+    unplaced = local.notna() & local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").isna()
+    skipped = unplaced & local.dt.tz_localize(zone, ambiguous=np.zeros(len(local), bool), nonexistent="NaT").isna()
+    trouble = pd.Series("", index=text.index, dtype=object)
+    trouble[unplaced] = "repeated"
+    trouble[skipped] = "skipped"
+    return trouble
 
 
 def to_state_codes(text: pd.Series) -> pd.Series:

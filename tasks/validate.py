@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from schemas.columns import Col, Status
 from schemas.config import CohortConfig
 from schemas.suite import build_expectations
+from tasks.normalize import clock_change_trouble
 
 REASON_SEPARATOR = "; "
 _DISPLAY_LIMIT = 80
@@ -71,9 +72,13 @@ def _present(values: pd.Series) -> pd.Series:
     return pd.Series(True, index=values.index, dtype=object).where(filled, None)
 
 
-def check_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def check_frame(frame: pd.DataFrame, zone: str | None = None) -> pd.DataFrame:
     """One scalar column per check, as the GX suite expects them."""
     has_text = frame[Col.SUBMITTED_AT_TEXT] != ""
+    clock = pd.Series("", index=frame.index, dtype=object)
+    unplaced = has_text & frame[Col.SUBMITTED_AT].isna()
+    if zone and unplaced.any():
+        clock[unplaced] = clock_change_trouble(frame.loc[unplaced, Col.SUBMITTED_AT_TEXT], zone)
     members = frame[Col.MEMBER_EMAILS].explode().dropna()
     bad = members[~valid_addresses(members)]
     bad_members = bad.map(lambda e: repr(e[:_DISPLAY_LIMIT])).groupby(level=0).agg(", ".join)
@@ -83,7 +88,9 @@ def check_frame(frame: pd.DataFrame) -> pd.DataFrame:
         {
             Col.SOURCE_ROW: frame[Col.SOURCE_ROW],
             "has_submitted_at": _present(frame[Col.SUBMITTED_AT_TEXT]),
-            "submitted_at_ok": _flag(frame[Col.SUBMITTED_AT].notna(), has_text),
+            "submitted_at_ok": _flag(frame[Col.SUBMITTED_AT].notna(), has_text & (clock == "")),
+            "submitted_at_not_repeated": _flag(clock != "repeated", clock == "repeated"),
+            "submitted_at_not_skipped": _flag(clock != "skipped", clock == "skipped"),
             "has_local_name": _present(frame[Col.LOCAL_NAME]),
             "has_state": _present(frame[Col.STATE_TEXT]),
             "state_check": frame[Col.STATE].astype(object).where(frame[Col.STATE].notna(), state_text),
@@ -145,14 +152,20 @@ def failed_rows(checks: pd.DataFrame, min_team: int, max_team: int) -> list[tupl
     return failures
 
 
+_QUOTED = (Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT, Col.SUBMITTER_EMAIL, Col.LEAD_EMAIL)
+
+
 def _display_values(frame: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
     """The row's answers cut to a readable length, for filling reason templates."""
     shown = pd.DataFrame({Col.SOURCE_ROW: frame[Col.SOURCE_ROW]})
-    for column in (Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT, Col.SUBMITTER_EMAIL, Col.LEAD_EMAIL):
+    for column in _QUOTED:
         shown[column] = frame[column].str.slice(0, _DISPLAY_LIMIT)
     shown[Col.TEAM_SIZE] = frame[Col.TEAM_SIZE]
     shown["bad_member_emails"] = checks["bad_member_emails"]
     shown[Col.UNKNOWN_JOB_FAMILIES] = frame[Col.UNKNOWN_JOB_FAMILIES].str.slice(0, _DISPLAY_LIMIT)
+    for column in (*_QUOTED, "bad_member_emails", Col.UNKNOWN_JOB_FAMILIES):
+        # An answer never carries the reason separator, so a reason is never split inside an answer.
+        shown[column] = shown[column].str.replace(r"; +", ";", regex=True)
     return shown.set_index(Col.SOURCE_ROW)
 
 
@@ -163,7 +176,7 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     out[Col.REASONS] = ""
     if out.empty:
         return out
-    checks = check_frame(frame)
+    checks = check_frame(frame, config.timezone)
     failures = failed_rows(checks, config.team_size.min, config.team_size.max)
     shown = _display_values(frame, checks)
     reasons: dict[int, list[str]] = {}
