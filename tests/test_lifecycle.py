@@ -208,7 +208,8 @@ def test_rerun_after_the_notices_reports_drift_and_records_nothing(tmp_path, smt
     assert report.frozen and report.changes >= 3
     with open(report.path, newline="", encoding="utf-8") as handle:
         drift = {row["applicant"]: row for row in csv.DictReader(handle)}
-    assert drift[key(1, "OH")]["change"].startswith("selected → invalid (team key now") and drift[key(1, "OH")]["notified"] == "yes"
+    edited = drift[key(1, "OH")]
+    assert edited["change"].startswith("selected → invalid (team key now") and edited["notified"] == "yes"
     assert "cohort-select withdraw" in drift[key(1, "OH")]["staff_action"]
     assert drift[key(6, "WA")]["change"].startswith("new since the notices")
     assert len(selection_history(engine, config.cohort)) == before
@@ -276,7 +277,8 @@ def test_audit_has_every_decision_notice_and_action_with_actor(tmp_path, smtp):
 def test_cli_decline_promote_and_audit(tmp_path, smtp, prefect_server, capfd):
     _, path, engine = selected_setup(tmp_path, smtp)
     args = ["--config", str(path), "--team", key(3, "TX")]
-    assert main(["decline", *args, "--reason", "lead moved", "--by", "dana", "--as-of", "2021-06-14T09:00:00+00:00"]) == 0
+    when = ["--as-of", "2021-06-14T09:00:00+00:00"]
+    assert main(["decline", *args, "--reason", "lead moved", "--by", "dana", *when]) == 0
     assert "selected → declined (dana: lead moved)" in capfd.readouterr().out
     assert main(["confirm", *args, "--reason", "x"]) == 2
     assert "is declined; confirm applies only" in capfd.readouterr().err
