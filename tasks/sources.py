@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import time
@@ -45,7 +46,7 @@ class FileSource:
         suffix = self.path.suffix.lower()
         try:
             if suffix == ".csv":
-                frame = pd.read_csv(self.path, dtype=str, keep_default_na=False, header=None, encoding="utf-8-sig")
+                frame = _read_csv(self.path)
             elif suffix == ".xlsx":
                 frame = pd.read_excel(self.path, dtype=str, keep_default_na=False, header=None)
             else:
@@ -55,6 +56,37 @@ class FileSource:
         except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
             raise SourceError(f"cannot read {self.path.name}: {exc}") from None
         return frame.fillna("").to_numpy(dtype=object).tolist()
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """UTF-8 (with or without a BOM), or UTF-16 with its BOM (Excel's "Unicode text", tab-separated or not)."""
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    if head not in _UTF16_BOMS:
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, header=None, encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            data = path.read_bytes()
+            try:
+                data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                line = data[: exc.start].count(b"\n") + 1
+                raise SourceError(
+                    f"{path.name} is not UTF-8 text: line {line} has a byte (0x{data[exc.start]:02x}) that is not "
+                    "UTF-8. Download the responses again (Google Sheets: File > Download > CSV), or in Excel save "
+                    'as "CSV UTF-8".'
+                ) from None
+            raise
+    try:
+        text = path.read_bytes().decode("utf-16")
+    except UnicodeDecodeError:
+        raise SourceError(f"{path.name} starts like UTF-16 text but is not: save it again as CSV UTF-8") from None
+    first = text.split("\n", 1)[0]
+    sep = "\t" if "\t" in first and "," not in first else ","
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=None, sep=sep)
 
 
 class RetryingHTTPClient(HTTPClient):
@@ -117,12 +149,28 @@ class SheetSource:
 
 
 def service_account_client(credentials_json: str) -> gspread.Client:
-    """A gspread client for a service-account key given as JSON text or as a key file path."""
-    text = credentials_json.strip()
+    """A gspread client for a service-account key given as JSON text or as a key file path.
+
+    No message quotes the key's text: it is a secret, and messages reach logs.
+    """
+    text = credentials_json.strip().lstrip("\ufeff")
+    if not text.startswith("{"):
+        if "\n" in text or len(text) > 1024:
+            raise SourceError(
+                "the service-account key is neither JSON nor the path of a key file: store the key file's whole JSON"
+            )
+        try:
+            text = Path(text).read_text("utf-8-sig").strip()
+        except OSError as exc:
+            raise SourceError(f"cannot read the service-account key file: {exc.strerror}") from None
     try:
-        info = json.loads(text) if text.startswith("{") else json.loads(Path(text).read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SourceError(f"the service-account key is neither JSON nor a readable key file: {exc}") from None
+        info = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(
+            f"the service-account key is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(info, dict):
+        raise SourceError("the service-account key is not a JSON object: store the key file's whole JSON")
     try:
         return gspread.service_account_from_dict(info, http_client=RetryingHTTPClient)
     except (ValueError, KeyError) as exc:
