@@ -62,10 +62,13 @@ def test_file_problems_are_clear(tmp_path, config):
     empty.write_text("")
     with pytest.raises(SourceError, match="empty"):
         values_to_frame(FileSource(empty).read_values())
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_text("Timestamp,State\n1,Caf\u00e9\n", encoding="latin-1")
+    with pytest.raises(SourceError, match=r"latin1.csv is not UTF-8 text: line 2 has a byte \(0xe9\)"):
+        FileSource(latin1).read_values()
     utf16 = tmp_path / "utf16.csv"
     utf16.write_text("Timestamp,State\n1,2\n", encoding="utf-16")
-    with pytest.raises(SourceError, match="cannot read"):
-        FileSource(utf16).read_values()
+    assert FileSource(utf16).read_values() == [["Timestamp", "State"], ["1", "2"]]
 
 
 def test_submissions_override_the_configured_source(tmp_path, config):
