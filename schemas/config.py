@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -76,7 +77,8 @@ def _prefect_secret(name: str) -> str:
         value = Secret.load(name).get()
     except ValueError as exc:
         raise SecretError(f"Prefect Secret block {name!r} not found: {exc}") from None
-    return value if isinstance(value, str) else yaml.safe_dump(value)
+    # A key file's JSON pasted into a Secret block comes back as a mapping: hand it on as JSON again.
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class FileSourceConfig(_Model):
