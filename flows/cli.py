@@ -13,6 +13,7 @@ from pathlib import Path
 
 from schemas.config import ConfigError, SecretError, load_config
 from tasks.cutoff import DeadlineNotPassedError
+from tasks.decisions import OutputError
 from tasks.delivery import SmtpSettingsError
 from tasks.lifecycle import STAFF_ACTIONS, DriftReport, LifecycleError
 from tasks.normalize import MissingQuestionError
@@ -37,6 +38,7 @@ STAFF_ERRORS = (
     OverrideError,
     LifecycleError,
     TransitionError,
+    OutputError,
 )
 EXIT_STAFF_ERROR = 2
 EXIT_NOTHING_SELECTED = 3

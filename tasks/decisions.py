@@ -16,11 +16,20 @@ from tasks.score import points_column
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+class OutputError(Exception):
+    """An output file could not be written; the file from the previous run is left as it was."""
+
+
 def spreadsheet_safe(text: pd.Series) -> pd.Series:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe, so it stays text."""
+    """Text a spreadsheet would run as a formula gets a leading apostrophe, so it stays text.
+
+    A carriage return inside the text becomes a line feed: the CSV writer quotes a cell with a line feed,
+    but writes a bare carriage return unquoted, and a spreadsheet starts a new row there (whose first cell
+    could be a formula).
+    """
     text = text.astype(str)
     risky = text.str.startswith(_FORMULA_STARTS)
-    return text.where(~risky, "'" + text)
+    return text.where(~risky, "'" + text).str.replace("\r\n?", "\n", regex=True)
 
 
 def printable(frame: pd.DataFrame, neutralize: bool = True) -> pd.DataFrame:
@@ -40,18 +49,27 @@ def printable(frame: pd.DataFrame, neutralize: bool = True) -> pd.DataFrame:
     return out
 
 
+def write_whole(path: Path, text: str) -> Path:
+    """The file is replaced whole or not at all: written beside it, then renamed over it."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path} ({exc.strerror}); the previous file, if any, is unchanged") from None
+    return path
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write the frame for staff, ordered by sheet row, byte-identical for the same input."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    printable(frame.sort_values(Col.SOURCE_ROW)).to_csv(path, index=False, lineterminator="\n")
-    return path
+    return write_whole(path, printable(frame.sort_values(Col.SOURCE_ROW)).to_csv(index=False, lineterminator="\n"))
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
     """Any staff table as a formula-safe CSV, in the frame's own order."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    printable(frame).to_csv(path, index=False, lineterminator="\n")
-    return path
+    return write_whole(path, printable(frame).to_csv(index=False, lineterminator="\n"))
 
 
 DECISION_COLUMNS: tuple[str, ...] = (
@@ -152,5 +170,5 @@ def write_decisions(decisions: pd.DataFrame, summary: SelectionSummary, out_dir:
     """decisions.csv and summary.json: byte-identical for the same input and config."""
     csv_path = write_csv(decisions, out_dir / "decisions.csv")
     json_path = out_dir / "summary.json"
-    json_path.write_text(json.dumps(summary.model_dump(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_whole(json_path, json.dumps(summary.model_dump(), indent=2, sort_keys=True) + "\n")
     return csv_path, json_path

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig
 from tasks.cutoff import local_time_text
-from tasks.decisions import SelectionSummary
+from tasks.decisions import SelectionSummary, write_whole
 from tasks.notices import template_environment
 
 _BAR = 18
@@ -68,7 +68,4 @@ def render_report(decisions: pd.DataFrame, summary: SelectionSummary, config: Co
 
 
 def write_report(decisions: pd.DataFrame, summary: SelectionSummary, config: CohortConfig, out_dir: Path) -> Path:
-    path = out_dir / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(decisions, summary, config), encoding="utf-8")
-    return path
+    return write_whole(out_dir / "report.html", render_report(decisions, summary, config))
