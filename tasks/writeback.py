@@ -15,12 +15,25 @@ from tasks.decisions import printable
 from tasks.sources import sheets_errors
 
 DECISIONS_TITLE = "Decisions"
+CELL_LIMIT = 50_000  # Google Sheets refuses a whole write with one cell longer than this
+
+
+def fit_cell(text: str) -> str:
+    """Text cut to what a sheet cell holds, saying so; decisions.csv keeps it whole."""
+    if len(text) <= CELL_LIMIT:
+        return text
+    note = f" … [cut: {len(text):,} characters in all, whole in decisions.csv]"
+    return text[: CELL_LIMIT - len(note)] + note
 
 
 def decision_values(decisions: pd.DataFrame) -> list[list[str]]:
     """Header plus one row per decision, as text; RAW input keeps it text, so nothing is prefixed."""
     shown = printable(decisions, neutralize=False)
     shown = shown.astype(object).where(shown.notna(), "").astype(str)
+    for column in shown.columns:
+        long = shown[column].str.len() > CELL_LIMIT
+        if long.any():
+            shown.loc[long, column] = shown.loc[long, column].map(fit_cell)
     return [list(map(str, shown.columns)), *shown.to_numpy().tolist()]
 
 

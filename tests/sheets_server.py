@@ -30,6 +30,7 @@ from tasks.sources import RetryingHTTPClient
 GOOGLE_HOSTS = ("https://sheets.googleapis.com/", "https://www.googleapis.com/")
 DEFAULT_ROWS = 1000
 DEFAULT_COLUMNS = 26
+CELL_LIMIT = 50_000  # the real API refuses a write with a longer cell
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -232,6 +233,11 @@ class Sheet:
         width = max((len(row) for row in values), default=0)
         if height and width and (row0 + height > self.row_count or col0 + width > self.column_count):
             raise self.grid_error(row0 + height - 1, col0 + width - 1)
+        too_long = [value for row in values for value in row if isinstance(value, str) and len(value) > CELL_LIMIT]
+        if too_long:
+            raise ApiError(
+                400, f"Your input contains more than the maximum of {CELL_LIMIT} characters in a single cell."
+            )
         cells = 0
         for r, row in enumerate(values):
             for c, value in enumerate(row):
