@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -65,28 +66,37 @@ def _read_csv(path: Path) -> pd.DataFrame:
     """UTF-8 (with or without a BOM), or UTF-16 with its BOM (Excel's "Unicode text", tab-separated or not)."""
     with path.open("rb") as handle:
         head = handle.read(2)
-    if head not in _UTF16_BOMS:
+    text, sep = None, ","
+    if head in _UTF16_BOMS:
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, header=None, encoding="utf-8-sig")
+            text = path.read_bytes().decode("utf-16")
         except UnicodeDecodeError:
-            data = path.read_bytes()
-            try:
-                data.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                line = data[: exc.start].count(b"\n") + 1
-                raise SourceError(
-                    f"{path.name} is not UTF-8 text: line {line} has a byte (0x{data[exc.start]:02x}) that is not "
-                    "UTF-8. Download the responses again (Google Sheets: File > Download > CSV), or in Excel save "
-                    'as "CSV UTF-8".'
-                ) from None
-            raise
+            raise SourceError(f"{path.name} starts like UTF-16 text but is not: save it again as CSV UTF-8") from None
+        first = text.split("\n", 1)[0]
+        sep = "\t" if "\t" in first and "," not in first else ","
     try:
-        text = path.read_bytes().decode("utf-16")
+        source = path if text is None else io.StringIO(text)
+        return pd.read_csv(source, dtype=str, keep_default_na=False, header=None, encoding="utf-8-sig", sep=sep)
     except UnicodeDecodeError:
-        raise SourceError(f"{path.name} starts like UTF-16 text but is not: save it again as CSV UTF-8") from None
-    first = text.split("\n", 1)[0]
-    sep = "\t" if "\t" in first and "," not in first else ","
-    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=None, sep=sep)
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise SourceError(
+                f"{path.name} is not UTF-8 text: line {line} has a byte (0x{data[exc.start]:02x}) that is not "
+                "UTF-8. Download the responses again (Google Sheets: File > Download > CSV), or in Excel save "
+                'as "CSV UTF-8".'
+            ) from None
+        raise
+    except pd.errors.ParserError:
+        # Rows of different lengths (a hand-edited export): the csv module takes them as they are.
+        text = path.read_bytes().decode("utf-8-sig") if text is None else text
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+        except csv.Error as exc:
+            raise SourceError(f"cannot read {path.name}: {exc}") from None
+        return pd.DataFrame(rows, dtype=object)
 
 
 class RetryingHTTPClient(HTTPClient):
