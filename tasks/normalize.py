@@ -121,7 +121,8 @@ def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
 
 def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """The canonical frame: one row per answered sheet row, canonical columns only."""
-    raw = raw.rename(columns=lambda c: str(c).strip())
+    # A re-saved file may keep a BOM (or a NUL) in a title; it is not part of the question.
+    raw = raw.rename(columns=lambda c: str(c).replace("\ufeff", "").replace("\x00", "").strip())
     check_headers(raw, config.columns)
     text = {title: clean_text(raw[title]) for title in config.columns}
     out = pd.DataFrame({Col.SOURCE_ROW: raw[Col.SOURCE_ROW].astype("int64")}, index=raw.index)
