@@ -14,7 +14,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 from anyascii import anyascii
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from schemas.columns import FORM_FIELDS, Col, Out, Status
 from schemas.config import CohortConfig
@@ -57,8 +57,9 @@ def add_team_keys(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds name_key, team_key (STATE:name key) and a stable id that does not depend on row order."""
     out = frame.copy()
     names = out[Col.LOCAL_NAME].fillna("").astype(str)
-    keys = pd.Series({n: name_key(n) for n in names.unique()}, dtype=object)
-    out[Out.NAME_KEY] = names.map(keys).astype(str) if len(names) else names
+    codes, uniques = pd.factorize(names)
+    keys = np.array([name_key(name) for name in uniques.tolist()] + [""], dtype=object)
+    out[Out.NAME_KEY] = pd.Series(keys[codes], index=out.index, dtype="str") if len(names) else names
     state = out[Col.STATE].astype(object).where(out[Col.STATE].notna(), "??")
     out[Out.TEAM_KEY] = state.astype(str) + ":" + out[Out.NAME_KEY]
     out[Out.STABLE_ID] = _content_ids(out)
@@ -68,81 +69,117 @@ def add_team_keys(frame: pd.DataFrame) -> pd.DataFrame:
 def _content_ids(frame: pd.DataFrame) -> pd.Series:
     """A hash of every answer in the row: ties never fall back to the row's position in the sheet."""
     answers = [c for c in frame.columns if c in FORM_FIELDS or c in (Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT)]
-    material = pd.Series("", index=frame.index, dtype=object)
-    for column in sorted(answers):
-        values = frame[column]
-        if values.dtype == object:
-            values = values.map(lambda v: "\x1f".join(map(str, v)) if isinstance(v, list) else v)
-        material = material + "\x1e" + values.astype(object).where(values.notna(), "").astype(str)
-    return material.map(lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
+    texts = [_answer_texts(frame[column]) for column in sorted(answers)]
+    # Each row's material is "\x1e" before every answer, joined once per row (not grown column by column).
+    materials = ["\x1e" + "\x1e".join(parts) for parts in zip(*texts, strict=True)] if texts else [""] * len(frame)
+    ids = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] for text in materials]
+    return pd.Series(ids, index=frame.index, dtype="str")
 
 
-def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
-    """Connected components of rows 0..n-1 joined by edges: the smallest row position labels each."""
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(n)])
+_UTC_SECONDS = pd.DatetimeTZDtype(unit="s", tz="UTC")
 
 
-def _exact_edges(frame: pd.DataFrame) -> list[tuple[int, int]]:
-    """Rows sharing the name key within a state, or the team lead's email."""
+def _answer_texts(values: pd.Series) -> list[str]:
+    """One column's answers as hashed for the stable id: str() of each, lists joined by \\x1f, missing as ""."""
+    if values.dtype == _UTC_SECONDS:
+        naive = values.dt.tz_localize(None).to_numpy()
+        years = naive[~np.isnat(naive)].astype("datetime64[Y]").astype("int64") + 1970
+        if ((years >= 1000) & (years <= 9999)).all():
+            # str(Timestamp) of a whole-second UTC time, without making a Timestamp per row.
+            iso = np.datetime_as_string(naive, unit="s").tolist()
+            return ["" if text == "NaT" else text.replace("T", " ") + "+00:00" for text in iso]
+    if values.dtype == object:
+        items = values.tolist()
+        if all(type(v) is list for v in items):
+            try:
+                return ["\x1f".join(v) for v in items]
+            except TypeError:
+                return ["\x1f".join(map(str, v)) for v in items]
+        values = values.map(lambda v: "\x1f".join(map(str, v)) if isinstance(v, list) else v)
+    return values.astype(object).where(values.notna(), "").astype(str).tolist()
+
+
+def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Connected components of rows 0..n-1 joined by edges left[k]–right[k]: the smallest row position labels each.
+
+    Labels spread along the edges (each end takes the smaller label) and then through the labels themselves,
+    until nothing changes: a few whole-array passes, however many edges.
+    """
+    label = np.arange(n)
+    if not len(left):
+        return label
+    while True:
+        low = np.minimum(label[left], label[right])
+        spread = label.copy()
+        np.minimum.at(spread, left, low)
+        np.minimum.at(spread, right, low)
+        spread = spread[spread]
+        if np.array_equal(spread, label):
+            return label
+        label = spread
+
+
+def _exact_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sharing the name key within a state, or the team lead's email: (first row of the key, row) pairs."""
     positions = pd.Series(np.arange(len(frame)), index=frame.index)
-    edges: list[tuple[int, int]] = []
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
     has_name = (frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()
     has_email = frame[Col.LEAD_EMAIL].fillna("") != ""
     for keys, mask in ((frame[Out.TEAM_KEY], has_name), (frame[Col.LEAD_EMAIL], has_email)):
         first = positions[mask].groupby(keys[mask]).transform("min")
-        edges += list(zip(first.to_numpy().tolist(), positions[mask].to_numpy().tolist(), strict=True))
-    return edges
+        left.append(first.to_numpy(dtype="int64"))
+        right.append(positions[mask].to_numpy(dtype="int64"))
+    return np.concatenate(left), np.concatenate(right)
 
 
 def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Distinct name keys of one block scoring at least `threshold` (compared through their skeletons)."""
     names = frame.loc[(frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna(), [Col.STATE, Out.NAME_KEY]]
     names = names.drop_duplicates()
-    plain = names[Out.NAME_KEY].map(skeleton)
+    plain = [skeleton(key) for key in names[Out.NAME_KEY].tolist()]
     # Block: state, first word and the numbers in the name ("District 1" never meets "District 13").
-    numbers = plain.str.findall(_DIGITS).str.join(" ")
-    block = names[Col.STATE].astype(str) + ":" + plain.str.split(" ").str[0] + ":" + numbers
+    block = [
+        f"{state}:{text.split(' ')[0]}:{' '.join(_DIGITS.findall(text))}"
+        for state, text in zip(names[Col.STATE].astype(str).tolist(), plain, strict=True)
+    ]
     names = names.assign(plain=plain, block=block)
     names = names[names.duplicated("block", keep=False)]
-    found = []
-    for _, group in names.groupby("block", sort=True):
-        keys, plains = group[Out.NAME_KEY].tolist(), group["plain"].tolist()
-        scores = process.cdist(plains, plains, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, workers=1)
-        left, right = np.nonzero(np.triu(scores, k=1))
-        state = group[Col.STATE].iloc[0]
-        pairs = zip(left.tolist(), right.tolist(), strict=True)
-        found += [(state, keys[i], keys[j], plains[i] == plains[j]) for i, j in pairs]
+    # Every pair of names within a block (by block, then in the order the names appear), scored one by one:
+    # blocks are small, so there are few pairs, and no per-block Python loop over frames.
+    names = names.assign(at=np.arange(len(names)))
+    both = names.merge(names, on="block", suffixes=("_a", "_b"))
+    both = both[both["at_a"] < both["at_b"]].sort_values(["block", "at_a", "at_b"])
+    plain_a, plain_b = both["plain_a"].tolist(), both["plain_b"].tolist()
+    scores = np.array(
+        [fuzz.token_sort_ratio(a, b, score_cutoff=threshold) for a, b in zip(plain_a, plain_b, strict=True)],
+        dtype=float,
+    )
+    states = both[f"{Col.STATE}_a"].tolist()
+    keys_a, keys_b = both[f"{Out.NAME_KEY}_a"].tolist(), both[f"{Out.NAME_KEY}_b"].tolist()
+    found = [(states[i], keys_a[i], keys_b[i], plain_a[i] == plain_b[i]) for i in np.flatnonzero(scores > 0).tolist()]
     return pd.DataFrame(found, columns=[Col.STATE, "name_a", "name_b", "lookalike"])
 
 
 def _fuzzy_row_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Row pairs with similar names: `same_person` when they share the lead's email or name."""
     pairs = _similar_name_pairs(frame, threshold)
-    rows = pd.DataFrame(
-        {
-            "pos": np.arange(len(frame)),
-            Col.STATE: frame[Col.STATE].to_numpy(),
-            Out.NAME_KEY: frame[Out.NAME_KEY].to_numpy(),
-            "email": frame[Col.LEAD_EMAIL].fillna("").to_numpy(),
-            "lead": frame[Col.LEAD_NAME].fillna("").str.casefold().to_numpy(),
-        }
-    )
     if pairs.empty:
         return pd.DataFrame({"pos_a": [], "pos_b": [], "same_person": []}).astype(
             {"pos_a": "int64", "pos_b": "int64", "same_person": bool}
         )
+    # Only rows whose name is in some pair can join one.
+    named = frame[Out.NAME_KEY].isin(set(pairs["name_a"]) | set(pairs["name_b"])).to_numpy()
+    candidates = frame.loc[named]
+    rows = pd.DataFrame(
+        {
+            "pos": np.flatnonzero(named),
+            Col.STATE: candidates[Col.STATE].to_numpy(),
+            Out.NAME_KEY: candidates[Out.NAME_KEY].to_numpy(),
+            "email": candidates[Col.LEAD_EMAIL].fillna("").to_numpy(),
+            "lead": candidates[Col.LEAD_NAME].fillna("").str.casefold().to_numpy(),
+        }
+    )
     joined = pairs.merge(rows.add_suffix("_a"), left_on=[Col.STATE, "name_a"], right_on=["state_a", "name_key_a"])
     joined = joined.merge(rows.add_suffix("_b"), left_on=[Col.STATE, "name_b"], right_on=["state_b", "name_key_b"])
     same_email = (joined["email_a"] != "") & (joined["email_a"] == joined["email_b"])
@@ -169,8 +206,10 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         return out
     fuzzy = _fuzzy_row_pairs(out, config.dedupe.fuzzy_threshold)
     merge = fuzzy.loc[fuzzy["same_person"]]
-    edges = _exact_edges(out) + list(zip(merge["pos_a"].tolist(), merge["pos_b"].tolist(), strict=True))
-    team = pd.Series(_components(len(out), edges), index=out.index)
+    exact_left, exact_right = _exact_edges(out)
+    left = np.concatenate([exact_left, merge["pos_a"].to_numpy(dtype="int64")])
+    right = np.concatenate([exact_right, merge["pos_b"].to_numpy(dtype="int64")])
+    team = pd.Series(_components(len(out), left, right), index=out.index)
 
     eligible = (out[Col.STATUS] == Status.VALID) & out[Out.ON_TIME]
     ranked = out.loc[eligible].assign(_team=team[eligible], _order=_order_key(out.loc[eligible]))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import gspread
+import numpy as np
 import pandas as pd
 import requests
 from gspread.exceptions import APIError
@@ -205,12 +206,29 @@ def values_to_frame(values: list[list[str]]) -> pd.DataFrame:
     if not values:
         raise SourceError("the responses sheet is empty: it has no header row")
     header = [str(title).strip() for title in values[0]]
-    width = max(len(header), *(len(row) for row in values[1:])) if len(values) > 1 else len(header)
-    padded = [list(row) + [""] * (width - len(row)) for row in values[1:]]
+    rows = values[1:]
+    width = max(len(header), max(map(len, rows), default=0))
+    # Only the short rows are copied to pad them; full rows go into the grid as they are.
+    padded = [row if len(row) == width else [*row, *[""] * (width - len(row))] for row in rows]
+    grid = np.array(padded, dtype=object) if padded else np.empty((0, width), dtype=object)
     names = header + [f"(unnamed column {i + 1})" for i in range(len(header), width)]
-    frame = pd.DataFrame(padded, columns=pd.Index(names), dtype=object).fillna("").astype(str)
+    frame = pd.DataFrame(grid.reshape(len(padded), width), columns=pd.Index(names), dtype=object)
+    frame = frame.fillna("").astype(str)
     frame.insert(0, Col.SOURCE_ROW, range(2, len(padded) + 2))
-    answered = frame.drop(columns=Col.SOURCE_ROW).apply(lambda col: col.str.strip() != "").any(axis=1)
+    # A row is answered when some cell has more than whitespace. Column by column, only the rows not yet
+    # known to be answered are looked at: most rows are settled by their first cell.
+    answered = np.zeros(len(frame), dtype=bool)
+    for position in range(1, frame.shape[1]):
+        pending = np.flatnonzero(~answered)
+        if not len(pending):
+            break
+        cells = frame.iloc[pending, position]
+        filled = (cells != "").to_numpy(dtype=bool, copy=True)
+        if filled.any():
+            filled[filled] = ~cells[filled].str.isspace().to_numpy(dtype=bool)
+        answered[pending[filled]] = True
+    if answered.all():
+        return frame
     return frame.loc[answered].reset_index(drop=True)
 
 
