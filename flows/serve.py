@@ -20,11 +20,19 @@ from prefect.client.schemas.schedules import RRuleSchedule
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.intake import intake
+from flows.promote_waitlist import promote_waitlist
 from flows.select_cohort import select_cohort
 from flows.send_notices import send_notices
+from flows.simulate import simulate
 from schemas.config import load_config
 
-FLOWS = {"intake": intake, "select_cohort": select_cohort, "send_notices": send_notices}
+FLOWS = {
+    "intake": intake,
+    "select_cohort": select_cohort,
+    "send_notices": send_notices,
+    "promote_waitlist": promote_waitlist,
+    "simulate": simulate,
+}
 
 
 def deployments(prefect_yaml: str, config_path: str | None) -> list:

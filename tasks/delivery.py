@@ -40,7 +40,8 @@ from tasks.store import (
     now,
 )
 
-UNSENT = (PENDING, FAILED, UNKNOWN)
+# Notices a changed decision may replace: never one that is unknown, since it may have reached its recipient.
+REPLACEABLE = (PENDING, FAILED)
 
 
 class SmtpSettingsError(Exception):
@@ -143,7 +144,9 @@ def sync_ledger(engine: sa.Engine, cohort: str, planned: list[Notice], kinds: It
                 )
             ).all()
             known = {(r.applicant, r.kind, r.version) for r in existing}
-            stale = [r.id for r in existing if (r.applicant, r.kind, r.version) not in current and r.state in UNSENT]
+            stale = [
+                r.id for r in existing if (r.applicant, r.kind, r.version) not in current and r.state in REPLACEABLE
+            ]
             if stale:
                 conn.execute(
                     notices.update()
@@ -418,7 +421,8 @@ def unfinished(
         return problems
     unsent = [n for n in _not_sent(engine, config.cohort, planned) if n.kind in INITIAL_DECISION_KINDS]
     if unsent:
-        listed = [f"{n.to} ({n.kind}{', refused: ' + n.refusal if n.refusal else ''})" for n in unsent]
+        # Teams by key, never by address: this text goes to the logs (the report lists the addresses).
+        listed = [f"{n.applicant} ({n.kind}{', refused' if n.refusal else ''})" for n in unsent]
         names = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
         day = f"{config.notify_by:%B} {config.notify_by.day} {config.notify_by.year}"
         problems.append(f"{len(unsent)} notices unsent and the notification date {day} has passed: {names}")

@@ -293,3 +293,21 @@ def test_cli_decline_promote_and_audit(tmp_path, smtp, prefect_server, capfd):
     assert main(["audit", "--config", str(path), "--out", str(tmp_path / "audit.csv")]) == 0
     assert "events in" in capfd.readouterr().out
     assert (tmp_path / "audit.csv").read_text(encoding="utf-8").count("lead moved") == 1
+
+
+def test_cli_simulate_prints_and_writes_the_table_and_records_nothing(tmp_path, smtp, prefect_server, capfd):
+    _, path = make_config(tmp_path, smtp.port)
+    out = tmp_path / "what-if"
+    args = ["simulate", "--config", str(path), "--capacity", "15,20,25", "--max-per-state", "1,2,3", "--out", str(out)]
+    assert main(args) == 0
+    printed = capfd.readouterr().out
+    assert "What if (current config: capacity 20, at most 2 per state)" in printed
+    with (out / "what-if.csv").open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 9
+    current = next(r for r in table if r["capacity"] == "20" and r["max_per_state"] == "2")
+    assert current["changed_vs_current"] == "0" and current["selected"] == "20"
+    assert not (tmp_path / "state.sqlite").exists()  # nothing recorded
+    with pytest.raises(SystemExit):
+        main(["simulate", "--config", str(path), "--capacity", "0,x", "--max-per-state", "1"])
+    assert "not a comma-separated list of whole numbers: '0,x'" in capfd.readouterr().err
