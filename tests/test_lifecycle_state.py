@@ -284,6 +284,6 @@ def smtp_for_machine():
 
 def test_after_the_deadline_state_machine(smtp_for_machine):
     AfterTheDeadline.TestCase.settings = settings(
-        max_examples=40, stateful_step_count=20, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=30, stateful_step_count=18, deadline=None, suppress_health_check=list(HealthCheck)
     )
     AfterTheDeadline.TestCase().runTest()
