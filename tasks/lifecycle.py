@@ -268,7 +268,8 @@ def offer_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -
         if open_to.empty:
             break
         team, seat = _next_offer(open_to, config, holders)
-        why = f"a seat is free (capacity {config.capacity}); waitlist position {team[Out.RANK]}, the best-ranked team"
+        why = f"a seat is free (capacity {config.capacity}); waitlist position {int(team[Out.RANK])}, "
+        why += "the best-ranked team"
         state = USPS_STATES.get(team[Col.STATE], team[Col.STATE])
         why += f" that keeps {state} within {config.max_per_state} per state"
         if seat:
@@ -398,7 +399,9 @@ def drift(current: pd.DataFrame, rerun: pd.DataFrame, notified: set[str]) -> pd.
         was, will, key = b.loc[i], a.loc[i], pairs.at[i, "was"]
         change = f"{was[DECIDED_STATUS]} → {will[Col.STATUS]}"
         if will[Col.STATUS] == was[DECIDED_STATUS]:
-            change = f"waitlist position {was[Out.RANK]} → {will[Out.RANK]}" if reranked[i] else "no status change"
+            change = "no status change"
+            if reranked[i]:
+                change = f"waitlist position {int(was[Out.RANK])} → {int(will[Out.RANK])}"
         if rekeyed[i]:
             change += f" (team key now {pairs.at[i, 'will']})"
         rows.append(_drift_row(key, will, was[DECIDED_STATUS], was[Col.STATUS], change, key in notified))

@@ -311,3 +311,13 @@ def test_cli_simulate_prints_and_writes_the_table_and_records_nothing(tmp_path, 
     with pytest.raises(SystemExit):
         main(["simulate", "--config", str(path), "--capacity", "0,x", "--max-per-state", "1"])
     assert "not a comma-separated list of whole numbers: '0,x'" in capfd.readouterr().err
+
+
+def test_cli_select_after_the_notices_only_reports_drift(tmp_path, smtp, prefect_server, capfd):
+    config, path, engine = selected_setup(tmp_path, smtp)
+    out = tmp_path / "rerun"
+    assert main(["select", "--config", str(path), "--out", str(out), "--as-of", "2021-06-15T09:00:00-04:00"]) == 0
+    printed = capfd.readouterr().out
+    assert "The selection is frozen (selection 1" in printed and "Nothing was recorded or changed" in printed
+    assert (out / "drift.csv").is_file() and not (out / "decisions.csv").exists()
+    assert len(selection_history(engine, config.cohort)["selection_id"].unique()) == 1
