@@ -27,7 +27,7 @@ class PromotionRun(BaseModel):
     notices: DeliveryReport
 
 
-@flow(name="promote-waitlist")
+@flow(name="promote-waitlist", persist_result=False)  # its report names recipients
 def promote_waitlist(
     config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
     out_dir: Annotated[str, Field(description="Folder for the outbox of offers and other change notices")] = (

@@ -39,7 +39,7 @@ def wait_for_approval(timeout_seconds: int) -> tuple[str, str]:
     return ("approved" if answer.approve else "rejected"), answer.note
 
 
-@flow(name="send-notices")
+@flow(name="send-notices", persist_result=False)  # its report names recipients
 def send_notices(
     config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
     out_dir: Annotated[str, Field(description="Folder for the outbox staff review")] = "out/notices",

@@ -13,9 +13,17 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from schemas.columns import Col
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from tasks.cutoff import apply_cutoff, check_deadline_passed
-from tasks.decisions import SelectionSummary, decisions_frame, summarize_selection, write_csv, write_decisions
+from tasks.decisions import (
+    SelectionSummary,
+    decisions_frame,
+    reasons_without_answers,
+    summarize_selection,
+    write_csv,
+    write_decisions,
+)
 from tasks.dedupe import deduplicate
 from tasks.delivery import DeliveryReport, deliver, dry_run, smtp_settings, unfinished
 from tasks.lifecycle import DriftReport, PromotionReport, check_drift, promote
@@ -152,6 +160,7 @@ def publish_artifacts_task(
 ) -> None:
     """A table of decisions (no contact details) and the summary, for staff in the Prefect UI."""
     shown = decisions_frame(decided, config, summary.provisional)
+    shown[Col.REASONS] = reasons_without_answers(shown)  # the answers quoted in reasons stay in the files
     columns = ["source_row", "status", "rank", "score", "local_name", "state", "reasons"]
     create_table_artifact(
         key="decisions",

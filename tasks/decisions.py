@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig
 from tasks.score import points_column
+from tasks.validate import REASON_SEPARATOR
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -124,6 +125,23 @@ class SelectionSummary(BaseModel):
     def as_markdown(self) -> str:
         rows = "\n".join(f"| {status} | {count} |" for status, count in self.counts.items())
         return f"## Selection: {self.program} {self.cohort}\n\n| status | rows |\n| --- | --- |\n{rows}\n"
+
+
+def reasons_without_answers(decisions: pd.DataFrame) -> pd.Series:
+    """Reasons with the applicant's own answers left out, for places that are no place for applicant data (Prefect
+    artifacts): an invalid row keeps which checks failed, a duplicate which row is used. The files keep every word.
+    """
+    reasons = decisions[Col.REASONS].fillna("").astype(str)
+    provisional = reasons.str.startswith(PROVISIONAL)
+    reasons = reasons.str.removeprefix(PROVISIONAL)
+    invalid = decisions[Col.STATUS] == Status.INVALID
+    failed = reasons[invalid].str.split(REASON_SEPARATOR, regex=False).map(
+        lambda parts: REASON_SEPARATOR.join(dict.fromkeys(part.split(": ")[0] for part in parts if part))
+    )
+    duplicate = decisions[Col.STATUS] == Status.DUPLICATE
+    used = reasons[duplicate].str.split(" (this row also had problems", n=1, regex=False).str[0]
+    shown = reasons.where(~invalid, failed).where(~duplicate, used)
+    return shown.where(~provisional, PROVISIONAL + shown)
 
 
 def decisions_frame(decided: pd.DataFrame, config: CohortConfig, provisional: bool) -> pd.DataFrame:
