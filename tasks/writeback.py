@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gspread
 import pandas as pd
+from gspread.exceptions import APIError
 from gspread.utils import absolute_range_name
 
 from tasks.decisions import printable
@@ -50,10 +51,19 @@ def write_decisions_to_sheet(
         made = 1
         grid = {"rowCount": max(rows, 100), "columnCount": columns}
         if title not in sheets:
-            http.batch_update(
-                key, {"requests": [{"addSheet": {"properties": {"title": title, "gridProperties": grid}}}]}
-            )
             made += 1
+            try:
+                http.batch_update(
+                    key, {"requests": [{"addSheet": {"properties": {"title": title, "gridProperties": grid}}}]}
+                )
+            except APIError as exc:
+                # A retry after a lost answer: the first request was applied, so the retry is refused.
+                if exc.code != 400 or "already exists" not in str(exc.error.get("message", "")):
+                    raise
+                made += 1
+                metadata = http.fetch_sheet_metadata(key)
+                sheets = {s["properties"]["title"]: s["properties"] for s in metadata.get("sheets", [])}
+        if title not in sheets:
             old_rows = rows
         else:
             current = sheets[title]["gridProperties"]
