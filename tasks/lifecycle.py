@@ -90,7 +90,8 @@ def apply_actions(decided: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
 def current_decisions(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame]:
     """The baseline selection (frozen once notices are out) with every recorded action applied."""
     head, decided = baseline_selection(engine, cohort)
-    return head, apply_actions(decided, action_log(engine, cohort))
+    log = action_log(engine, cohort)
+    return head | {"actions_seen": len(log)}, apply_actions(decided, log)
 
 
 def notified_applicants(engine: sa.Engine, cohort: str) -> set[str]:
@@ -162,13 +163,13 @@ def record_staff_action(
 ) -> str:
     """Records one confirm / decline / withdraw and says what happened, in a sentence for staff."""
     _require_frozen(engine, config)
-    _, decided = current_decisions(engine, config.cohort)
+    head, decided = current_decisions(engine, config.cohort)
     teams = team_rows(decided)
     move = staff_move(teams, key, action, reason, actor, at)
     team = find_team(teams, key)
     if move is None:
         return f"team {team[Out.APPLICANT]} is already {team[Col.STATUS]}; nothing recorded"
-    record_actions(engine, config.cohort, [move], _statuses(teams))
+    record_actions(engine, config.cohort, [move], _statuses(teams), head["actions_seen"])
     return f"team {move['applicant']}: {move['from_status']} → {move['to_status']} ({actor}: {reason})"
 
 
@@ -302,24 +303,24 @@ def promote(
         report.note = "No decision notice has gone out yet: nothing to confirm, decline or promote."
         return report
     if overrides:
-        _, decided = current_decisions(engine, config.cohort)
+        head, decided = current_decisions(engine, config.cohort)
         teams = team_rows(decided)
         done = set(action_log(engine, config.cohort).get("origin", pd.Series(dtype=str)).fillna(""))
         moves = overrides_moves(teams, overrides, as_of, done)
-        record_actions(engine, config.cohort, moves, _statuses(teams))
+        record_actions(engine, config.cohort, moves, _statuses(teams), head["actions_seen"])
         report.staff_actions = [f"{m['applicant']}: {m['action']} ({m['actor']}: {m['reason']})" for m in moves]
-    _, decided = current_decisions(engine, config.cohort)
+    head, decided = current_decisions(engine, config.cohort)
     teams = team_rows(decided)
     expired = expiry_moves(teams, config, as_of)
-    record_actions(engine, config.cohort, expired, _statuses(teams))
+    record_actions(engine, config.cohort, expired, _statuses(teams), head["actions_seen"])
     report.expired = [f"{m['applicant']}: {m['reason']}" for m in expired]
     if course_started(config, as_of):
         report.note = "The course has started: no more offers are made."
         return report
-    _, decided = current_decisions(engine, config.cohort)
+    head, decided = current_decisions(engine, config.cohort)
     teams = team_rows(decided)
     offers = offer_moves(teams, config, as_of)
-    record_actions(engine, config.cohort, offers, _statuses(teams))
+    record_actions(engine, config.cohort, offers, _statuses(teams), head["actions_seen"])
     report.offered = [
         f"{m['applicant']}: respond by {local_time_text(m['respond_by'], config.timezone)}; {m['reason']}"
         for m in offers

@@ -298,16 +298,24 @@ class TransitionError(Exception):
     """A decision cannot move that way (e.g. confirming a declined team); nothing was recorded."""
 
 
-def record_actions(engine: sa.Engine, cohort: str, moves: list[dict], current: dict[str, str]) -> int:
+def record_actions(
+    engine: sa.Engine, cohort: str, moves: list[dict], current: dict[str, str], seen: int | None = None
+) -> int:
     """Lifecycle moves in one transaction, each checked against the status the store holds for its team.
 
-    `current` is the status of every team before the moves; a move whose team has moved since is refused
-    (TransitionError), so two runs never both act on one seat. Returns the number of moves recorded.
+    `current` is the status of every team before the moves and `seen` the number of actions they were
+    computed from: if another run recorded an action in between, nothing is recorded (TransitionError),
+    so two runs never both give away one seat. Returns the number of moves recorded.
     """
     if not moves:
         return 0
     try:
         with engine.begin() as conn:
+            recorded = conn.execute(sa.select(sa.func.count()).where(actions.c.cohort == cohort)).scalar_one()
+            if seen is not None and recorded != seen:
+                raise TransitionError(
+                    "another run recorded a decision change at the same moment: nothing was recorded; run it again"
+                )
             latest = _latest_actions(conn, cohort)
             for move in moves:
                 holds = latest.get(move["applicant"], current.get(move["applicant"]))

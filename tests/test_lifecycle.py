@@ -321,3 +321,19 @@ def test_cli_select_after_the_notices_only_reports_drift(tmp_path, smtp, prefect
     assert "The selection is frozen (selection 1" in printed and "Nothing was recorded or changed" in printed
     assert (out / "drift.csv").is_file() and not (out / "decisions.csv").exists()
     assert len(selection_history(engine, config.cohort)["selection_id"].unique()) == 1
+
+
+def test_two_runs_never_give_away_one_seat(tmp_path, smtp):
+    from tasks.lifecycle import offer_moves
+    from tasks.store import TransitionError, record_actions
+
+    config, _, engine = selected_setup(tmp_path, smtp)
+    record_staff_action(engine, config, key(3, "TX"), "decline", "no", "dana", AFTER)
+    head, decided = current_decisions(engine, config.cohort)
+    teams = team_rows(decided)
+    stale = offer_moves(teams, config, AFTER)  # computed by a run that is about to be overtaken
+    promote(engine, config, AFTER)  # another run offers the seat first
+    current = dict(zip(teams[Out.APPLICANT], teams[Col.STATUS], strict=True))
+    with pytest.raises(TransitionError, match="another run recorded a decision change"):
+        record_actions(engine, config.cohort, stale, current, head["actions_seen"])
+    assert Counter(statuses(engine, config).values())[Status.OFFERED] == 1
