@@ -201,14 +201,14 @@ class AfterTheDeadline(RuleBasedStateMachine):
             event(f"staff {action} refused: {str(exc)[:40]}")
 
     @precondition(lambda self: frozen_selection_id(self.engine, self.config.cohort) is not None)
-    @rule(action=st.sampled_from(["decline", "withdraw"]), pick=st.integers(0, 20))
-    def a_seat_holder_leaves_and_promotion_runs(self, action: str, pick: int) -> None:
+    @rule(action=st.sampled_from(["decline", "withdraw"]), pick=st.integers(0, 20), wait=st.sampled_from([0, 72]))
+    def a_seat_holder_leaves_and_promotion_runs(self, action: str, pick: int, wait: int) -> None:
         teams = team_rows(current_decisions(self.engine, self.config.cohort)[1])
         holders = teams[teams[Col.STATUS].isin(list(SEAT_HOLDING))]
         if len(holders):
             team = holders[Out.APPLICANT].iloc[pick % len(holders)]
             record_staff_action(self.engine, self.config, team, action, "test", "machine", self.clock)
-        self.time_passes_and_promotion_runs(0)
+        self.time_passes_and_promotion_runs(wait)
 
     @rule(hours=st.sampled_from([0, 1, 24, 71, 72, 96, 0, 24, 72, 900]))
     def time_passes_and_promotion_runs(self, hours: int) -> None:
