@@ -1,13 +1,22 @@
-"""The great-expectations suite for one response row, with the plain-words reason of every check.
+"""The checks a response row must pass, with the plain-words reason of every check, and the GX suite.
 
 Each check reads one column of a check frame (built in tasks/validate.py) and carries the sentence a
 staff member sees when it fails; `{field}` placeholders are filled from the row's own answers.
+
+Every check is evaluated over the whole column at once (`failing`); the check frame then carries, per
+row, the set of checks it fails as bits of one integer (`FAILED_CHECKS`). The great-expectations suite
+validates that column: a row is valid when it fails no check, and GX's unexpected rows (keyed by
+`source_row`) with their bits are the invalid rows and their reasons. One expectation instead of one per
+check: GX's fixed cost is per expectation (about 2.5 ms each, 45 ms for the whole suite at 1,000 rows).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
+import pandas as pd
 
 from schemas.columns import FIELD_LABELS, Col
 from schemas.states import USPS_STATES
@@ -82,28 +91,42 @@ def row_checks(min_team: int, max_team: int) -> tuple[Check, ...]:
     )
 
 
-def build_expectations(min_team: int, max_team: int) -> list:
-    """GX expectation objects for the checks, each carrying its reason in `meta`."""
+FAILED_CHECKS = "failed_checks"
+_STATE_CODES = sorted(USPS_STATES)
+
+
+def failing(check: Check, values: pd.Series, min_team: int, max_team: int) -> np.ndarray:
+    """Where rows fail one check, for the whole column at once.
+
+    A check column holds, by kind: `present` whether the row answered; `true` True, False, or missing where the
+    check does not apply; `absent` the offending text, or missing; `in_states` the state as given, or missing;
+    `between` a number. Missing values pass every kind but `present`, as they do in a GX column expectation.
+    """
+    if check.kind == "present":
+        return ~values.to_numpy(dtype=bool)
+    if check.kind == "true":
+        return values.eq(False).fillna(False).to_numpy(dtype=bool)
+    if check.kind == "absent":
+        return values.notna().to_numpy(dtype=bool)
+    if check.kind == "in_states":
+        return (values.notna() & ~values.isin(_STATE_CODES)).to_numpy(dtype=bool)
+    return (values.notna() & ~values.between(min_team, max_team)).to_numpy(dtype=bool)
+
+
+def failed_check_bits(checks: pd.DataFrame, min_team: int, max_team: int) -> np.ndarray:
+    """Per row, bit k set when the row fails check k of `row_checks` (0 for a row that passes them all)."""
+    bits = np.zeros(len(checks), dtype="int64")
+    for k, check in enumerate(row_checks(min_team, max_team)):
+        bits |= failing(check, checks[check.column], min_team, max_team).astype("int64") << k
+    return bits
+
+
+def build_expectations() -> list:
+    """The GX expectations: every row fails no check."""
     import great_expectations as gx
 
-    made = []
-    for check in row_checks(min_team, max_team):
-        meta = {"reason": check.reason}
-        column = str(check.column)
-        if check.kind == "present":
-            made.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=column, meta=meta))
-        elif check.kind == "absent":
-            made.append(gx.expectations.ExpectColumnValuesToBeNull(column=column, meta=meta))
-        elif check.kind == "true":
-            made.append(gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=[True], meta=meta))
-        elif check.kind == "in_states":
-            made.append(
-                gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=sorted(USPS_STATES), meta=meta)
-            )
-        else:
-            made.append(
-                gx.expectations.ExpectColumnValuesToBeBetween(
-                    column=column, min_value=min_team, max_value=max_team, meta=meta
-                )
-            )
-    return made
+    return [
+        gx.expectations.ExpectColumnValuesToBeInSet(
+            column=FAILED_CHECKS, value_set=[0], meta={"reason": "the row fails one or more checks"}
+        )
+    ]

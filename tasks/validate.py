@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import string
+import unicodedata
 from typing import Any
 
 import email_validator
+import numpy as np
 import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel
 
 from schemas.columns import Col, Status
 from schemas.config import CohortConfig
-from schemas.suite import build_expectations
+from schemas.suite import FAILED_CHECKS, build_expectations, failed_check_bits, row_checks
 from tasks.normalize import clock_change_trouble
 
 REASON_SEPARATOR = "; "
@@ -32,48 +36,66 @@ def is_valid_address(address: str) -> bool:
     return True
 
 
-# Plain ASCII addresses in the common form: accepted without calling email-validator, which costs
-# ~30 µs an address. Anything else (non-ASCII, quoted, special-use domains) takes the full check.
-_COMMON_ADDRESS = (
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+# Addresses that email-validator would accept, recognised without calling it (~30 µs an address); anything
+# else (quoted, special-use or internationalised domains, unusual characters) takes the full check.
+# Common: plain ASCII, at most 64 characters before the @ and 254 in all, not a special-use domain.
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+_NOT_SPECIAL_USE = "".join(rf"(?<!\.(?i:{re.escape(name)}))" for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+_COMMON_ADDRESS = re.compile(
+    rf"(?=[^@]{{1,64}}@)(?=.{{1,254}}\Z)[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@{_DOMAIN}{_NOT_SPECIAL_USE}"
 )
-_SPECIAL_USE = r"\.(?:" + "|".join(email_validator.SPECIAL_USE_DOMAIN_NAMES) + r")$"
+# Internationalised: letters beyond ASCII before the @ (josé.müller@…), a plain ASCII domain with no "--"
+# (no Punycode), already NFC, at most 254 bytes in UTF-8.
+_INTERNATIONAL_ADDRESS = re.compile(
+    rf"([{_ATEXT}\u0080-\U0010ffff]+(?:\.[{_ATEXT}\u0080-\U0010ffff]+)*)@(?!.*--){_DOMAIN}{_NOT_SPECIAL_USE}"
+)
+_ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
+
+
+def _international_address(address: str) -> bool:
+    match = _INTERNATIONAL_ADDRESS.fullmatch(address)
+    if match is None:
+        return False
+    local_part = match.group(1)
+    return (
+        _ASCII_RUNS.sub("", local_part).isalpha()
+        and unicodedata.is_normalized("NFC", local_part)
+        and len(address.encode("utf-8")) <= 254
+    )
 
 
 def valid_addresses(emails: pd.Series) -> pd.Series:
-    """is_valid_address for a whole column: a vectorised fast path, the full check for the rest."""
-    unique = pd.Series(emails.dropna().unique(), dtype=object).astype(str)
-    local_part = unique.str.split("@").str[0]
-    common = (
-        unique.str.fullmatch(_COMMON_ADDRESS)
-        & ~unique.str.lower().str.contains(_SPECIAL_USE, regex=True)
-        & (unique.str.len() <= 254)
-        & (local_part.str.len() <= 64)
-    )
-    verdict = pd.Series(True, index=unique.index)
-    verdict[~common] = unique[~common].map(is_valid_address)
-    lookup = pd.Series(verdict.to_numpy(), index=unique.to_numpy())
-    return emails.map(lookup).fillna(False).astype(bool)
+    """is_valid_address for a whole column: each distinct address once, the fast paths first."""
+    codes, unique = pd.factorize(emails)
+    texts = [value if isinstance(value, str) else None for value in unique.tolist()]
+    verdict = np.array([text is not None and _COMMON_ADDRESS.fullmatch(text) is not None for text in texts], bool)
+    for i in np.flatnonzero(~verdict).tolist():
+        text = texts[i]
+        if text is not None:
+            verdict[i] = _international_address(text) or is_valid_address(text)
+    # codes are -1 for a missing value, which takes the False appended last.
+    return pd.Series(np.append(verdict, False)[codes], index=emails.index, name=emails.name, dtype=bool)
 
 
 def _flag(ok: pd.Series, applies: pd.Series) -> pd.Series:
-    """True/False where the check applies, missing where it does not (GX skips missing values)."""
-    return ok.astype("boolean").where(applies, pd.NA).astype(object).where(applies, None)
+    """True/False where the check applies, missing where it does not (the check then passes)."""
+    return ok.astype("boolean").where(applies, pd.NA)
 
 
 def _present(values: pd.Series) -> pd.Series:
+    """Whether each row answered: a non-empty list or text, or any value."""
     if values.dtype == object and len(values) and isinstance(values.iloc[0], list):
         filled = values.str.len() > 0
     elif isinstance(values.dtype, pd.StringDtype) or values.dtype == object or values.dtype == "str":
         filled = values.fillna("").astype(str) != ""
     else:
         filled = values.notna()
-    return pd.Series(True, index=values.index, dtype=object).where(filled, None)
+    return filled.astype(bool)
 
 
 def check_frame(frame: pd.DataFrame, zone: str | None = None) -> pd.DataFrame:
-    """One scalar column per check, as the GX suite expects them."""
+    """One column per check (see schemas.suite.failing for what each kind holds)."""
     has_text = frame[Col.SUBMITTED_AT_TEXT] != ""
     clock = pd.Series("", index=frame.index, dtype=object)
     unplaced = has_text & frame[Col.SUBMITTED_AT].isna()
@@ -117,56 +139,61 @@ def check_frame(frame: pd.DataFrame, zone: str | None = None) -> pd.DataFrame:
 
 
 @functools.cache
-def _validation_definition(min_team: int, max_team: int) -> Any:
-    """One ephemeral GX context and suite per process: building them costs far more than a run."""
+def _gx_suite() -> tuple[Any, Any]:
+    """One ephemeral GX context, batch definition and suite per process: building them costs far more than a run.
+
+    Batches are validated directly (not through a stored ValidationDefinition), so no run's results pile up in
+    the context's in-memory results store.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
+    batch_definition = (
         context.data_sources.add_pandas("responses")
         .add_dataframe_asset("rows")
         .add_batch_definition_whole_dataframe("all rows")
     )
     suite = context.suites.add(gx.ExpectationSuite(name="response row"))
-    for expectation in build_expectations(min_team, max_team):
+    for expectation in build_expectations():
         suite.add_expectation(expectation)
-    return context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name="intake"))
+    return batch_definition, suite
 
 
-def failed_rows(checks: pd.DataFrame, min_team: int, max_team: int) -> list[tuple[str, list[int]]]:
-    """(reason template, failing source rows) for each check, in the suite's order."""
-    definition = _validation_definition(min_team, max_team)
-    result = definition.run(
-        batch_parameters={"dataframe": checks},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [Col.SOURCE_ROW]},
+def failed_rows(checks: pd.DataFrame, min_team: int, max_team: int) -> dict[int, int]:
+    """Source row → the bits of the checks it fails (see schemas.suite), for every row GX finds invalid."""
+    bits = failed_check_bits(checks, min_team, max_team)
+    batch_definition, suite = _gx_suite()
+    batch = batch_definition.get_batch(
+        batch_parameters={"dataframe": pd.DataFrame({Col.SOURCE_ROW: checks[Col.SOURCE_ROW], FAILED_CHECKS: bits})}
     )
-    failures = []
+    result = batch.validate(
+        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [Col.SOURCE_ROW]}
+    )
+    found: dict[int, int] = {}
     for outcome in result.results:
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
             raise RuntimeError(f"a validation check could not run: {outcome.exception_info['exception_message']}")
-        rows = [int(hit[Col.SOURCE_ROW]) for hit in outcome.result.get("unexpected_index_list") or []]
-        failures.append((outcome.expectation_config.meta["reason"], rows))
-    return failures
+        for hit in outcome.result.get("unexpected_index_list") or []:
+            found[int(hit[Col.SOURCE_ROW])] = int(hit[FAILED_CHECKS])
+    if len(found) != int(np.count_nonzero(bits)):
+        raise RuntimeError(f"GX found {len(found)} invalid rows where the checks found {np.count_nonzero(bits)}")
+    return found
 
 
 _QUOTED = (Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT, Col.SUBMITTER_EMAIL, Col.LEAD_EMAIL)
+_FIELDS = string.Formatter()
 
 
-def _display_values(frame: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
-    """The row's answers cut to a readable length, for filling reason templates."""
-    shown = pd.DataFrame({Col.SOURCE_ROW: frame[Col.SOURCE_ROW]})
-    for column in _QUOTED:
-        shown[column] = frame[column].str.slice(0, _DISPLAY_LIMIT)
-    shown[Col.TEAM_SIZE] = frame[Col.TEAM_SIZE]
-    shown["bad_member_emails"] = checks["bad_member_emails"]
-    shown[Col.UNKNOWN_JOB_FAMILIES] = frame[Col.UNKNOWN_JOB_FAMILIES].str.slice(0, _DISPLAY_LIMIT)
-    for column in (*_QUOTED, "bad_member_emails", Col.UNKNOWN_JOB_FAMILIES):
-        # An answer never carries the reason separator, so a reason is never split inside an answer.
-        shown[column] = shown[column].str.replace(r"; +", ";", regex=True)
-    return shown.set_index(Col.SOURCE_ROW)
+def _display_values(frame: pd.DataFrame, checks: pd.DataFrame, field: str) -> list:
+    """One answer of these rows cut to a readable length, for filling reason templates."""
+    if field == Col.TEAM_SIZE:
+        return frame[Col.TEAM_SIZE].tolist()
+    values = checks[field] if field == "bad_member_emails" else frame[field].str.slice(0, _DISPLAY_LIMIT)
+    # An answer never carries the reason separator, so a reason is never split inside an answer.
+    return values.str.replace(r"; +", ";", regex=True).tolist()
 
 
 def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
@@ -178,16 +205,24 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         return out
     checks = check_frame(frame, config.timezone)
     failures = failed_rows(checks, config.team_size.min, config.team_size.max)
-    shown = _display_values(frame, checks)
-    reasons: dict[int, list[str]] = {}
-    for template, rows in failures:
-        for row in rows:
-            reasons.setdefault(row, []).append(template.format(**shown.loc[row].to_dict()))
-    if reasons:
-        joined = pd.Series({row: REASON_SEPARATOR.join(texts) for row, texts in reasons.items()})
-        bad = out[Col.SOURCE_ROW].isin(joined.index)
-        out.loc[bad, Col.REASONS] = out.loc[bad, Col.SOURCE_ROW].map(joined)
-        out.loc[bad, Col.STATUS] = Status.INVALID.value
+    if not failures:
+        return out
+    at = pd.Index(frame[Col.SOURCE_ROW]).get_indexer(list(failures))
+    bits = np.fromiter(failures.values(), dtype="int64", count=len(failures))
+    texts: list[list[str]] = [[] for _ in at]
+    for k, check in enumerate(row_checks(config.team_size.min, config.team_size.max)):
+        hit = np.flatnonzero(bits & (1 << k))
+        if not len(hit):
+            continue
+        rows = at[hit]
+        fields = [name for _, name, _, _ in _FIELDS.parse(check.reason) if name]
+        shown = {name: _display_values(frame.iloc[rows], checks.iloc[rows], name) for name in dict.fromkeys(fields)}
+        for j, i in enumerate(hit.tolist()):
+            texts[i].append(check.reason.format(**{name: values[j] for name, values in shown.items()}))
+    joined = pd.Series([REASON_SEPARATOR.join(row) for row in texts], index=list(failures))
+    bad = out[Col.SOURCE_ROW].isin(joined.index)
+    out.loc[bad, Col.REASONS] = out.loc[bad, Col.SOURCE_ROW].map(joined)
+    out.loc[bad, Col.STATUS] = Status.INVALID.value
     return out
 
 
