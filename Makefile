@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean fuzz
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Hypothesis over intake → select and its outputs for FUZZ_SECONDS (not part of `make test`).
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m pytest -p no:cacheprovider -s tests/fuzz_intake_select.py
 
 # A local Prefect server (UI on http://127.0.0.1:4200) and the served deployments, for one staff member.
 serve: $(STAMP)
