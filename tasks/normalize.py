@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -44,12 +48,38 @@ def check_headers(frame: pd.DataFrame, columns: dict[str, str]) -> None:
 
 # Invisible direction controls (embeddings, overrides, isolates) can make one text look like another.
 _BIDI_CONTROLS = "[\u202a-\u202e\u2066-\u2069]"
+_BIDI = re.compile(_BIDI_CONTROLS)
+_BIDI_CHARACTERS = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+# Joins a column's answers into one text: a control character that NFC never merges with a neighbour.
+_SEPARATOR = "\x1f"
 
 
 def clean_text(column: pd.Series) -> pd.Series:
-    """Unicode NFC, no NUL bytes or direction overrides, trimmed: the same answer typed twice compares equal."""
-    text = column.astype(str).str.normalize("NFC").str.replace("\x00", "", regex=False)
-    return text.str.replace(_BIDI_CONTROLS, "", regex=True).str.strip()
+    """Unicode NFC, no NUL bytes or direction overrides, trimmed: the same answer typed twice compares equal.
+
+    The column is cleaned as one text, its answers joined by a separator none of them contains, so NFC and the
+    removals are each one pass in C rather than one Python call per answer; then each answer is trimmed.
+    """
+    text = column.astype(str)
+    values = text.tolist()
+    joined = _SEPARATOR.join(values) if values and not text.hasnans else None
+    if joined is None or joined.count(_SEPARATOR) != len(values) - 1:
+        text = text.str.normalize("NFC").str.replace("\x00", "", regex=False)
+        return text.str.replace(_BIDI_CONTROLS, "", regex=True).str.strip()
+    cleaned = unicodedata.normalize("NFC", joined).replace("\x00", "")
+    if any(control in cleaned for control in _BIDI_CHARACTERS):
+        cleaned = _BIDI.sub("", cleaned)
+    answers = [answer.strip() for answer in cleaned.split(_SEPARATOR)]
+    return pd.Series(answers, index=column.index, name=column.name, dtype="str")
+
+
+def _by_distinct(text: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """convert() applied once to each distinct answer and spread back to every row (answers repeat a lot)."""
+    codes, distinct = pd.factorize(text)
+    converted = convert(pd.Series(distinct, dtype=text.dtype))
+    missing = convert(pd.Series([np.nan], dtype=text.dtype))
+    values = pd.concat([converted, missing], ignore_index=True)
+    return pd.Series(values.to_numpy()[codes], index=text.index, name=text.name, dtype=values.dtype)
 
 
 # An XLSX date cell read as text: a plain local date and time, never an offset or a bare number.
@@ -60,8 +90,11 @@ _FIRST_YEAR, _LAST_YEAR = 2000, 2100  # outside these, a "time" is a typo or a n
 def local_form_times(text: pd.Series) -> pd.Series:
     """The form's local wall-clock times, naive; unreadable or implausible → NaT."""
     local = pd.to_datetime(text, format=FORM_TIME_FORMAT, errors="coerce")
-    xlsx = text.where(local.isna() & text.str.fullmatch(_XLSX_TIME).fillna(False).astype(bool))
-    local = local.fillna(pd.to_datetime(xlsx, format="ISO8601", errors="coerce"))
+    unread = local.isna()
+    if unread.any():
+        looks_xlsx = text[unread].str.fullmatch(_XLSX_TIME).fillna(False).astype(bool)
+        xlsx = text.where(unread & looks_xlsx.reindex(text.index, fill_value=False))
+        local = local.fillna(pd.to_datetime(xlsx, format="ISO8601", errors="coerce"))
     plausible = (local.dt.year >= _FIRST_YEAR) & (local.dt.year <= _LAST_YEAR)
     return local.where(plausible)
 
@@ -87,19 +120,23 @@ def clock_change_trouble(text: pd.Series, zone: str) -> pd.Series:
 
 def to_state_codes(text: pd.Series) -> pd.Series:
     """Full names or codes (any case, stray dots) → USPS codes; anything else → missing."""
-    keys = text.str.casefold().str.replace(r"\s+", " ", regex=True).str.strip()
-    return keys.map(STATE_LOOKUP).astype("string")
+
+    def codes(distinct: pd.Series) -> pd.Series:
+        keys = distinct.str.casefold().str.replace(r"\s+", " ", regex=True).str.strip()
+        return keys.map(STATE_LOOKUP).astype("string")
+
+    return _by_distinct(text, codes)
 
 
 def to_yes_no(text: pd.Series) -> pd.Series:
     """Yes/No answers → booleans; blanks and anything else → missing."""
-    return text.str.casefold().map(_YES_NO).astype("boolean")
+    return _by_distinct(text, lambda distinct: distinct.str.casefold().map(_YES_NO).astype("boolean"))
 
 
 def split_checkboxes(text: pd.Series) -> pd.Series:
     """A Forms checkbox answer `A, B, C` → the list of chosen options."""
     return pd.Series(
-        [[part.strip() for part in value.split(",") if part.strip()] for value in text.tolist()],
+        [list(filter(None, map(str.strip, value.split(",")))) for value in text.tolist()],
         index=text.index,
         dtype=object,
     )
@@ -107,8 +144,8 @@ def split_checkboxes(text: pd.Series) -> pd.Series:
 
 def gather_list(frame: pd.DataFrame, titles: list[str]) -> pd.Series:
     """Several optional answer columns (member 2…5) → one list of the non-empty answers."""
-    values = frame[titles].to_numpy(dtype=object).tolist()
-    return pd.Series([[v for v in row if v] for row in values], index=frame.index, dtype=object)
+    columns = [frame[title].tolist() for title in titles]
+    return pd.Series([[v for v in row if v] for row in zip(*columns, strict=True)], index=frame.index, dtype=object)
 
 
 def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
@@ -131,7 +168,7 @@ def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         by_field.setdefault(name, []).append(title)
     for name, titles in by_field.items():
         if name in LIST_FIELDS:
-            out[name] = gather_list(pd.DataFrame(text)[titles], titles)
+            out[name] = gather_list(pd.DataFrame({title: text[title] for title in titles}), titles)
         elif name == Col.SUBMITTED_AT:
             out[Col.SUBMITTED_AT_TEXT] = text[titles[0]]
             out[name] = parse_form_times(text[titles[0]], config.timezone)
