@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -54,32 +56,60 @@ _BIDI_CHARACTERS = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x20
 _SEPARATOR = "\x1f"
 
 
-def clean_text(column: pd.Series) -> pd.Series:
-    """Unicode NFC, no NUL bytes or direction overrides, trimmed: the same answer typed twice compares equal.
+# Columns are cleaned together up to this many answers (few calls for a small sheet, a bounded text for a big one).
+_BATCH_ANSWERS = 100_000
 
-    The column is cleaned as one text, its answers joined by a separator none of them contains, so NFC and the
-    removals are each one pass in C rather than one Python call per answer; then each answer is trimmed.
+
+def clean_text(column: pd.Series) -> pd.Series:
+    """Unicode NFC, no NUL bytes or direction overrides, trimmed: the same answer typed twice compares equal."""
+    return clean_columns([column])[0]
+
+
+def clean_columns(columns: list[pd.Series]) -> list[pd.Series]:
+    """clean_text for several columns.
+
+    Answers are cleaned as one text, joined by a separator none of them contains, so NFC and the removals are
+    each one pass in C rather than one Python call per answer; then each answer is trimmed.
     """
-    text = column.astype(str)
-    values = text.tolist()
-    joined = _SEPARATOR.join(values) if values and not text.hasnans else None
-    if joined is None or joined.count(_SEPARATOR) != len(values) - 1:
-        text = text.str.normalize("NFC").str.replace("\x00", "", regex=False)
-        return text.str.replace(_BIDI_CONTROLS, "", regex=True).str.strip()
+    cleaned: list[pd.Series] = []
+    batch: list[pd.Series] = []
+    for column in columns:
+        batch.append(column.astype(str))
+        if sum(map(len, batch)) >= _BATCH_ANSWERS:
+            cleaned += _clean_batch(batch)
+            batch = []
+    return cleaned + _clean_batch(batch) if batch else cleaned
+
+
+def _clean_batch(texts: list[pd.Series]) -> list[pd.Series]:
+    values = [value for text in texts for value in text.tolist()]
+    if not values or any(text.hasnans for text in texts):
+        return [_clean_each(text) for text in texts]
+    joined = _SEPARATOR.join(values)
+    if joined.count(_SEPARATOR) != len(values) - 1:
+        return [_clean_each(text) for text in texts]
     cleaned = unicodedata.normalize("NFC", joined).replace("\x00", "")
     if any(control in cleaned for control in _BIDI_CHARACTERS):
         cleaned = _BIDI.sub("", cleaned)
     answers = [answer.strip() for answer in cleaned.split(_SEPARATOR)]
-    return pd.Series(answers, index=column.index, name=column.name, dtype="str")
+    out, start = [], 0
+    for text in texts:
+        out.append(pd.Series(answers[start : start + len(text)], index=text.index, name=text.name, dtype="str"))
+        start += len(text)
+    return out
+
+
+def _clean_each(text: pd.Series) -> pd.Series:
+    """The same cleaning answer by answer (for answers holding the separator, or missing ones)."""
+    text = text.str.normalize("NFC").str.replace("\x00", "", regex=False)
+    return text.str.replace(_BIDI_CONTROLS, "", regex=True).str.strip()
 
 
 def _by_distinct(text: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """convert() applied once to each distinct answer and spread back to every row (answers repeat a lot)."""
-    codes, distinct = pd.factorize(text)
+    codes, distinct = pd.factorize(text, use_na_sentinel=False)
     converted = convert(pd.Series(distinct, dtype=text.dtype))
-    missing = convert(pd.Series([np.nan], dtype=text.dtype))
-    values = pd.concat([converted, missing], ignore_index=True)
-    return pd.Series(values.to_numpy()[codes], index=text.index, name=text.name, dtype=values.dtype)
+    return pd.Series(converted.to_numpy()[codes], index=text.index, name=text.name, dtype=converted.dtype)
 
 
 # An XLSX date cell read as text: a plain local date and time, never an offset or a bare number.
@@ -150,19 +180,48 @@ def gather_list(frame: pd.DataFrame, titles: list[str]) -> pd.Series:
 
 def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
     """Per row, the chosen options that are not on the known list, joined for a person to read."""
+    rows = chosen.tolist()
+    if all(type(row) is list for row in rows):
+        known_set = set(known)
+        unknown = [[option for option in row if option not in known_set and not pd.isna(option)] for row in rows]
+        joined = [", ".join(options) if options else None for options in unknown]
+        return pd.Series(joined, index=chosen.index, name=chosen.name, dtype="string")
     exploded = chosen.explode()
     unknown = exploded[exploded.notna() & ~exploded.isin(known)]
     joined = unknown.groupby(level=0).agg(", ".join)
     return joined.reindex(chosen.index).astype("string")
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a step builds hundreds of thousands of small lists.
+
+    Such lists never form reference cycles, and every one that survives counts towards the collector's next full
+    pass over every live object: at 100,000 rows those passes cost normalize more than its own work. Reference
+    counting still frees everything as usual; the collector's previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """The canonical frame: one row per answered sheet row, canonical columns only."""
+    with collector_paused():
+        return _normalize(raw, config)
+
+
+def _normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     # A re-saved file may keep a BOM (or a NUL) in a title; it is not part of the question.
     raw = raw.rename(columns=lambda c: str(c).replace("\ufeff", "").replace("\x00", "").strip())
     check_headers(raw, config.columns)
-    text = {title: clean_text(raw[title]) for title in config.columns}
-    out = pd.DataFrame({Col.SOURCE_ROW: raw[Col.SOURCE_ROW].astype("int64")}, index=raw.index)
+    text = dict(zip(config.columns, clean_columns([raw[title] for title in config.columns]), strict=True))
+    # The columns are gathered first and the frame made once (not grown a column at a time).
+    out: dict[str, pd.Series] = {Col.SOURCE_ROW: raw[Col.SOURCE_ROW].astype("int64")}
     by_field: dict[str, list[str]] = {}
     for title, name in config.columns.items():
         by_field.setdefault(name, []).append(title)
@@ -185,9 +244,10 @@ def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
             out[name] = text[titles[0]]
     for name in LIST_FIELDS:
         if name not in out:
-            out[name] = pd.Series([[] for _ in range(len(out))], index=out.index, dtype=object)
+            out[name] = pd.Series([[] for _ in range(len(raw))], index=raw.index, dtype=object)
     if Col.MEMBER_EMAILS in by_field:
-        out[Col.MEMBER_EMAILS] = out[Col.MEMBER_EMAILS].map(lambda emails: [e.lower() for e in emails])
+        emails = [[e.lower() for e in row] for row in out[Col.MEMBER_EMAILS].tolist()]
+        out[Col.MEMBER_EMAILS] = pd.Series(emails, index=raw.index, dtype=object)
     out[Col.TEAM_SIZE] = (out[Col.LEAD_NAME] != "").astype("int64") + out[Col.MEMBER_NAMES].str.len()
     out[Col.UNKNOWN_JOB_FAMILIES] = unknown_options(out[Col.JOB_FAMILIES], JOB_FAMILIES)
-    return out.reset_index(drop=True)
+    return pd.DataFrame(out, index=raw.index).reset_index(drop=True)
