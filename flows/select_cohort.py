@@ -24,6 +24,7 @@ from flows.steps import (
     score_task,
     select_task,
     staff_notes_task,
+    summarize_task,
     validate_task,
     write_back_task,
     write_decisions_task,
@@ -62,8 +63,9 @@ def select_cohort(
     drift = drift_task(decided, config, out_dir)
     if drift.frozen:
         return drift
-    summary = write_decisions_task(decided, config, config_path, input_sha, preview, out_dir)
+    summary = summarize_task(decided, config, config_path, input_sha, preview)
     record_selection_task(decided, config, summary)
+    write_decisions_task(decided, config, summary, out_dir)
     write_back_task(decided, config, submissions, preview)
     publish_artifacts_task(decided, config, summary, out_dir)
     return summary

@@ -134,15 +134,18 @@ def select_task(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
 
 
 @task(name="write decisions", **PRIVATE)
-def write_decisions_task(
-    decided: pd.DataFrame, config: CohortConfig, config_path: str, input_sha: str, preview: bool, out_dir: str
-) -> SelectionSummary:
-    summary = summarize_selection(decided, config, Path(config_path), input_sha, preview)
-    decisions = decisions_frame(decided, config, preview)
+def write_decisions_task(decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary, out_dir: str) -> None:
+    decisions = decisions_frame(decided, config, summary.provisional)
     write_decisions(decisions, summary, Path(out_dir))
     write_report(decisions, summary, config, Path(out_dir))
     get_run_logger().info("Selection summary\n%s", summary.as_text())
-    return summary
+
+
+@task(name="summarize selection", **PRIVATE)
+def summarize_task(
+    decided: pd.DataFrame, config: CohortConfig, config_path: str, input_sha: str, preview: bool
+) -> SelectionSummary:
+    return summarize_selection(decided, config, Path(config_path), input_sha, preview)
 
 
 @task(name="write back to the sheet", **PRIVATE)

@@ -34,6 +34,7 @@ from tasks.store import (
     UNKNOWN,
     LedgerWriter,
     StoreError,
+    advice,
     freeze_latest,
     ledger,
     notices,
@@ -177,7 +178,7 @@ def sync_ledger(engine: sa.Engine, cohort: str, planned: list[Notice], kinds: It
                     ],
                 )
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"the notice ledger could not be updated (nothing was changed): {exc.orig}") from None
+        raise StoreError(f"the notice ledger could not be updated (nothing was changed): {advice(exc)}") from None
 
 
 class _Connection:

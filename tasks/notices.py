@@ -113,11 +113,9 @@ def decision_version(status: str, rank: object, reasons: str) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 
-def _refusal(to: str, cc: str, subject: str) -> str:
+def _refusal(to: str, subject: str) -> str:
     if not is_valid_address(to):
         return f"recipient is not a valid address: {to[:80]!r}"
-    if cc and not is_valid_address(cc):
-        return f"cc is not a valid address: {cc[:80]!r}"
     if any(ch in subject for ch in "\r\n\x00"):
         return "subject would carry a line break from the application"
     return ""
@@ -160,9 +158,9 @@ def decision_notices(
         subject, text, html = _render(kind, context, config.notices.subjects[kind])
         to = str(row[Col.LEAD_EMAIL] or "")
         cc = str(row[Col.SUBMITTER_EMAIL] or "")
-        cc = "" if cc == to else cc
+        cc = "" if cc == to or not is_valid_address(cc) else cc  # an unusable cc never holds back the lead's notice
         version = decision_version(row[Col.STATUS], rank, str(row[Col.REASONS]))
-        refusal = _refusal(to, cc, subject)
+        refusal = _refusal(to, subject)
         if too_late and kind in LIFECYCLE_KINDS and not refusal:
             refusal = f"the course started on {_date_text(config.notices.course_start)}: no notice after the start"
         made.append(
@@ -219,7 +217,7 @@ def interest_notices(
                 text=text,
                 html=html,
                 message_id=message_id(config.cohort, person["email"], "interest", "1", domain),
-                refusal=_refusal(person["email"], "", subject),
+                refusal=_refusal(person["email"], subject),
             )
         )
     return [with_payload(n, config) for n in made]

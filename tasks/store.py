@@ -146,6 +146,16 @@ class StoreError(Exception):
     """The state store cannot be read or written; nothing was half-written."""
 
 
+def advice(exc: OperationalError) -> str:
+    """The database's words, with what staff can do about the two usual causes."""
+    words = str(exc.orig)
+    if "locked" in words or "busy" in words:
+        return f"{words}: another run is writing to the state store; wait for it to finish, then run again"
+    if "full" in words or "No space" in words:
+        return f"{words}: the disk holding the state store is full; free space, then run again"
+    return words
+
+
 class NoSelectionError(Exception):
     """Notices were asked for a cohort that has no recorded selection."""
 
@@ -231,7 +241,7 @@ def record_selection(
                     ],
                 )
     except OperationalError as exc:
-        raise StoreError(f"the selection was not recorded (nothing was written): {exc.orig}") from None
+        raise StoreError(f"the selection was not recorded (nothing was written): {advice(exc)}") from None
     return int(selection_id)
 
 
@@ -291,7 +301,7 @@ def freeze_latest(engine: sa.Engine, cohort: str) -> None:
             conn.execute(freezes.delete().where(freezes.c.cohort == cohort))
             conn.execute(freezes.insert().values(cohort=cohort, selection_id=head["id"], frozen_at=now()))
     except OperationalError as exc:
-        raise StoreError(f"the selection could not be frozen before sending (nothing was sent): {exc.orig}") from None
+        raise StoreError(f"the selection was not frozen before sending (nothing was sent): {advice(exc)}") from None
 
 
 class TransitionError(Exception):
@@ -326,7 +336,7 @@ def record_actions(
                 latest[move["applicant"]] = move["to_status"]
             conn.execute(actions.insert(), [{"cohort": cohort, "recorded_at": now()} | _in_utc(m) for m in moves])
     except OperationalError as exc:
-        raise StoreError(f"the decision change was not recorded (nothing was written): {exc.orig}") from None
+        raise StoreError(f"the decision change was not recorded (nothing was written): {advice(exc)}") from None
     return len(moves)
 
 
@@ -392,7 +402,7 @@ class LedgerWriter:
             self.connection.commit()
         except OperationalError as exc:
             self.connection.rollback()
-            raise StoreError(f"the notice ledger could not be updated: {exc.orig}") from None
+            raise StoreError(f"the notice ledger could not be updated: {advice(exc)}") from None
 
     def close(self) -> None:
         self.connection.close()
@@ -408,7 +418,7 @@ def record_approval(engine: sa.Engine, cohort: str, kind: str, flow_run_id: str,
                 )
             )
     except OperationalError as exc:
-        raise StoreError(f"the approval could not be recorded: {exc.orig}") from None
+        raise StoreError(f"the approval could not be recorded: {advice(exc)}") from None
 
 
 def approval_history(engine: sa.Engine, cohort: str) -> pd.DataFrame:

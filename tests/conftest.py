@@ -17,6 +17,10 @@ os.environ["COHORT_STATE_DIR"] = tempfile.mkdtemp(prefix="cohort-select-state-")
 for _name in ("SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "COHORT_STATE_URL"):
     os.environ.pop(_name, None)
 
+# Prefect sets up its log handlers once, on first import, bound to the sys.stderr of that moment: do it here,
+# on the session's stream, not inside a test whose captured stream is closed when it ends.
+import prefect.main  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = ROOT / "cohorts" / "esp-2021.yaml"
 EXAMPLE_PATH = ROOT / "examples" / "esp-2021-responses.csv"

@@ -2,7 +2,7 @@
 
 `python -m tests.fault_runner CONFIG VALIDATED_PICKLE OUT_DIR STAGE [K]`: starts from the validated intake (made by
 the test, so this process never imports great-expectations) and runs what the flows run, in their order:
-dedupe → cutoff → score → select → decisions.csv, summary.json, report.html → record the selection → plan the
+dedupe → cutoff → score → select → record the selection → decisions.csv, summary.json, report.html → plan the
 notices → freeze, sync the ledger → send over SMTP. STAGE says where to die:
 
 - `after-read`    right after the responses file is read (the validated pickle is not used)
@@ -95,13 +95,13 @@ def run(config_path: str, validated: pd.DataFrame | None, out_dir: str, stage: s
     if stage == "after-select":
         die()
     summary = summarize_selection(decided, config, Path(config_path), "input", provisional=False)
-    decisions = decisions_frame(decided, config, provisional=False)
-    write_decisions(decisions, summary, Path(out_dir))
-    write_report(decisions, summary, config, Path(out_dir))
     engine = open_store(config.database_url)
     if stage == "mid-record":
         sa.event.listen(engine, "commit", lambda connection: die())
     record_selection(engine, config.cohort, decided, summary.input_sha256, summary.config_sha256, False)
+    decisions = decisions_frame(decided, config, provisional=False)
+    write_decisions(decisions, summary, Path(out_dir))
+    write_report(decisions, summary, config, Path(out_dir))
     planned = plan_notices(engine, config, "decisions", AS_OF)
     deliver(engine, config, planned, "decisions", smtp_settings(config), base_delay=0.01)
     engine.dispose()

@@ -166,8 +166,11 @@ def test_a_killed_run_then_a_rerun_sends_each_notice_once_and_decides_every_row(
     assert all(count == len(validated) for _, count in before), f"a half-recorded selection: {before}"
     if stage in ("after-read", "after-select", "mid-write"):
         assert not (out / "decisions.csv").exists()  # never a half-written one
-    if stage in ("after-read", "after-select", "mid-write", "mid-record"):
+    if stage in ("after-read", "after-select", "mid-record"):
         assert before == []  # the selection is recorded whole or not at all
+    if stage == "mid-write":
+        assert len(before) == 1  # recorded before its files are written, so no file shows an unrecorded selection
+    if stage in ("after-read", "after-select", "mid-write", "mid-record"):
         assert smtp.received == []
     if stage == "mid-send":
         assert len(smtp.received) == k

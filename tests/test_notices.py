@@ -322,3 +322,12 @@ def test_interest_notices_are_sent_once_per_address(tmp_path, smtp):
     received = Counter(m.message["To"] for m in smtp.received)
     assert set(received.values()) == {1}
     assert len(received) == people["email"].nunique()
+
+
+def test_an_unusable_submitter_address_does_not_hold_back_the_leads_notice(tmp_path, smtp):
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, [team(1, Email_Address="not-an-address@")])
+    planned = send(engine, config)
+    assert [(n.to, n.cc, n.refusal) for n in planned] == [("lead1@local1.example.org", "", "")]
+    assert [m.recipients for m in smtp.received] == [["lead1@local1.example.org"]]
+    assert "Submitter email is not a valid address" in smtp.received[0].message.get_body(("plain",)).get_content()
