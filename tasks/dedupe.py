@@ -88,6 +88,8 @@ def _answer_texts(values: pd.Series) -> list[str]:
             # str(Timestamp) of a whole-second UTC time, without making a Timestamp per row.
             iso = np.datetime_as_string(naive, unit="s").tolist()
             return ["" if text == "NaT" else text.replace("T", " ") + "+00:00" for text in iso]
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.fillna("").tolist() if values.hasnans else values.tolist()
     if values.dtype == object:
         items = values.tolist()
         if all(type(v) is list for v in items):
@@ -127,9 +129,12 @@ def _exact_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     has_name = (frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()
     has_email = frame[Col.LEAD_EMAIL].fillna("") != ""
     for keys, mask in ((frame[Out.TEAM_KEY], has_name), (frame[Col.LEAD_EMAIL], has_email)):
-        first = positions[mask].groupby(keys[mask]).transform("min")
-        left.append(first.to_numpy(dtype="int64"))
-        right.append(positions[mask].to_numpy(dtype="int64"))
+        rows = positions[mask].to_numpy(dtype="int64")
+        # Codes number the keys in order of first appearance, so each key's first row is its smallest.
+        codes, _ = pd.factorize(keys[mask])
+        _, first = np.unique(codes, return_index=True)
+        left.append(rows[first][codes])
+        right.append(rows)
     return np.concatenate(left), np.concatenate(right)
 
 
@@ -212,21 +217,22 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     team = pd.Series(_components(len(out), left, right), index=out.index)
 
     eligible = (out[Col.STATUS] == Status.VALID) & out[Out.ON_TIME]
-    ranked = out.loc[eligible].assign(_team=team[eligible], _order=_order_key(out.loc[eligible]))
+    # Only the columns the choice needs, not a copy of every answer.
+    candidates = out.loc[eligible, [Col.SUBMITTED_AT, Out.STABLE_ID, Col.SOURCE_ROW, Out.TEAM_KEY]]
+    ranked = candidates.assign(_team=team[eligible], _order=_order_key(candidates))
     kept = ranked.sort_values("_order", ascending=False).drop_duplicates("_team")
     kept_row = pd.Series(kept[Col.SOURCE_ROW].to_numpy(), index=kept["_team"].to_numpy())
     kept_for = team.map(kept_row).astype("Int64")
     is_duplicate = kept_for.notna() & (kept_for != out[Col.SOURCE_ROW])
     out.loc[is_duplicate, Out.DUPLICATE_OF] = kept_for[is_duplicate]
     out.loc[is_duplicate, Col.STATUS] = Status.DUPLICATE.value
-    earlier_problems = out[Col.REASONS].where(
-        out[Col.REASONS] == "", " (this row also had problems: " + out[Col.REASONS] + ")"
-    )
+    problems = out.loc[is_duplicate, Col.REASONS]
+    earlier_problems = problems.where(problems == "", " (this row also had problems: " + problems + ")")
     out.loc[is_duplicate, Col.REASONS] = (
         "Duplicate: the same team's submission in row "
         + kept_for[is_duplicate].astype(str)
         + " is the one used"
-        + earlier_problems[is_duplicate]
+        + earlier_problems
     )
     kept_team_key = pd.Series(kept[Out.TEAM_KEY].to_numpy(), index=kept["_team"].to_numpy())
     has_kept = team.isin(kept_team_key.index)

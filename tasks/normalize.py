@@ -91,7 +91,13 @@ def _clean_batch(texts: list[pd.Series]) -> list[pd.Series]:
     cleaned = unicodedata.normalize("NFC", joined).replace("\x00", "")
     if any(control in cleaned for control in _BIDI_CHARACTERS):
         cleaned = _BIDI.sub("", cleaned)
-    answers = [answer.strip() for answer in cleaned.split(_SEPARATOR)]
+    if cleaned is joined:
+        # Nothing to normalize or remove (both calls hand back the same text): only trimming is left.
+        answers = [value.strip() for value in values]
+    else:
+        # An answer the cleaning left as it was keeps its own string (no second copy of every answer).
+        parts = cleaned.split(_SEPARATOR)
+        answers = [(value if part == value else part).strip() for part, value in zip(parts, values, strict=True)]
     out, start = [], 0
     for text in texts:
         out.append(pd.Series(answers[start : start + len(text)], index=text.index, name=text.name, dtype="str"))
@@ -163,42 +169,14 @@ def to_yes_no(text: pd.Series) -> pd.Series:
     return _by_distinct(text, lambda distinct: distinct.str.casefold().map(_YES_NO).astype("boolean"))
 
 
-def split_checkboxes(text: pd.Series) -> pd.Series:
-    """A Forms checkbox answer `A, B, C` → the list of chosen options."""
-    return pd.Series(
-        [list(filter(None, map(str.strip, value.split(",")))) for value in text.tolist()],
-        index=text.index,
-        dtype=object,
-    )
-
-
-def gather_list(frame: pd.DataFrame, titles: list[str]) -> pd.Series:
-    """Several optional answer columns (member 2…5) → one list of the non-empty answers."""
-    columns = [frame[title].tolist() for title in titles]
-    return pd.Series([[v for v in row if v] for row in zip(*columns, strict=True)], index=frame.index, dtype=object)
-
-
-def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
-    """Per row, the chosen options that are not on the known list, joined for a person to read."""
-    rows = chosen.tolist()
-    if all(type(row) is list for row in rows):
-        known_set = set(known)
-        unknown = [[option for option in row if option not in known_set and not pd.isna(option)] for row in rows]
-        joined = [", ".join(options) if options else None for options in unknown]
-        return pd.Series(joined, index=chosen.index, name=chosen.name, dtype="string")
-    exploded = chosen.explode()
-    unknown = exploded[exploded.notna() & ~exploded.isin(known)]
-    joined = unknown.groupby(level=0).agg(", ".join)
-    return joined.reindex(chosen.index).astype("string")
-
-
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a step builds hundreds of thousands of small lists.
+    """Python's cyclic garbage collector paused while a comprehension builds a list per row.
 
     Such lists never form reference cycles, and every one that survives counts towards the collector's next full
-    pass over every live object: at 100,000 rows those passes cost normalize more than its own work. Reference
-    counting still frees everything as usual; the collector's previous state is restored afterwards.
+    pass over every live object: at 100,000 rows those passes cost normalize more than its own work. Only plain
+    comprehensions run paused (pandas objects, which can form cycles, are made outside), and the collector's
+    previous state is restored afterwards.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -209,13 +187,39 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def split_checkboxes(text: pd.Series) -> pd.Series:
+    """A Forms checkbox answer `A, B, C` → the list of chosen options."""
+    values = text.tolist()
+    with collector_paused():
+        chosen = [list(filter(None, map(str.strip, value.split(",")))) for value in values]
+    return pd.Series(chosen, index=text.index, dtype=object)
+
+
+def gather_list(frame: pd.DataFrame, titles: list[str]) -> pd.Series:
+    """Several optional answer columns (member 2…5) → one list of the non-empty answers."""
+    columns = [frame[title].tolist() for title in titles]
+    with collector_paused():
+        answers = [[v for v in row if v] for row in zip(*columns, strict=True)]
+    return pd.Series(answers, index=frame.index, dtype=object)
+
+
+def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
+    """Per row, the chosen options that are not on the known list, joined for a person to read."""
+    rows = chosen.tolist()
+    if all(type(row) is list for row in rows):
+        known_set = set(known)
+        with collector_paused():
+            unknown = [[option for option in row if option not in known_set and not pd.isna(option)] for row in rows]
+        joined = [", ".join(options) if options else None for options in unknown]
+        return pd.Series(joined, index=chosen.index, name=chosen.name, dtype="string")
+    exploded = chosen.explode()
+    unknown = exploded[exploded.notna() & ~exploded.isin(known)]
+    joined = unknown.groupby(level=0).agg(", ".join)
+    return joined.reindex(chosen.index).astype("string")
+
+
 def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """The canonical frame: one row per answered sheet row, canonical columns only."""
-    with collector_paused():
-        return _normalize(raw, config)
-
-
-def _normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     # A re-saved file may keep a BOM (or a NUL) in a title; it is not part of the question.
     raw = raw.rename(columns=lambda c: str(c).replace("\ufeff", "").replace("\x00", "").strip())
     check_headers(raw, config.columns)
@@ -246,7 +250,9 @@ def _normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         if name not in out:
             out[name] = pd.Series([[] for _ in range(len(raw))], index=raw.index, dtype=object)
     if Col.MEMBER_EMAILS in by_field:
-        emails = [[e.lower() for e in row] for row in out[Col.MEMBER_EMAILS].tolist()]
+        gathered = out[Col.MEMBER_EMAILS].tolist()
+        with collector_paused():
+            emails = [[e.lower() for e in row] for row in gathered]
         out[Col.MEMBER_EMAILS] = pd.Series(emails, index=raw.index, dtype=object)
     out[Col.TEAM_SIZE] = (out[Col.LEAD_NAME] != "").astype("int64") + out[Col.MEMBER_NAMES].str.len()
     out[Col.UNKNOWN_JOB_FAMILIES] = unknown_options(out[Col.JOB_FAMILIES], JOB_FAMILIES)
