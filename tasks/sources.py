@@ -210,10 +210,11 @@ def values_to_frame(values: list[list[str]]) -> pd.DataFrame:
     width = max(len(header), max(map(len, rows), default=0))
     # Only the short rows are copied to pad them; full rows go into the grid as they are.
     padded = [row if len(row) == width else [*row, *[""] * (width - len(row))] for row in rows]
-    grid = np.array(padded, dtype=object) if padded else np.empty((0, width), dtype=object)
     names = header + [f"(unnamed column {i + 1})" for i in range(len(header), width)]
-    frame = pd.DataFrame(grid.reshape(len(padded), width), columns=pd.Index(names), dtype=object)
-    frame = frame.fillna("").astype(str)
+    grid = np.array(padded, dtype=object) if padded else np.empty((0, width), dtype=object)
+    frame = pd.DataFrame(grid.reshape(len(padded), width), columns=pd.Index(names), dtype="str")
+    if frame.isna().to_numpy().any():
+        frame = frame.fillna("")
     frame.insert(0, Col.SOURCE_ROW, range(2, len(padded) + 2))
     # A row is answered when some cell has more than whitespace. Column by column, only the rows not yet
     # known to be answered are looked at: most rows are settled by their first cell.

@@ -72,7 +72,8 @@ def valid_addresses(emails: pd.Series) -> pd.Series:
     verdict = np.array([text is not None and _COMMON_ADDRESS.fullmatch(text) is not None for text in texts], bool)
     for i in np.flatnonzero(~verdict).tolist():
         text = texts[i]
-        if text is not None:
+        # Without an @, or with nothing after the last one, no address is valid (a common slip: "dana@").
+        if text is not None and "@" in text and not text.endswith("@"):
             verdict[i] = _international_address(text) or is_valid_address(text)
     # codes are -1 for a missing value, which takes the False appended last.
     return pd.Series(np.append(verdict, False)[codes], index=emails.index, name=emails.name, dtype=bool)
