@@ -81,14 +81,17 @@ def valid_addresses(emails: pd.Series) -> pd.Series:
 
 def _flag(ok: pd.Series, applies: pd.Series) -> pd.Series:
     """True/False where the check applies, missing where it does not (the check then passes)."""
-    return ok.astype("boolean").where(applies, pd.NA)
+    missing = ~applies.to_numpy(dtype=bool) | ok.isna().to_numpy(dtype=bool)
+    return pd.Series(pd.arrays.BooleanArray(ok.to_numpy(dtype=bool, na_value=False), missing), index=ok.index)
 
 
 def _present(values: pd.Series) -> pd.Series:
     """Whether each row answered: a non-empty list or text, or any value."""
     if values.dtype == object and len(values) and isinstance(values.iloc[0], list):
         filled = values.str.len() > 0
-    elif isinstance(values.dtype, pd.StringDtype) or values.dtype == object or values.dtype == "str":
+    elif isinstance(values.dtype, pd.StringDtype):
+        filled = values.fillna("") != ""
+    elif values.dtype == object:
         filled = values.fillna("").astype(str) != ""
     else:
         filled = values.notna()
@@ -195,11 +198,14 @@ _QUOTED = (Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT, Col.SUBMITTER_EMAIL, Col.LEAD_
 _FIELDS = string.Formatter()
 
 
-def _display_values(frame: pd.DataFrame, checks: pd.DataFrame, field: str) -> list:
-    """One answer of these rows cut to a readable length, for filling reason templates."""
+def _display_values(frame: pd.DataFrame, checks: pd.DataFrame, field: str, rows: np.ndarray) -> list:
+    """One answer of these rows (positions) cut to a readable length, for filling reason templates."""
     if field == Col.TEAM_SIZE:
-        return frame[Col.TEAM_SIZE].tolist()
-    values = checks[field] if field == "bad_member_emails" else frame[field].str.slice(0, _DISPLAY_LIMIT)
+        return frame[Col.TEAM_SIZE].iloc[rows].tolist()
+    if field == "bad_member_emails":
+        values = checks[field].iloc[rows]
+    else:
+        values = frame[field].iloc[rows].str.slice(0, _DISPLAY_LIMIT)
     # An answer never carries the reason separator, so a reason is never split inside an answer.
     return values.str.replace(r"; +", ";", regex=True).tolist()
 
@@ -224,7 +230,7 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
             continue
         rows = at[hit]
         fields = [name for _, name, _, _ in _FIELDS.parse(check.reason) if name]
-        shown = {name: _display_values(frame.iloc[rows], checks.iloc[rows], name) for name in dict.fromkeys(fields)}
+        shown = {name: _display_values(frame, checks, name, rows) for name in dict.fromkeys(fields)}
         for j, i in enumerate(hit.tolist()):
             texts[i].append(check.reason.format(**{name: values[j] for name, values in shown.items()}))
     joined = pd.Series([REASON_SEPARATOR.join(row) for row in texts], index=list(failures))
