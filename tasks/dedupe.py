@@ -140,29 +140,29 @@ def _exact_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Distinct name keys of one block scoring at least `threshold` (compared through their skeletons)."""
-    names = frame.loc[(frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna(), [Col.STATE, Out.NAME_KEY]]
-    names = names.drop_duplicates()
-    plain = [skeleton(key) for key in names[Out.NAME_KEY].tolist()]
+    named = ((frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
+    states = frame[Col.STATE].to_numpy()[named].tolist()
+    keys = frame[Out.NAME_KEY].to_numpy()[named].tolist()
+    distinct = list(dict.fromkeys(zip(states, keys, strict=True)))  # (state, name key), first appearance first
+    plains = [skeleton(key) for _, key in distinct]
     # Block: state, first word and the numbers in the name ("District 1" never meets "District 13").
-    block = [
+    block_of = [
         f"{state}:{text.split(' ')[0]}:{' '.join(_DIGITS.findall(text))}"
-        for state, text in zip(names[Col.STATE].astype(str).tolist(), plain, strict=True)
+        for (state, _), text in zip(distinct, plains, strict=True)
     ]
-    names = names.assign(plain=plain, block=block)
-    names = names[names.duplicated("block", keep=False)]
-    # Every pair of names within a block (by block, then in the order the names appear), scored one by one:
-    # blocks are small, so there are few pairs, and no per-block Python loop over frames.
-    names = names.assign(at=np.arange(len(names)))
-    both = names.merge(names, on="block", suffixes=("_a", "_b"))
-    both = both[both["at_a"] < both["at_b"]].sort_values(["block", "at_a", "at_b"])
-    plain_a, plain_b = both["plain_a"].tolist(), both["plain_b"].tolist()
-    scores = np.array(
-        [fuzz.token_sort_ratio(a, b, score_cutoff=threshold) for a, b in zip(plain_a, plain_b, strict=True)],
-        dtype=float,
-    )
-    states = both[f"{Col.STATE}_a"].tolist()
-    keys_a, keys_b = both[f"{Out.NAME_KEY}_a"].tolist(), both[f"{Out.NAME_KEY}_b"].tolist()
-    found = [(states[i], keys_a[i], keys_b[i], plain_a[i] == plain_b[i]) for i in np.flatnonzero(scores > 0).tolist()]
+    shared = pd.Series(block_of, dtype=object).duplicated(keep=False).to_numpy()
+    blocks: dict[str, list[int]] = {}
+    for i in np.flatnonzero(shared).tolist():
+        blocks.setdefault(block_of[i], []).append(i)
+    # Every pair of names within a block, blocks in order, then in the order the names appear: blocks are
+    # small and few names share one, so the pairs are few.
+    found = []
+    for block in sorted(blocks):
+        members = blocks[block]
+        for x, i in enumerate(members):
+            for j in members[x + 1 :]:
+                if fuzz.token_sort_ratio(plains[i], plains[j], score_cutoff=threshold) > 0:
+                    found.append((distinct[i][0], distinct[i][1], distinct[j][1], plains[i] == plains[j]))
     return pd.DataFrame(found, columns=[Col.STATE, "name_a", "name_b", "lookalike"])
 
 
