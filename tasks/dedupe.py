@@ -214,30 +214,40 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     exact_left, exact_right = _exact_edges(out)
     left = np.concatenate([exact_left, merge["pos_a"].to_numpy(dtype="int64")])
     right = np.concatenate([exact_right, merge["pos_b"].to_numpy(dtype="int64")])
-    team = pd.Series(_components(len(out), left, right), index=out.index)
+    labels = _components(len(out), left, right)
+    team = pd.Series(labels, index=out.index)
 
-    eligible = (out[Col.STATUS] == Status.VALID) & out[Out.ON_TIME]
+    eligible = ((out[Col.STATUS] == Status.VALID) & out[Out.ON_TIME]).to_numpy(dtype=bool)
     # Only the columns the choice needs, not a copy of every answer.
     candidates = out.loc[eligible, [Col.SUBMITTED_AT, Out.STABLE_ID, Col.SOURCE_ROW, Out.TEAM_KEY]]
-    ranked = candidates.assign(_team=team[eligible], _order=_order_key(candidates))
+    ranked = candidates.assign(_team=labels[eligible], _order=_order_key(candidates))
     kept = ranked.sort_values("_order", ascending=False).drop_duplicates("_team")
-    kept_row = pd.Series(kept[Col.SOURCE_ROW].to_numpy(), index=kept["_team"].to_numpy())
-    kept_for = team.map(kept_row).astype("Int64")
-    is_duplicate = kept_for.notna() & (kept_for != out[Col.SOURCE_ROW])
-    out.loc[is_duplicate, Out.DUPLICATE_OF] = kept_for[is_duplicate]
-    out.loc[is_duplicate, Col.STATUS] = Status.DUPLICATE.value
-    problems = out.loc[is_duplicate, Col.REASONS]
-    earlier_problems = problems.where(problems == "", " (this row also had problems: " + problems + ")")
-    out.loc[is_duplicate, Col.REASONS] = (
-        "Duplicate: the same team's submission in row "
-        + kept_for[is_duplicate].astype(str)
-        + " is the one used"
-        + earlier_problems
-    )
-    kept_team_key = pd.Series(kept[Out.TEAM_KEY].to_numpy(), index=kept["_team"].to_numpy())
-    has_kept = team.isin(kept_team_key.index)
-    out.loc[has_kept, Out.TEAM_KEY] = team[has_kept].map(kept_team_key)
-    representative = kept_for.fillna(out[Col.SOURCE_ROW]).astype("int64")
+    # Per team label (a row position): whether the team keeps a row, its sheet row and its team key.
+    kept_teams = kept["_team"].to_numpy()
+    keeps, kept_row, kept_key = np.zeros(len(out), bool), np.zeros(len(out), "int64"), np.empty(len(out), object)
+    keeps[kept_teams], kept_row[kept_teams], kept_key[kept_teams] = True, kept[Col.SOURCE_ROW], kept[Out.TEAM_KEY]
+    has_kept, kept_for = keeps[labels], kept_row[labels]
+    source_rows = out[Col.SOURCE_ROW].to_numpy()
+    is_duplicate = has_kept & (kept_for != source_rows)
+    out[Out.DUPLICATE_OF] = pd.arrays.IntegerArray(np.where(is_duplicate, kept_for, 0), ~is_duplicate)
+    if is_duplicate.any():
+        status = out[Col.STATUS].to_numpy(dtype=object, copy=True)
+        status[is_duplicate] = Status.DUPLICATE.value
+        problems = out.loc[is_duplicate, Col.REASONS]
+        earlier_problems = problems.where(problems == "", " (this row also had problems: " + problems + ")")
+        reasons = out[Col.REASONS].to_numpy(dtype=object, copy=True)
+        reasons[is_duplicate] = (
+            "Duplicate: the same team's submission in row "
+            + pd.Series(kept_for[is_duplicate], index=problems.index).astype(str)
+            + " is the one used"
+            + earlier_problems
+        ).to_numpy(dtype=object)
+        out[Col.STATUS] = pd.Series(status, index=out.index, dtype=out[Col.STATUS].dtype)
+        out[Col.REASONS] = pd.Series(reasons, index=out.index, dtype=out[Col.REASONS].dtype)
+    team_key = out[Out.TEAM_KEY].to_numpy(dtype=object, copy=True)
+    team_key[has_kept] = kept_key[labels[has_kept]]
+    out[Out.TEAM_KEY] = pd.Series(team_key, index=out.index, dtype=out[Out.TEAM_KEY].dtype)
+    representative = pd.Series(np.where(has_kept, kept_for, source_rows), index=out.index).astype("int64")
     out[Out.POSSIBLE_DUPLICATE_OF] = _possible_duplicates(fuzzy.loc[~fuzzy["same_person"]], team, representative)
     return out
 
