@@ -90,6 +90,9 @@ def _answer_texts(values: pd.Series) -> list[str]:
             return ["" if text == "NaT" else text.replace("T", " ") + "+00:00" for text in iso]
     if isinstance(values.dtype, pd.StringDtype):
         return values.fillna("").tolist() if values.hasnans else values.tolist()
+    if isinstance(values.dtype, pd.BooleanDtype):
+        truth = np.where(values.to_numpy(dtype=bool, na_value=False), "True", "False")
+        return np.where(values.isna().to_numpy(dtype=bool), "", truth).tolist()
     if values.dtype == object:
         items = values.tolist()
         if all(type(v) is list for v in items):
