@@ -83,10 +83,11 @@ def clean_columns(columns: list[pd.Series]) -> list[pd.Series]:
 
 def _clean_batch(texts: list[pd.Series]) -> list[pd.Series]:
     values = [value for text in texts for value in text.tolist()]
-    if not values or any(text.hasnans for text in texts):
+    try:
+        joined = _SEPARATOR.join(values)  # a missing answer (NaN) is not text and fails here
+    except TypeError:
         return [_clean_each(text) for text in texts]
-    joined = _SEPARATOR.join(values)
-    if joined.count(_SEPARATOR) != len(values) - 1:
+    if not values or joined.count(_SEPARATOR) != len(values) - 1:
         return [_clean_each(text) for text in texts]
     cleaned = unicodedata.normalize("NFC", joined).replace("\x00", "")
     if any(control in cleaned for control in _BIDI_CHARACTERS):
