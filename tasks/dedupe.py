@@ -144,14 +144,17 @@ def _exact_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Distinct name keys of one block scoring at least `threshold` (compared through their skeletons)."""
     named = ((frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
-    states = frame[Col.STATE].to_numpy()[named].tolist()
-    keys = frame[Out.NAME_KEY].to_numpy()[named].tolist()
-    distinct = list(dict.fromkeys(zip(states, keys, strict=True)))  # (state, name key), first appearance first
-    plains = [skeleton(key) for _, key in distinct]
+    # Distinct (state, name key) pairs, first appearance first (no Python tuple per row: at 100,000 rows those
+    # tuples kept the garbage collector busy).
+    distinct = pd.DataFrame(
+        {"state": frame[Col.STATE].to_numpy()[named], "key": frame[Out.NAME_KEY].to_numpy()[named]}
+    ).drop_duplicates()
+    states, keys = distinct["state"].tolist(), distinct["key"].tolist()
+    plains = [skeleton(key) for key in keys]
     # Block: state, first word and the numbers in the name ("District 1" never meets "District 13").
     block_of = [
         f"{state}:{text.split(' ')[0]}:{' '.join(_DIGITS.findall(text))}"
-        for (state, _), text in zip(distinct, plains, strict=True)
+        for state, text in zip(states, plains, strict=True)
     ]
     shared = pd.Series(block_of, dtype=object).duplicated(keep=False).to_numpy()
     blocks: dict[str, list[int]] = {}
@@ -165,7 +168,7 @@ def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
         for x, i in enumerate(members):
             for j in members[x + 1 :]:
                 if fuzz.token_sort_ratio(plains[i], plains[j], score_cutoff=threshold) > 0:
-                    found.append((distinct[i][0], distinct[i][1], distinct[j][1], plains[i] == plains[j]))
+                    found.append((states[i], keys[i], keys[j], plains[i] == plains[j]))
     return pd.DataFrame(found, columns=[Col.STATE, "name_a", "name_b", "lookalike"])
 
 
