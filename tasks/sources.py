@@ -24,6 +24,7 @@ from gspread.utils import absolute_range_name
 
 from schemas.columns import Col
 from schemas.config import CohortConfig, FileSourceConfig, SheetSourceConfig
+from tasks.normalize import collector_paused
 
 
 class SourceError(Exception):
@@ -57,7 +58,9 @@ class FileSource:
             return []
         except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
             raise SourceError(f"cannot read {self.path.name}: {exc}") from None
-        return frame.fillna("").to_numpy(dtype=object).tolist()
+        cells = frame.fillna("").to_numpy(dtype=object)
+        with collector_paused():  # a list per row; see tasks.normalize.collector_paused
+            return cells.tolist()
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
