@@ -249,8 +249,10 @@ def test_forged_addresses_get_reasons_and_their_notices_are_refused(corpus):
     assert "Team member email is not a valid address" in run.reasons(8)
     assert run.status(9) == Status.SELECTED
     by_row = {n.applicant: n for n in run.notices}
-    forged = [n for key, n in by_row.items() if any(f"local {i} " in key for i in range(1, 7))]
-    assert len(forged) == 6 and all(n.refusal for n in forged)
+    forged = [n for key, n in by_row.items() if any(f"local {i} " in key for i in range(1, 6))]
+    assert len(forged) == 5 and all(n.refusal for n in forged)  # a forged lead address: the notice is refused
+    (cc_forged,) = [n for key, n in by_row.items() if "local 6 " in key]
+    assert (cc_forged.to, cc_forged.cc, cc_forged.refusal) == ("lead6@local6.example.org", "", "")  # lead only
     sendable = [n for n in run.notices if not n.refusal]
     assert sendable and all("attacker" not in n.to + n.cc for n in sendable)
     assert all(b"attacker" not in n.payload.split(b"\r\n\r\n")[0] for n in sendable)
