@@ -127,11 +127,12 @@ _FIRST_YEAR, _LAST_YEAR = 2000, 2100  # outside these, a "time" is a typo or a n
 def local_form_times(text: pd.Series) -> pd.Series:
     """The form's local wall-clock times, naive; unreadable or implausible → NaT."""
     local = pd.to_datetime(text, format=FORM_TIME_FORMAT, errors="coerce")
-    unread = local.isna()
+    unread = local.isna().to_numpy(dtype=bool)
     if unread.any():
-        looks_xlsx = text[unread].str.fullmatch(_XLSX_TIME).fillna(False).astype(bool)
-        xlsx = text.where(unread & looks_xlsx.reindex(text.index, fill_value=False))
-        local = local.fillna(pd.to_datetime(xlsx, format="ISO8601", errors="coerce"))
+        # Only the unread answers are tried as XLSX times.
+        xlsx = unread.copy()
+        xlsx[unread] = text[unread].str.fullmatch(_XLSX_TIME).fillna(False).to_numpy(dtype=bool)
+        local = local.fillna(pd.to_datetime(text.where(xlsx), format="ISO8601", errors="coerce"))
     plausible = (local.dt.year >= _FIRST_YEAR) & (local.dt.year <= _LAST_YEAR)
     return local.where(plausible)
 
