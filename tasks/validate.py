@@ -21,6 +21,11 @@ from schemas.suite import FAILED_CHECKS, build_expectations, failed_check_bits, 
 from tasks.normalize import clock_change_trouble
 
 REASON_SEPARATOR = "; "
+
+
+class ValidationRunError(Exception):
+    """Great-expectations could not run the checks, or disagrees with them: a fault to report, not bad input."""
+
 _DISPLAY_LIMIT = 80
 
 
@@ -187,11 +192,11 @@ def failed_rows(checks: pd.DataFrame, min_team: int, max_team: int) -> dict[int,
     found: dict[int, int] = {}
     for outcome in result.results:
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
-            raise RuntimeError(f"a validation check could not run: {outcome.exception_info['exception_message']}")
+            raise ValidationRunError(f"a validation check could not run: {outcome.exception_info['exception_message']}")
         for hit in outcome.result.get("unexpected_index_list") or []:
             found[int(hit[Col.SOURCE_ROW])] = int(hit[FAILED_CHECKS])
     if len(found) != int(np.count_nonzero(bits)):
-        raise RuntimeError(f"GX found {len(found)} invalid rows where the checks found {np.count_nonzero(bits)}")
+        raise ValidationRunError(f"GX found {len(found)} invalid rows where the checks found {np.count_nonzero(bits)}")
     return found
 
 
