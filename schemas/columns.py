@@ -183,6 +183,7 @@ class Out(StrEnum):
     RESERVES = "reserves"
     APPLICANT = "applicant"
     RESPOND_BY = "respond_by"
+    DECIDED_STATUS = "decided_status"  # the status as selected, before any change after the notices
 
 
 POINTS_PREFIX = "points_"

@@ -30,7 +30,6 @@ from tasks.store import (
 
 # Statuses a team (one notice-bearing row per applicant) can hold.
 TEAM_STATUSES = frozenset(INITIAL_KIND_FOR_STATUS) | frozenset(LIFECYCLE_KIND_FOR_STATUS)
-DECIDED_STATUS = "decided_status"
 
 # action → (status it leads to, statuses it may start from)
 TRANSITIONS: dict[str, tuple[Status, frozenset[Status]]] = {
@@ -70,7 +69,7 @@ def team_rows(decided: pd.DataFrame) -> pd.DataFrame:
 def apply_actions(decided: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     """The selection as it stands now: each team's latest recorded action sets its status and offer."""
     out = decided.copy()
-    out[DECIDED_STATUS] = out[Col.STATUS]
+    out[Out.DECIDED_STATUS] = out[Col.STATUS]
     out[Out.RESPOND_BY] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     if Out.RESERVED_SEAT not in out.columns:
         out[Out.RESERVED_SEAT] = ""
@@ -391,27 +390,27 @@ def drift(current: pd.DataFrame, rerun: pd.DataFrame, notified: set[str]) -> pd.
     )
     pairs = pd.concat([pairs, by_row[["was", "will"]]], ignore_index=True)
     b, a = before.loc[pairs["was"]].reset_index(), after.loc[pairs["will"]].reset_index()
-    moved = a[Col.STATUS].astype(str) != b[DECIDED_STATUS].astype(str)
-    reranked = (a[Col.STATUS] == Status.WAITLISTED) & (b[DECIDED_STATUS] == Status.WAITLISTED)
+    moved = a[Col.STATUS].astype(str) != b[Out.DECIDED_STATUS].astype(str)
+    reranked = (a[Col.STATUS] == Status.WAITLISTED) & (b[Out.DECIDED_STATUS] == Status.WAITLISTED)
     reranked &= a[Out.RANK].astype("Int64").fillna(-1) != b[Out.RANK].astype("Int64").fillna(-1)
     rekeyed = pairs["was"] != pairs["will"]
     rows = []
     for i in pairs.index[(moved | reranked | rekeyed).to_numpy()]:
         was, will, key = b.loc[i], a.loc[i], pairs.at[i, "was"]
-        change = f"{was[DECIDED_STATUS]} → {will[Col.STATUS]}"
-        if will[Col.STATUS] == was[DECIDED_STATUS]:
+        change = f"{was[Out.DECIDED_STATUS]} → {will[Col.STATUS]}"
+        if will[Col.STATUS] == was[Out.DECIDED_STATUS]:
             change = "no status change"
             if reranked[i]:
                 change = f"waitlist position {int(was[Out.RANK])} → {int(will[Out.RANK])}"
         if rekeyed[i]:
             change += f" (team key now {pairs.at[i, 'will']})"
-        rows.append(_drift_row(key, will, was[DECIDED_STATUS], was[Col.STATUS], change, key in notified))
+        rows.append(_drift_row(key, will, was[Out.DECIDED_STATUS], was[Col.STATUS], change, key in notified))
     for key in new.difference(pairs["will"]):
         will = after.loc[key]
         rows.append(_drift_row(key, will, "", "", "new since the notices: not part of the frozen selection", False))
     for key in gone.difference(pairs["was"]):
         was = before.loc[key]
-        rows.append(_drift_row(key, was, was[DECIDED_STATUS], was[Col.STATUS], GONE, key in notified))
+        rows.append(_drift_row(key, was, was[Out.DECIDED_STATUS], was[Col.STATUS], GONE, key in notified))
     frame = pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
     return frame.sort_values([Col.SOURCE_ROW, Out.APPLICANT], kind="mergesort").reset_index(drop=True)
 

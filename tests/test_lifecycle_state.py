@@ -27,7 +27,6 @@ from schemas.columns import LIFECYCLE_KINDS, SEAT_HOLDING, Col, Out, Status
 from schemas.config import CohortConfig, ReservedSeats, load_config
 from tasks.delivery import send_notices, smtp_settings, sync_ledger
 from tasks.lifecycle import (
-    DECIDED_STATUS,
     STAFF_ACTIONS,
     TRANSITIONS,
     LifecycleError,
@@ -255,7 +254,7 @@ class AfterTheDeadline(RuleBasedStateMachine):
         log = action_log(self.engine, self.config.cohort)
         last = log.drop_duplicates("applicant", keep="last").set_index("applicant")["to_status"]
         for applicant in out & set(teams.index):
-            expected = last.get(applicant, teams.at[applicant, DECIDED_STATUS])
+            expected = last.get(applicant, teams.at[applicant, Out.DECIDED_STATUS])
             assert teams.at[applicant, Col.STATUS] == expected
         if out:
             assert frozen is not None
