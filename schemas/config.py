@@ -28,13 +28,14 @@ from schemas.columns import (
     REQUIRED_FIELDS,
     Kind,
 )
+from schemas.errors import StaffError
 
 
-class ConfigError(Exception):
+class ConfigError(StaffError):
     """The cohort file cannot be used; the message names each key and its problem."""
 
 
-class SecretError(Exception):
+class SecretError(StaffError):
     """A secret the config refers to cannot be found where the config says it is."""
 
 
@@ -231,11 +232,20 @@ class WaitlistConfig(_Model):
     offer_hours: int = Field(default=72, ge=1, le=24 * 60)
 
 
+class LeaseConfig(_Model):
+    """One run per cohort sends notices or records changes: how long another run waits for it, and how long a
+    holder that stopped answering (crashed, killed) keeps the lease before it expires."""
+
+    wait_seconds: float = Field(default=120, ge=0, le=3600)
+    expire_seconds: float = Field(default=60, ge=2, le=3600)
+
+
 class CohortConfig(_Model):
     """One cohort's call: dates, limits, the form's columns, where responses and state live."""
 
     program: str = Field(min_length=1)
     cohort: str = Field(min_length=1)
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
     timezone: str
     deadline: dt.datetime
     notify_by: dt.date
@@ -254,9 +264,18 @@ class CohortConfig(_Model):
     reviews: Path | None = None
     notices: NoticesConfig | None = None
     waitlist: WaitlistConfig = WaitlistConfig()
+    lease: LeaseConfig = LeaseConfig()
     interest_list: Path | None = None
     overrides: Path | None = None
     state_url: str | None = None
+
+    @property
+    def cohort_id(self) -> str:
+        """The key of everything the state store keeps for this call: `id` when given, else the cohort name.
+
+        Set `id` to keep a call's ledger when its `program` or `cohort` name is changed (see tasks/identity.py).
+        """
+        return self.id or self.cohort
 
     @property
     def database_url(self) -> str:

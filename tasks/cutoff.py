@@ -8,9 +8,10 @@ import pandas as pd
 
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig
+from schemas.errors import StaffError
 
 
-class DeadlineNotPassedError(Exception):
+class DeadlineNotPassedError(StaffError):
     """A selection was asked for before the deadline, without --preview."""
 
 

@@ -11,13 +11,14 @@ from pydantic import BaseModel
 
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig
+from schemas.errors import StaffError
 from tasks.score import points_column
 from tasks.validate import REASON_SEPARATOR
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-class OutputError(Exception):
+class OutputError(StaffError):
     """An output file could not be written; the file from the previous run is left as it was."""
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from schemas.columns import INITIAL_DECISION_KINDS
 from schemas.config import CohortConfig
+from schemas.errors import StaffError
 from tasks.notices import Notice, kinds_of, needs_smtputf8
 from tasks.store import (
     FAILED,
@@ -45,7 +46,7 @@ from tasks.store import (
 REPLACEABLE = (PENDING, FAILED)
 
 
-class SmtpSettingsError(Exception):
+class SmtpSettingsError(StaffError):
     """SMTP settings are incomplete (e.g. a username without a password)."""
 
 

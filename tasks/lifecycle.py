@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from schemas.columns import INITIAL_KIND_FOR_STATUS, LIFECYCLE_KIND_FOR_STATUS, SEAT_HOLDING, Col, Out, Status
 from schemas.config import CohortConfig
+from schemas.errors import StaffError
 from schemas.states import USPS_STATES
 from tasks.cutoff import local_time_text
 from tasks.decisions import write_table
@@ -46,7 +47,7 @@ STAFF_ACTIONS = ("confirm", "decline", "withdraw")
 PROMOTER = "promote-waitlist"
 
 
-class LifecycleError(Exception):
+class LifecycleError(StaffError):
     """A decision change staff asked for cannot be made; the message says why and what to do instead."""
 
 

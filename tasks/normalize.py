@@ -20,13 +20,14 @@ from schemas.columns import (
     Col,
 )
 from schemas.config import CohortConfig
+from schemas.errors import StaffError
 from schemas.states import STATE_LOOKUP
 
 FORM_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 _YES_NO = {"yes": True, "no": False}
 
 
-class MissingQuestionError(Exception):
+class MissingQuestionError(StaffError):
     """The sheet lacks a question the cohort config maps; staff must fix the sheet or the mapping."""
 
 

@@ -8,11 +8,8 @@ or subject would carry CR/LF or extra addresses is refused with its reason and n
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import functools
 import hashlib
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -31,11 +28,13 @@ from schemas.columns import (
     Status,
 )
 from schemas.config import CohortConfig
+from schemas.errors import StaffError
+from schemas.ledger import RunKind
 from schemas.states import USPS_STATES
 from tasks.cutoff import DeadlineNotPassedError, local_time_text
 from tasks.lifecycle import course_start_moment, current_decisions, team_rows
+from tasks.messages import Notice, message_id, sender_domain, with_payload
 from tasks.sources import FileSource, values_to_frame
-from tasks.store import message_id
 from tasks.validate import REASON_SEPARATOR, is_valid_address
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -43,24 +42,8 @@ KIND_FOR_STATUS: dict[str, Kind] = INITIAL_KIND_FOR_STATUS | LIFECYCLE_KIND_FOR_
 DECISION_KINDS: frozenset[str] = INITIAL_DECISION_KINDS | LIFECYCLE_KINDS
 
 
-class NoticeError(Exception):
+class NoticeError(StaffError):
     """A notice cannot be prepared (a template problem, an unreadable interest list)."""
-
-
-class Notice(BaseModel):
-    """One message to one applicant; `refusal` says why it must not be sent, if so."""
-
-    applicant: str
-    kind: str
-    version: str
-    to: str
-    cc: str = ""
-    subject: str
-    text: str
-    html: str
-    message_id: str
-    refusal: str = ""
-    payload: bytes = b""  # the message as sent, built once when the notice is planned
 
 
 @functools.cache
@@ -173,7 +156,7 @@ def decision_notices(
                 subject=subject,
                 text=text,
                 html=html,
-                message_id=message_id(config.cohort, row[Out.APPLICANT], kind, version, domain),
+                message_id=message_id(config.cohort_id, row[Out.APPLICANT], kind, version, domain),
                 refusal=refusal,
             )
         )
@@ -216,67 +199,43 @@ def interest_notices(
                 subject=subject,
                 text=text,
                 html=html,
-                message_id=message_id(config.cohort, person["email"], "interest", "1", domain),
+                message_id=message_id(config.cohort_id, person["email"], "interest", "1", domain),
                 refusal=_refusal(person["email"], subject),
             )
         )
     return [with_payload(n, config) for n in made]
 
 
-def build_message(notice: Notice, config: CohortConfig) -> EmailMessage:
-    """A multipart/alternative message (plain text + HTML) with the notice's fixed Message-ID."""
-    message = EmailMessage()
-    message["From"] = config.email.sender
-    message["To"] = notice.to
-    if notice.cc:
-        message["Cc"] = notice.cc
-    if config.email.reply_to:
-        message["Reply-To"] = config.email.reply_to
-    message["Subject"] = notice.subject
-    message["Message-ID"] = notice.message_id
-    message.set_content(notice.text)
-    message.add_alternative(notice.html, subtype="html")
-    return message
-
-
-def needs_smtputf8(notice: Notice) -> bool:
-    """Internationalized addresses (zoë@…) must travel as UTF-8 (RFC 6531), never as encoded words."""
-    return not (notice.to + notice.cc).isascii()
-
-
-def message_bytes(notice: Notice, config: CohortConfig) -> bytes:
-    """The message as it goes on the wire and into the outbox."""
-    policy = email.policy.SMTPUTF8 if needs_smtputf8(notice) else email.policy.SMTP
-    return build_message(notice, config).as_bytes(policy=policy)
-
-
-def with_payload(notice: Notice, config: CohortConfig) -> Notice:
-    """The notice with its wire bytes, so the outbox and the sender use the very same message."""
-    if notice.refusal:
-        return notice
-    return notice.model_copy(update={"payload": message_bytes(notice, config)})
-
-
-def sender_domain(config: CohortConfig) -> str:
-    address = parseaddr(config.email.sender)[1]
-    try:
-        return Address(addr_spec=address).domain or "cohort-select.local"
-    except (ValueError, IndexError):
-        return "cohort-select.local"
-
-
 def kinds_of(kind: str) -> frozenset[str]:
     """The notice kinds one run handles: every decision notice, only those after a change, or the interest list."""
-    return {"decisions": DECISION_KINDS, "lifecycle": LIFECYCLE_KINDS}.get(kind, frozenset({Kind.INTEREST}))
+    return {RunKind.DECISIONS: DECISION_KINDS, RunKind.LIFECYCLE: LIFECYCLE_KINDS}.get(
+        RunKind(kind), frozenset({Kind.INTEREST})
+    )
 
 
-def plan_notices(engine, config: CohortConfig, kind: str, as_of: dt.datetime) -> list[Notice]:
+class NoticePlan(BaseModel):
+    """The notices of one run and what they were planned from: a send delivers them only while the store still
+    holds that selection and that sequence of lifecycle actions (tasks/delivery.py)."""
+
+    run: RunKind
+    selection_id: int | None
+    actions_seq: int
+    notices: list[Notice]
+    moves: list[dict] = []  # lifecycle changes this plan assumes, recorded by the send that delivers it
+
+
+def plan_notices(
+    engine, config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[dict] | None = None
+) -> NoticePlan:
     """Decision notices from the selection as it stands (the frozen one with every recorded change once notices
-    are out; never before the deadline or from a preview), or the interest-list notices."""
-    head, decided = current_decisions(engine, config.cohort)
+    are out, plus `moves` not yet recorded; never before the deadline or from a preview), or the interest-list
+    notices."""
+    run = RunKind(kind)
+    head, decided = current_decisions(engine, config.cohort_id, moves or [])
     domain = sender_domain(config)
     decisions = decision_notices(decided, config, domain, as_of)
-    if kind in ("decisions", "lifecycle"):
+    plan = {"run": run, "selection_id": head["id"], "actions_seq": head["actions_seen"], "moves": moves or []}
+    if run in (RunKind.DECISIONS, RunKind.LIFECYCLE):
         if as_of < config.deadline:
             raise DeadlineNotPassedError(
                 "decision notices cannot go out before the deadline "
@@ -284,8 +243,10 @@ def plan_notices(engine, config: CohortConfig, kind: str, as_of: dt.datetime) ->
             )
         if head["provisional"]:
             raise NoticeError("the latest selection is provisional (--preview): run `cohort-select select` again")
-        return decisions if kind == "decisions" else [n for n in decisions if n.kind in LIFECYCLE_KINDS]
+        chosen = decisions if run == RunKind.DECISIONS else [n for n in decisions if n.kind in LIFECYCLE_KINDS]
+        return NoticePlan(**plan, notices=chosen)
     if config.interest_list is None:
         raise NoticeError("the cohort config has no `interest_list` file")
     notified = {n.to for n in decisions} | {n.cc for n in decisions if n.cc}
-    return interest_notices(read_interest_list(config.interest_list), notified, config, domain)
+    people = interest_notices(read_interest_list(config.interest_list), notified, config, domain)
+    return NoticePlan(**plan, notices=people)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig, Extension
+from schemas.errors import StaffError
 from tasks.lifecycle import STAFF_ACTIONS
 from tasks.sources import FileSource, sheets_errors
 
@@ -22,7 +23,7 @@ OVERRIDES_TITLE = "Overrides"
 ACTIONS = ("force-select", "force-decline", "extension", "note", *STAFF_ACTIONS)
 
 
-class OverrideError(Exception):
+class OverrideError(StaffError):
     """An override row cannot be understood; the message names its row."""
 
 

@@ -6,9 +6,10 @@ import pandas as pd
 
 from schemas.columns import POINTS_PREFIX, Col, Out, Status
 from schemas.config import CohortConfig, Criterion
+from schemas.errors import StaffError
 
 
-class RubricDataError(Exception):
+class RubricDataError(StaffError):
     """A file the rubric reads (previous participants, reviews) is missing or malformed."""
 
 

@@ -24,10 +24,11 @@ from gspread.utils import absolute_range_name
 
 from schemas.columns import Col
 from schemas.config import CohortConfig, FileSourceConfig, SheetSourceConfig
+from schemas.errors import StaffError
 from tasks.normalize import collector_paused
 
 
-class SourceError(Exception):
+class SourceError(StaffError):
     """Responses could not be read; the message says which source and what to check."""
 
 

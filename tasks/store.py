@@ -5,9 +5,11 @@ Every write is one transaction, so a crash or a full disk leaves either the whol
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from schemas.columns import INITIAL_DECISION_KINDS, Col, Out
+from schemas.ledger import OUT_STATES
+from schemas.errors import StaffError
 
 metadata = sa.MetaData()
 
@@ -44,8 +48,12 @@ DECISION_FIELDS = (
     Col.MEMBER_NAMES,
     Out.RESERVED_SEAT,
     Out.RESERVES,
+    Out.REASON_CODES,
+    Out.MESSAGE_TO_TEAM,
 )
-JSON_FIELDS = (Col.MEMBER_NAMES, Out.RESERVES)
+JSON_FIELDS = (Col.MEMBER_NAMES, Out.RESERVES, Out.REASON_CODES)
+# Filled in when the frame lacks them (a selection made without the staff-notes step, or by an older version).
+DECISION_DEFAULTS: dict[str, object] = {Out.REASON_CODES: [], Out.MESSAGE_TO_TEAM: ""}
 
 decisions = sa.Table(
     "decisions",
@@ -65,6 +73,8 @@ decisions = sa.Table(
     sa.Column("member_names", sa.Text, nullable=False),
     sa.Column("reserved_seat", sa.Text),
     sa.Column("reserves", sa.Text),
+    sa.Column("reason_codes", sa.Text),
+    sa.Column("message_to_team", sa.Text),
 )
 
 # The selection notices were sent from: once a decision notice is out, it is the baseline for good.
@@ -112,7 +122,36 @@ notices = sa.Table(
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_by", sa.Text),  # the run that claimed it for sending (its lease owner)
+    sa.Column("cc_refused", sa.Text),  # the cc the server refused, with its words; the lead still got it
     sa.UniqueConstraint("cohort", "applicant", "kind", "version", name="one_notice_per_decision"),
+)
+
+# One row per cohort: its stable id, the names it was registered with, where its responses come from, and
+# the sequence of its lifecycle actions (bumped by compare-and-set with every recorded change).
+cohorts = sa.Table(
+    "cohorts",
+    metadata,
+    sa.Column("cohort", sa.String(200), primary_key=True),
+    sa.Column("program", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("explicit_id", sa.Boolean, nullable=False),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("action_seq", sa.Integer, nullable=False),
+)
+
+# The one run per cohort that may send notices or record lifecycle changes (see tasks/lease.py).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("cohort", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("token", sa.Integer, nullable=False),
 )
 
 
@@ -129,20 +168,7 @@ approvals = sa.Table(
 )
 
 
-# Notice ledger states (see tasks/delivery.py), and those in which a notice may have reached its recipient.
-PENDING, SENDING, SENT, FAILED, SUPERSEDED, UNKNOWN, REFUSED = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "superseded",
-    "unknown",
-    "refused",
-)
-OUT_STATES = (SENDING, SENT, UNKNOWN)
-
-
-class StoreError(Exception):
+class StoreError(StaffError):
     """The state store cannot be read or written; nothing was half-written."""
 
 
@@ -156,7 +182,7 @@ def advice(exc: OperationalError) -> str:
     return words
 
 
-class NoSelectionError(Exception):
+class NoSelectionError(StaffError):
     """Notices were asked for a cohort that has no recorded selection."""
 
 
@@ -171,6 +197,7 @@ def open_store(url: str) -> sa.Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url, connect_args={"timeout": 15})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
         metadata.create_all(engine)
@@ -193,11 +220,31 @@ def _add_missing_columns(engine: sa.Engine) -> None:
 
 
 def _sqlite_pragmas(connection, _record) -> None:
-    """WAL with synchronous=NORMAL: each commit survives a killed process without an fsync per commit."""
+    """WAL with synchronous=NORMAL: each commit survives a killed process without an fsync per commit.
+
+    The driver's own transaction handling is off, so `_sqlite_begin` decides how each transaction starts.
+    """
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """A write transaction takes SQLite's write lock at BEGIN (IMMEDIATE), so what it read cannot change before it
+    writes; a read-only one starts DEFERRED and never blocks a writer."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One transaction that reads then writes: on SQLite it holds the write lock from its first statement; on
+    PostgreSQL the statements lock the rows they update, and conditional updates say who won."""
+    with engine.connect() as conn:
+        conn.execution_options(immediate=True)
+        with conn.begin():
+            yield conn
 
 
 def safe_url(url: str) -> str:
@@ -220,7 +267,9 @@ def record_selection(
     engine: sa.Engine, cohort: str, decided: pd.DataFrame, input_sha: str, config_sha: str, provisional: bool
 ) -> int:
     """Stores one selection run and its decisions in one transaction; returns its id."""
-    rows = decided[list(DECISION_FIELDS)].to_dict(orient="records")
+    missing = {column: value for column, value in DECISION_DEFAULTS.items() if column not in decided.columns}
+    full = decided.assign(**{str(c): [v] * len(decided) if isinstance(v, list) else v for c, v in missing.items()})
+    rows = full[list(DECISION_FIELDS)].to_dict(orient="records")
     try:
         with engine.begin() as conn:
             selection_id = conn.execute(
@@ -267,6 +316,7 @@ def _decisions_of(conn: sa.Connection, selection_id: int) -> pd.DataFrame:
     for column in JSON_FIELDS:
         frame[column] = frame[column].map(lambda text: json.loads(text) if isinstance(text, str) else [])
     frame[Out.RESERVED_SEAT] = frame[Out.RESERVED_SEAT].fillna("")
+    frame[Out.MESSAGE_TO_TEAM] = frame[Out.MESSAGE_TO_TEAM].fillna("")
     return frame
 
 
@@ -304,7 +354,7 @@ def freeze_latest(engine: sa.Engine, cohort: str) -> None:
         raise StoreError(f"the selection was not frozen before sending (nothing was sent): {advice(exc)}") from None
 
 
-class TransitionError(Exception):
+class TransitionError(StaffError):
     """A decision cannot move that way (e.g. confirming a declined team); nothing was recorded."""
 
 
@@ -370,42 +420,6 @@ def freeze_record(engine: sa.Engine, cohort: str) -> dict | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(freezes).where(freezes.c.cohort == cohort)).mappings().first()
     return dict(row) if row else None
-
-
-def message_id(cohort: str, applicant: str, kind: str, version: str, domain: str) -> str:
-    """The same notice always gets the same Message-ID, so a resend can be recognised downstream."""
-    digest = hashlib.sha256(f"{cohort}|{applicant}|{kind}|{version}".encode()).hexdigest()[:32]
-    return f"<{digest}@{domain}>"
-
-
-def ledger(engine: sa.Engine, cohort: str) -> pd.DataFrame:
-    with engine.connect() as conn:
-        return pd.read_sql(sa.select(notices).where(notices.c.cohort == cohort).order_by(notices.c.id), conn)
-
-
-_MOVE = sa.text(
-    "UPDATE notices SET state = :state, updated_at = :updated_at, last_error = :error, "
-    "attempts = attempts + :attempt WHERE id = :id"
-).bindparams(sa.bindparam("updated_at", type_=sa.DateTime(timezone=True)))
-
-
-class LedgerWriter:
-    """Ledger transitions for one sending batch, on one connection; each is committed before it returns."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.connection = engine.connect()
-
-    def move(self, notice_id: int, state: str, error: str = "", attempt: bool = False) -> None:
-        params = {"state": state, "updated_at": now(), "error": error, "attempt": int(attempt), "id": notice_id}
-        try:
-            self.connection.execute(_MOVE, params)
-            self.connection.commit()
-        except OperationalError as exc:
-            self.connection.rollback()
-            raise StoreError(f"the notice ledger could not be updated: {advice(exc)}") from None
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 def record_approval(engine: sa.Engine, cohort: str, kind: str, flow_run_id: str, outcome: str, note: str) -> None:

@@ -1,0 +1,35 @@
+"""The notice ledger's vocabulary: the state of each notice, and the kinds of notice run."""
+
+from enum import StrEnum
+
+
+class LedgerState(StrEnum):
+    """Where one notice is: planned, claimed by a run for sending, delivered, or why not.
+
+    pending → sending (claimed by exactly one run, just before DATA) → sent; failed (retried by the next run),
+    unknown (cut off after the hand-over: resent only when staff ask), superseded (its decision changed before
+    it went out), refused (it must never be sent: a forged address, the course has started).
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    UNKNOWN = "unknown"
+    REFUSED = "refused"
+
+
+# States in which a notice may have reached its recipient: never replaced, never sent again by itself.
+OUT_STATES: frozenset[LedgerState] = frozenset({LedgerState.SENDING, LedgerState.SENT, LedgerState.UNKNOWN})
+# States a run may claim a notice from; a notice whose decision changed may be superseded from them.
+CLAIMABLE: tuple[LedgerState, ...] = (LedgerState.PENDING, LedgerState.FAILED)
+REPLACEABLE = CLAIMABLE
+
+
+class RunKind(StrEnum):
+    """What one notify run sends: every decision notice, only those after a change, or the interest list."""
+
+    DECISIONS = "decisions"
+    LIFECYCLE = "lifecycle"
+    INTEREST = "interest"

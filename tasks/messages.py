@@ -1,0 +1,87 @@
+"""Notices as RFC 5322 messages: the model of one notice, its Message-ID, its wire bytes and its Date.
+
+The bytes are built once when a notice is planned, so the outbox and the sender use the very same message;
+the `Date:` header is added at the moment the message is written to the outbox or handed to the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.policy
+import hashlib
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from pydantic import BaseModel
+
+from schemas.config import CohortConfig
+
+
+class Notice(BaseModel):
+    """One message to one applicant; `refusal` says why it must not be sent, if so."""
+
+    applicant: str
+    kind: str
+    version: str
+    to: str
+    cc: str = ""
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    refusal: str = ""
+    payload: bytes = b""  # the message as sent, without its Date header, built once when the notice is planned
+
+
+def message_id(cohort: str, applicant: str, kind: str, version: str, domain: str) -> str:
+    """The same notice always gets the same Message-ID, so a resend can be recognised downstream."""
+    digest = hashlib.sha256(f"{cohort}|{applicant}|{kind}|{version}".encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def build_message(notice: Notice, config: CohortConfig) -> EmailMessage:
+    """A multipart/alternative message (plain text + HTML) with the notice's fixed Message-ID."""
+    message = EmailMessage()
+    message["From"] = config.email.sender
+    message["To"] = notice.to
+    if notice.cc:
+        message["Cc"] = notice.cc
+    if config.email.reply_to:
+        message["Reply-To"] = config.email.reply_to
+    message["Subject"] = notice.subject
+    message["Message-ID"] = notice.message_id
+    message.set_content(notice.text)
+    message.add_alternative(notice.html, subtype="html")
+    return message
+
+
+def needs_smtputf8(notice: Notice) -> bool:
+    """Internationalized addresses (zoë@…) must travel as UTF-8 (RFC 6531), never as encoded words."""
+    return not (notice.to + notice.cc).isascii()
+
+
+def message_bytes(notice: Notice, config: CohortConfig) -> bytes:
+    """The message as it goes on the wire and into the outbox."""
+    policy = email.policy.SMTPUTF8 if needs_smtputf8(notice) else email.policy.SMTP
+    return build_message(notice, config).as_bytes(policy=policy)
+
+
+def with_payload(notice: Notice, config: CohortConfig) -> Notice:
+    """The notice with its wire bytes, so the outbox and the sender use the very same message."""
+    if notice.refusal:
+        return notice
+    return notice.model_copy(update={"payload": message_bytes(notice, config)})
+
+
+def sender_domain(config: CohortConfig) -> str:
+    address = parseaddr(config.email.sender)[1]
+    try:
+        return Address(addr_spec=address).domain or "cohort-select.local"
+    except (ValueError, IndexError):
+        return "cohort-select.local"
+
+
+def dated(payload: bytes, moment: dt.datetime) -> bytes:
+    """The message with its `Date:` header (RFC 5322 requires one) for the moment it goes out or is written."""
+    return f"Date: {format_datetime(moment.astimezone(dt.UTC))}\r\n".encode("ascii") + payload
