@@ -7,7 +7,7 @@ tasks.notices.decision_notices; the first N that may be sent are used. Each pass
 tests.smtp_server.SmtpServer (aiosmtpd on 127.0.0.1, in a thread of this process):
 
 - project: a fresh SQLite store (tasks.store.open_store, WAL), the selection recorded, then
-  tasks.delivery.deliver(engine, config, planned, "decisions", smtp_settings(config)), the notify path:
+  tasks.delivery.deliver(engine, config, plan, smtp_settings(config)), the notify path (under the lease):
   sync the ledger, then every notice on one connection with its ledger transitions committed, then the report.
 - raw: one smtplib.SMTP connection and sendmail() of the same message bytes (tasks.notices.message_bytes,
   built before the clock starts).
@@ -140,21 +140,24 @@ def _record(config: Any, decided: Any) -> Any:
     from tasks.store import open_store, record_selection
 
     engine = open_store(config.database_url)
-    record_selection(engine, config.cohort, decided, "benchmark", "benchmark", provisional=False)
+    record_selection(engine, config.cohort_id, decided, "benchmark", "benchmark", provisional=False)
     return engine
 
 
-def _plan(engine: Any, config: Any, n_notices: int) -> tuple[list[Any], int]:
-    """The first n_notices sendable decision notices of the latest recorded selection, and how many were planned."""
-    from tasks.notices import decision_notices, sender_domain
+def _plan(engine: Any, config: Any, n_notices: int) -> tuple[Any, int]:
+    """A plan of the first n_notices sendable decision notices of the latest recorded selection, and how many
+    were planned."""
+    from tasks.messages import sender_domain
+    from tasks.notices import NoticePlan, decision_notices
     from tasks.store import latest_selection
 
-    _, decided = latest_selection(engine, config.cohort)
+    head, decided = latest_selection(engine, config.cohort_id)
     planned = decision_notices(decided, config, sender_domain(config))
     sendable = [n for n in planned if not n.refusal]
     if len(sendable) < n_notices:
         raise RuntimeError(f"the synthetic selection has only {len(sendable)} sendable notices, {n_notices} needed")
-    return sendable[:n_notices], len(planned)
+    plan = NoticePlan(run="decisions", selection_id=head["id"], actions_seq=0, notices=sendable[:n_notices])
+    return plan, len(planned)
 
 
 # ---------------------------------------------------------------------------- the two senders
@@ -162,7 +165,9 @@ def _plan(engine: Any, config: Any, n_notices: int) -> tuple[list[Any], int]:
 
 def _project_pass(decided: Any, n_notices: int, profiler: cProfile.Profile | None = None) -> tuple[float, int, int]:
     """deliver() into a fresh store and server: seconds, messages the server received, notices the ledger has sent."""
-    from tasks.delivery import SENT, deliver, smtp_settings
+    from schemas.ledger import LedgerState
+    from tasks.delivery import deliver
+    from tasks.smtp import smtp_settings
     from tests.smtp_server import SmtpServer
 
     with tempfile.TemporaryDirectory(prefix="cohort-select-bench-smtp-") as tmp, SmtpServer() as server:
@@ -173,13 +178,13 @@ def _project_pass(decided: Any, n_notices: int, profiler: cProfile.Profile | Non
         if profiler is not None:
             profiler.enable()
         start = time.perf_counter()
-        report = deliver(engine, config, planned, "decisions", settings)
+        report = deliver(engine, config, planned, settings)
         seconds = time.perf_counter() - start
         if profiler is not None:
             profiler.disable()
         received = len(server.received)
         engine.dispose()
-    return seconds, received, report.counts[SENT]
+    return seconds, received, report.counts[LedgerState.SENT]
 
 
 Envelope = tuple[str, list[str], Any, list[str]]  # sender, recipients, message bytes (or the Notice), options
@@ -188,9 +193,9 @@ Envelope = tuple[str, list[str], Any, list[str]]  # sender, recipients, message 
 def _raw_pass(envelopes: list[Envelope], config: Any = None) -> tuple[float, int]:
     """One smtplib.SMTP connection, sendmail() per message: seconds and messages the server received.
 
-    With config, each envelope carries the Notice and its bytes are built in the loop (tasks.notices.message_bytes).
+    With config, each envelope carries the Notice and its bytes are built in the loop (tasks.messages.message_bytes).
     """
-    from tasks.notices import message_bytes
+    from tasks.messages import message_bytes
     from tests.smtp_server import SmtpServer
 
     with SmtpServer() as server:
@@ -208,22 +213,26 @@ def _raw_pass(envelopes: list[Envelope], config: Any = None) -> tuple[float, int
 
 
 def _set_state_cost(decided: Any, n_notices: int) -> tuple[float, int, float]:
-    """tasks.store.LedgerWriter.move alone, unprofiled: the two transitions a sent notice makes, for every
-    notice; then the same UPDATE and commit through the sqlite3 driver directly, for what SQLite itself costs."""
-    from tasks.delivery import SENDING, SENT, sync_ledger
+    """tasks.ledger.LedgerWriter alone, unprofiled: the two transitions a sent notice makes (the claim, then
+    `sent`), for every notice; then the same UPDATE and commit through the sqlite3 driver directly, for what
+    SQLite itself costs."""
+    from schemas.ledger import LedgerState
+    from tasks.ledger import LedgerWriter, ledger, sync_ledger
     from tasks.notices import DECISION_KINDS
-    from tasks.store import LedgerWriter, ledger, now
+    from tasks.store import now
+
+    SENDING, SENT = LedgerState.SENDING.value, LedgerState.SENT.value
 
     with tempfile.TemporaryDirectory(prefix="cohort-select-bench-smtp-") as tmp:
         config = _config(Path(tmp), 25)
         engine = _record(config, decided)
         planned, _ = _plan(engine, config, n_notices)
-        sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
-        ids = [int(i) for i in ledger(engine, config.cohort)["id"]]
-        writer = LedgerWriter(engine)
+        sync_ledger(engine, config.cohort_id, planned.notices, DECISION_KINDS)
+        ids = [int(i) for i in ledger(engine, config.cohort_id)["id"]]
+        writer = LedgerWriter(engine, "benchmark")
         start = time.perf_counter()
         for notice_id in ids:
-            writer.move(notice_id, SENDING, attempt=True)
+            writer.claim(notice_id)
             writer.move(notice_id, SENT)
         seconds = time.perf_counter() - start
         writer.close()
@@ -270,7 +279,7 @@ def _breakdown(decided: Any, n_notices: int) -> tuple[float, list[Component]]:
     (`sending`) runs inside _transmit, so the SMTP part is timed at smtplib's MAIL, RCPT and DATA instead.
     """
     import tasks.delivery as delivery
-    from tasks.store import LedgerWriter
+    from tasks.ledger import LedgerWriter
 
     timed: dict[str, list[float]] = {}
     replaced: list[tuple[Any, str, Any]] = []
@@ -291,7 +300,10 @@ def _breakdown(decided: Any, n_notices: int) -> tuple[float, list[Component]]:
         setattr(owner, name, timed_call)
 
     parts = (
-        ("ledger transitions: LedgerWriter.move (2 commits each)", [(LedgerWriter, "move")]),
+        (
+            "ledger transitions: LedgerWriter.claim + move (2 commits each)",
+            [(LedgerWriter, "claim"), (LedgerWriter, "move")],
+        ),
         (
             "SMTP round trips: MAIL + RCPT + DATA",
             [(smtplib.SMTP, "mail"), (smtplib.SMTP, "rcpt"), (smtplib.SMTP, "data")],
@@ -302,8 +314,8 @@ def _breakdown(decided: Any, n_notices: int) -> tuple[float, list[Component]]:
         ),
     )
     wheres = {label: ", ".join(_where(getattr(o, n)) for o, n in members) for label, members in parts}
-    wheres["SMTP round trips: MAIL + RCPT + DATA"] = "smtplib.py, from tasks/delivery.py _transmit"
-    wheres["sync_ledger + ledger reads + delivery_report"] = "tasks/delivery.py, tasks/store.py"
+    wheres["SMTP round trips: MAIL + RCPT + DATA"] = "smtplib.py, from tasks/smtp.py _transmit"
+    wheres["sync_ledger + ledger reads + delivery_report"] = "tasks/delivery.py, tasks/ledger.py"
     try:
         for label, members in parts:
             for owner, name in members:
@@ -324,13 +336,14 @@ def _breakdown(decided: Any, n_notices: int) -> tuple[float, list[Component]]:
 
 # cProfile entries worth naming, by (file suffix, function name); cumulative times, so they nest.
 PARTS = (
-    ("LedgerWriter.move", "tasks/store.py", "move"),
+    ("LedgerWriter.claim", "tasks/ledger.py", "claim"),
+    ("LedgerWriter.move", "tasks/ledger.py", "move"),
     ("  sqlite3 execute (C)", "~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
     ("  sqlite3 commit (C)", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
-    ("message_bytes", "tasks/notices.py", "message_bytes"),
-    ("  build_message (EmailMessage, headers)", "tasks/notices.py", "build_message"),
+    ("message_bytes", "tasks/messages.py", "message_bytes"),
+    ("  build_message (EmailMessage, headers)", "tasks/messages.py", "build_message"),
     ("  EmailMessage.as_bytes (policy SMTP)", "email/message.py", "as_bytes"),
-    ("_transmit (incl. the `sending` ledger move)", "tasks/delivery.py", "_transmit"),
+    ("_transmit (incl. the claim)", "tasks/smtp.py", "_transmit"),
     ("  socket sendall (C)", "~", "<method 'sendall' of '_socket.socket' objects>"),
     ("  socket recv_into (C)", "~", "<method 'recv_into' of '_socket.socket' objects>"),
 )
@@ -359,8 +372,8 @@ def _profile(decided: Any, n_notices: int) -> tuple[float, list[Component], list
 
 
 def bench_smtp(seed: int = 7, n_notices: int = NOTICES, passes: int = PASSES, profile: bool = False) -> SmtpResult:
-    from tasks.delivery import build_sender
-    from tasks.notices import message_bytes, needs_smtputf8
+    from tasks.messages import message_bytes, needs_smtputf8
+    from tasks.smtp import sender_address as build_sender
 
     for name in ENV_OVERRIDES:
         os.environ.pop(name, None)
@@ -370,7 +383,8 @@ def bench_smtp(seed: int = 7, n_notices: int = NOTICES, passes: int = PASSES, pr
         decided, rows = _decided(n_notices, seed, config)
         engine = _record(config, decided)
         start = time.perf_counter()
-        planned, teams = _plan(engine, config, n_notices)
+        plan, teams = _plan(engine, config, n_notices)
+        planned = plan.notices
         plan_seconds = time.perf_counter() - start
         engine.dispose()
     sender = build_sender(config)
@@ -443,7 +457,7 @@ def report_smtp(r: SmtpResult) -> str:
         f"  project / raw: {r.ratio:.2f}× (≥ {SMTP_RATIO_MIN:g}×)  {verdict(r.met and exact)}",
         f"  per message: raw {raw * ms:.2f} ms, raw + render {raw_render * ms:.2f} ms, project {project * ms:.2f} ms; "
         f"alone (no server): message_bytes {r.render_seconds * ms:.2f} ms, "
-        f"LedgerWriter.move ×{r.set_state_calls // r.notices} {r.set_state_seconds * ms:.2f} ms "
+        f"LedgerWriter claim + move, ×{r.set_state_calls // r.notices} {r.set_state_seconds * ms:.2f} ms "
         f"(the same UPDATE + commit through sqlite3 directly: {r.sqlite_seconds * ms:.2f} ms)",
         f"  not in the rates: planning {r.notices:,} notices (decision_notices, jinja2) {r.plan_seconds:.3f} s",
     ]

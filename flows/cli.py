@@ -11,35 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-from schemas.config import ConfigError, SecretError, load_config
-from tasks.cutoff import DeadlineNotPassedError
-from tasks.decisions import OutputError
-from tasks.delivery import SmtpSettingsError
-from tasks.lifecycle import STAFF_ACTIONS, DriftReport, LifecycleError
-from tasks.normalize import MissingQuestionError
-from tasks.notices import NoticeError
-from tasks.overrides import OverrideError
-from tasks.score import RubricDataError
-from tasks.sources import SourceError
-from tasks.store import NoSelectionError, StoreError, TransitionError
+from schemas.config import load_config
+from schemas.errors import StaffError
+from tasks.lifecycle import STAFF_ACTIONS, DriftReport
 
 # Errors a staff member can act on: printed as one message, no traceback.
-STAFF_ERRORS = (
-    ConfigError,
-    SecretError,
-    SourceError,
-    MissingQuestionError,
-    DeadlineNotPassedError,
-    RubricDataError,
-    NoticeError,
-    NoSelectionError,
-    StoreError,
-    SmtpSettingsError,
-    OverrideError,
-    LifecycleError,
-    TransitionError,
-    OutputError,
-)
+STAFF_ERRORS = (StaffError,)
 EXIT_STAFF_ERROR = 2
 EXIT_NOTHING_SELECTED = 3
 EXIT_NOTICES_UNFINISHED = 4
@@ -75,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     promote = commands.add_parser("promote", help="expire unanswered offers and offer free seats to the waitlist")
     promote.add_argument("--config", required=True, help="cohort YAML file")
     promote.add_argument("--out", required=True, help="folder for the outbox of change notices")
-    promote.add_argument("--send", action="store_true", help="deliver the change notices over SMTP")
+    promote.add_argument(
+        "--send", action="store_true", help="record the changes and send their notices (default: a dry run)"
+    )
     promote.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
     simulate = commands.add_parser("simulate", help="what-if: other capacities and per-state caps; nothing stored")
     simulate.add_argument("--config", required=True, help="cohort YAML file")
@@ -196,14 +175,12 @@ def _run_notify(args: argparse.Namespace) -> int:
 
 
 def _run_action(args: argparse.Namespace) -> int:
+    from tasks.identity import open_cohort_store
     from tasks.lifecycle import record_staff_action
-    from tasks.store import open_store
 
     config = load_config(args.config)
     moment = args.as_of or dt.datetime.now(dt.UTC)
-    said = record_staff_action(
-        open_store(config.database_url), config, args.team, args.command, args.reason, args.by, moment
-    )
+    said = record_staff_action(open_cohort_store(config), config, args.team, args.command, args.reason, args.by, moment)
     print(said)
     print("The team's notice goes out with the next promote-waitlist run (or `cohort-select promote --send`).")
     return 0
@@ -239,10 +216,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 def _run_audit(args: argparse.Namespace) -> int:
     from tasks.audit import write_audit
-    from tasks.store import open_store
+    from tasks.identity import open_cohort_store
 
     config = load_config(args.config)
-    path, events = write_audit(open_store(config.database_url), config.cohort, Path(args.out))
+    path, events = write_audit(open_cohort_store(config), config.cohort_id, Path(args.out))
     print(f"Audit trail of cohort {config.cohort}: {events} events in {path}")
     return 0
 

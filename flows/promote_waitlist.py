@@ -9,19 +9,23 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from flows.steps import (
+    check_smtp_task,
     deliver_task,
     load_config_task,
     load_overrides_task,
     notify_by_task,
+    outbox_task,
     plan_notices_task,
     promote_task,
+    run_lease,
 )
-from tasks.delivery import DeliveryReport
+from schemas.ledger import RunKind
+from tasks.ledger import DeliveryReport
 from tasks.lifecycle import PromotionReport
 
 
 class PromotionRun(BaseModel):
-    """What changed, and what became of the notices for those changes."""
+    """What changed (or, in a dry run, would change), and what became of the notices for those changes."""
 
     promotion: PromotionReport
     notices: DeliveryReport
@@ -33,16 +37,25 @@ def promote_waitlist(
     out_dir: Annotated[str, Field(description="Folder for the outbox of offers and other change notices")] = (
         "out/promote"
     ),
-    send: Annotated[bool, Field(description="Deliver the change notices over SMTP; without it, only the outbox")] = (
-        False
-    ),
+    send: Annotated[
+        bool, Field(description="Record the changes and deliver their notices; without it, a dry run to the outbox")
+    ] = False,
     as_of: Annotated[dt.datetime | None, Field(description="Run as if at this moment; default now")] = None,
 ) -> PromotionRun:
-    """Overrides → expiries → offers → notices (offer, expiry, confirmation, decline, withdrawal), each once."""
+    """Overrides → expiries → offers → notices (offer, expiry, confirmation, decline, withdrawal), each once.
+
+    With `send`, the whole run holds the cohort's lease and the changes are recorded with their notices; a dry
+    run records nothing and starts no clock.
+    """
     config = load_config_task(config_path)
     moment = as_of or dt.datetime.now(dt.UTC)
     overrides = load_overrides_task(config, None)
-    promotion = promote_task(config, overrides, moment)
-    planned = plan_notices_task(config, "lifecycle", moment)
-    report = deliver_task(config, planned, "lifecycle", send, False, out_dir)
-    return PromotionRun(promotion=promotion, notices=notify_by_task(config, planned, "lifecycle", moment, report))
+    with run_lease(config, "promote-waitlist", send):
+        promotion = promote_task(config, overrides, moment, send)
+        plan = plan_notices_task(config, RunKind.LIFECYCLE, moment, promotion.moves)
+        if send:
+            check_smtp_task(config, plan)
+            report = deliver_task(config, plan, False, "promote-waitlist")
+        else:
+            report = outbox_task(config, plan, out_dir)
+    return PromotionRun(promotion=promotion.report, notices=notify_by_task(config, plan, moment, report))

@@ -13,14 +13,16 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from flows.steps import (
+    check_smtp_task,
     deliver_task,
     load_config_task,
     notify_by_task,
+    outbox_task,
     plan_notices_task,
     publish_outbox_task,
     record_approval_task,
 )
-from tasks.delivery import DeliveryReport
+from tasks.ledger import DeliveryReport
 
 
 class Approval(RunInput):
@@ -56,15 +58,17 @@ def send_notices(
     ] = True,
     approval_timeout_seconds: Annotated[int, Field(description="Send nothing if no answer by then", ge=1)] = 86400,
 ) -> DeliveryReport:
-    """plan → outbox for review → (approval) → ledger + SMTP → report of failed, unknown and overdue notices."""
+    """plan → outbox for review → SMTP checked → (approval) → ledger + SMTP → failed, unknown and overdue notices."""
     config = load_config_task(config_path)
     moment = as_of or dt.datetime.now(dt.UTC)
-    planned = plan_notices_task(config, kind, moment)
-    report = deliver_task(config, planned, kind, False, resend_unknown, out_dir)
+    plan = plan_notices_task(config, kind, moment)
+    report = outbox_task(config, plan, out_dir)
+    if send:
+        check_smtp_task(config, plan)
     if send and require_approval:
         publish_outbox_task(report)
         outcome, note = wait_for_approval(approval_timeout_seconds)
         send = record_approval_task(config, kind, str(flow_run.id), outcome, note)
     if send:
-        report = deliver_task(config, planned, kind, True, resend_unknown, out_dir)
-    return notify_by_task(config, planned, kind, moment, report)
+        report = deliver_task(config, plan, resend_unknown, "send-notices")
+    return notify_by_task(config, plan, moment, report)

@@ -48,7 +48,11 @@ def deployments(prefect_yaml: str, config_path: str | None) -> list:
         schedules = [RRuleSchedule(rrule=s["rrule"], timezone=s["timezone"]) for s in item.get("schedules", [])]
         served.append(
             FLOWS[function].to_deployment(
-                name=item["name"], parameters=parameters, schedules=schedules, description=item.get("description")
+                name=item["name"],
+                parameters=parameters,
+                schedules=schedules,
+                description=item.get("description"),
+                concurrency_limit=item.get("concurrency_limit"),
             )
         )
     return served

@@ -5,7 +5,9 @@ Applicant data never goes to Prefect's result storage or cache (persist_result=F
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,10 +27,14 @@ from tasks.decisions import (
     write_decisions,
 )
 from tasks.dedupe import deduplicate
-from tasks.delivery import DeliveryReport, deliver, dry_run, smtp_settings, unfinished
-from tasks.lifecycle import DriftReport, PromotionReport, check_drift, promote
+from tasks.delivery import deliver, something_to_send, unfinished
+from tasks.identity import open_cohort_store
+from tasks.lease import Lease, cohort_lease
+from tasks.ledger import DeliveryReport
+from tasks.lifecycle import DriftReport, Promotion, check_drift, plan_promotion
 from tasks.normalize import normalize
-from tasks.notices import Notice, plan_notices
+from tasks.notices import NoticePlan, plan_notices
+from tasks.outbox import dry_run
 from tasks.overrides import (
     Override,
     add_staff_notes,
@@ -41,8 +47,9 @@ from tasks.report import write_report
 from tasks.score import score
 from tasks.select import select
 from tasks.simulate import WhatIf, what_if, write_what_if
+from tasks.smtp import check_smtp, smtp_settings
 from tasks.sources import input_sha256, service_account_client, source_for, values_to_frame
-from tasks.store import open_store, record_approval, record_selection
+from tasks.store import record_approval, record_selection
 from tasks.validate import IntakeSummary, summarize_intake, validate
 from tasks.writeback import write_decisions_to_sheet
 
@@ -179,38 +186,65 @@ def publish_artifacts_task(
 @task(name="record selection", **PRIVATE)
 def record_selection_task(decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary) -> int:
     """The decisions as selected, so notices are sent from exactly what staff reviewed."""
-    engine = open_store(config.database_url)
+    engine = open_cohort_store(config)
     return record_selection(
-        engine, config.cohort, decided, summary.input_sha256, summary.config_sha256, summary.provisional
+        engine, config.cohort_id, decided, summary.input_sha256, summary.config_sha256, summary.provisional
     )
 
 
 @task(name="plan notices", **PRIVATE)
-def plan_notices_task(config: CohortConfig, kind: str, as_of: dt.datetime) -> list[Notice]:
-    return plan_notices(open_store(config.database_url), config, kind, as_of)
+def plan_notices_task(
+    config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[dict] | None = None
+) -> NoticePlan:
+    """The notices of the decisions as they stand (with `moves` not yet recorded), and what they came from."""
+    return plan_notices(open_cohort_store(config), config, kind, as_of, moves)
+
+
+@task(name="write the outbox", **PRIVATE)
+def outbox_task(config: CohortConfig, plan: NoticePlan, out_dir: str) -> DeliveryReport:
+    """Every message not yet sent, as .eml files with index.csv, for staff to read; nothing is recorded."""
+    return dry_run(open_cohort_store(config), config, plan, Path(out_dir))
+
+
+@task(name="check the SMTP server", **PRIVATE)
+def check_smtp_task(config: CohortConfig, plan: NoticePlan) -> None:
+    """Secrets resolved and a session opened (EHLO, STARTTLS, login) before anyone is asked to approve, and only
+    when there is something to send."""
+    if something_to_send(open_cohort_store(config), config, plan):
+        check_smtp(smtp_settings(config))
 
 
 @task(name="deliver", **PRIVATE)
-def deliver_task(
-    config: CohortConfig, planned: list[Notice], kind: str, send: bool, resend_unknown: bool, out_dir: str
-) -> DeliveryReport:
-    engine = open_store(config.database_url)
-    if not send:
-        return dry_run(engine, config, planned, kind, Path(out_dir))
-    return deliver(engine, config, planned, kind, smtp_settings(config), resend_unknown)
+def deliver_task(config: CohortConfig, plan: NoticePlan, resend_unknown: bool, purpose: str) -> DeliveryReport:
+    """Under the cohort's lease: the plan checked current, its changes recorded, each notice claimed and sent."""
+    engine = open_cohort_store(config)
+    settings = smtp_settings(config) if something_to_send(engine, config, plan) else None  # no secret otherwise
+    report = deliver(engine, config, plan, settings, resend_unknown, purpose=purpose)
+    get_run_logger().info("%s", report.as_text().splitlines()[0])
+    return report
 
 
 @task(name="check notification date", **PRIVATE)
 def notify_by_task(
-    config: CohortConfig, planned: list[Notice], kind: str, as_of: dt.datetime, report: DeliveryReport
+    config: CohortConfig, plan: NoticePlan, as_of: dt.datetime, report: DeliveryReport
 ) -> DeliveryReport:
     """Failed, unknown and overdue notices are logged as errors and listed in the report and artifact."""
-    report.problems = unfinished(open_store(config.database_url), config, planned, kind, as_of, report)
+    report.problems = unfinished(open_cohort_store(config), config, plan, as_of, report)
     for problem in report.problems:
         get_run_logger().error(problem)
     rows = [{"state": state, "notices": str(n)} for state, n in report.counts.items()]
     create_table_artifact(key="notices", table=rows, description="Notices by ledger state")
     return report
+
+
+@contextlib.contextmanager
+def run_lease(config: CohortConfig, purpose: str, needed: bool) -> Iterator[Lease | None]:
+    """The cohort's lease around the steps of a run that records changes (none for a dry run)."""
+    if not needed:
+        yield None
+        return
+    with cohort_lease(open_cohort_store(config), config, purpose) as lease:
+        yield lease
 
 
 @task(name="publish outbox for review", **PRIVATE)
@@ -228,7 +262,7 @@ def publish_outbox_task(preview: DeliveryReport) -> None:
 @task(name="record approval", **PRIVATE)
 def record_approval_task(config: CohortConfig, kind: str, flow_run_id: str, outcome: str, note: str) -> bool:
     """Kept in the state store with the note; only `approved` lets the notices go."""
-    record_approval(open_store(config.database_url), config.cohort, kind, flow_run_id, outcome, note)
+    record_approval(open_cohort_store(config), config.cohort_id, kind, flow_run_id, outcome, note)
     if outcome != "approved":
         get_run_logger().warning("Notices not sent: %s. Note: %s", outcome, note or "(none)")
     return outcome == "approved"
@@ -237,7 +271,7 @@ def record_approval_task(config: CohortConfig, kind: str, flow_run_id: str, outc
 @task(name="hold notified decisions", **PRIVATE)
 def drift_task(decided: pd.DataFrame, config: CohortConfig, out_dir: str) -> DriftReport:
     """After the notices the selection is frozen: a re-run writes drift.csv and records nothing."""
-    drift = check_drift(open_store(config.database_url), config, decided, Path(out_dir))
+    drift = check_drift(open_cohort_store(config), config, decided, Path(out_dir))
     if drift.frozen:
         get_run_logger().warning("%s", drift.as_text())
         create_markdown_artifact(
@@ -249,12 +283,15 @@ def drift_task(decided: pd.DataFrame, config: CohortConfig, out_dir: str) -> Dri
 
 
 @task(name="promote from the waitlist", **PRIVATE)
-def promote_task(config: CohortConfig, overrides: list[Override], as_of: dt.datetime) -> PromotionReport:
-    """Staff actions from the Overrides sheet, expired offers, then offers for the free seats."""
-    report = promote(open_store(config.database_url), config, as_of, overrides)
-    get_run_logger().info("Promotion\n%s", report.as_text())
-    create_markdown_artifact(key="promotion", markdown=f"## Waitlist promotion\n\n```\n{report.as_text()}\n```\n")
-    return report
+def promote_task(config: CohortConfig, overrides: list[Override], as_of: dt.datetime, send: bool) -> Promotion:
+    """Staff actions from the Overrides sheet, expired offers, then offers for the free seats, computed; the send
+    records them with their notices, and a dry run records nothing."""
+    promotion = plan_promotion(open_cohort_store(config), config, as_of, overrides, dry_run=not send)
+    get_run_logger().info("Promotion\n%s", promotion.report.as_text())
+    create_markdown_artifact(
+        key="promotion", markdown=f"## Waitlist promotion\n\n```\n{promotion.report.as_text()}\n```\n"
+    )
+    return promotion
 
 
 @task(name="what if", **PRIVATE)

@@ -188,4 +188,35 @@ class Out(StrEnum):
     MESSAGE_TO_TEAM = "message_to_team"  # words staff chose to send the team (Overrides), shown in the dry run
 
 
+
+class ReasonCode(StrEnum):
+    """Why a row has its status, as facts: notices word each for the applicant (templates/notices/reasons.yaml),
+    so the staff `reasons` text, with its notes and names, never has to reach an applicant.
+
+    Validation adds one code per failed check (`check_code`, `required_code`), named in schemas/suite.py.
+    """
+
+    SELECTED = "selected"
+    RESERVED_SEAT = "reserved_seat"  # besides `selected`: the team holds one of the cohort's reserved seats
+    STAFF_SELECTED = "staff_selected"  # besides `selected`: the seat came from a force-select override
+    STATE_CAP = "state_cap"  # waitlisted: its state already had max_per_state selected teams
+    SEATS_FILLED = "seats_filled"  # waitlisted: every seat went to a higher-ranked team
+    LATE = "late"
+    STAFF_DECLINED = "staff_declined"  # a force-decline override
+    NOT_ACCEPTED = "not_accepted"  # an invalid decision recorded without codes (by an older version): said generally
+
+
+CHECK_CODE_PREFIX = "check:"
+
+
+def check_code(name: str) -> str:
+    """The code of a failed validation check: `check:lead_email`."""
+    return f"{CHECK_CODE_PREFIX}{name}"
+
+
+def required_code(field: str) -> str:
+    """The code of a required answer left empty: `check:required:lead_email`."""
+    return check_code(f"required:{field}")
+
+
 POINTS_PREFIX = "points_"

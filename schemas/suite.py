@@ -1,7 +1,9 @@
 """The checks a response row must pass, with the plain-words reason of every check, and the GX suite.
 
 Each check reads one column of a check frame (built in tasks/validate.py) and carries the sentence a
-staff member sees when it fails; `{field}` placeholders are filled from the row's own answers.
+staff member sees when it fails (`{field}` placeholders are filled from the row's own answers) and its
+reason code, the fact a notice words for the applicant (templates/notices/reasons.yaml). Reasons and
+codes are both read from the same failed-check bits, so they always name the same checks.
 
 Every check is evaluated over the whole column at once (`failing`); the check frame then carries, per
 row, the set of checks it fails as bits of one integer (`FAILED_CHECKS`). The great-expectations suite
@@ -18,7 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from schemas.columns import FIELD_LABELS, Col
+from schemas.columns import FIELD_LABELS, Col, ReasonCode, check_code, required_code
 from schemas.states import USPS_STATES
 
 CheckKind = Literal["present", "absent", "true", "in_states", "between"]
@@ -29,10 +31,11 @@ class Check:
     column: str
     kind: CheckKind
     reason: str
+    code: str
 
 
 def _present(field: str) -> Check:
-    return Check(f"has_{field}", "present", f"{FIELD_LABELS[field]} is missing")
+    return Check(f"has_{field}", "present", f"{FIELD_LABELS[field]} is missing", required_code(field))
 
 
 def row_checks(min_team: int, max_team: int) -> tuple[Check, ...]:
@@ -43,51 +46,75 @@ def row_checks(min_team: int, max_team: int) -> tuple[Check, ...]:
             "submitted_at_ok",
             "true",
             "Timestamp is not a date and time the form writes (M/D/YYYY H:MM:SS): {submitted_at_text!r}",
+            check_code(Col.SUBMITTED_AT),
         ),
         Check(
             "submitted_at_not_repeated",
             "true",
             "Timestamp is in the hour that happens twice when clocks go back, so it cannot tell whether the "
             "response was on time; correct it in the sheet or grant an extension: {submitted_at_text!r}",
+            check_code("submitted_at_repeated"),
         ),
         Check(
             "submitted_at_not_skipped",
             "true",
             "Timestamp is in the hour that clocks skip when they go forward, so the form cannot have written it; "
             "correct it in the sheet: {submitted_at_text!r}",
+            check_code("submitted_at_skipped"),
         ),
         _present(Col.LOCAL_NAME),
         _present(Col.STATE),
-        Check("state_check", "in_states", "State is not a US state or territory: {state_text!r}"),
+        Check(
+            "state_check", "in_states", "State is not a US state or territory: {state_text!r}", check_code(Col.STATE)
+        ),
         _present(Col.SUBMITTER_EMAIL),
-        Check("submitter_email_ok", "true", "Submitter email is not a valid address: {submitter_email!r}"),
+        Check(
+            "submitter_email_ok",
+            "true",
+            "Submitter email is not a valid address: {submitter_email!r}",
+            check_code(Col.SUBMITTER_EMAIL),
+        ),
         _present(Col.LEAD_NAME),
         _present(Col.LEAD_EMAIL),
-        Check("lead_email_ok", "true", "Team lead email is not a valid address: {lead_email!r}"),
+        Check(
+            "lead_email_ok",
+            "true",
+            "Team lead email is not a valid address: {lead_email!r}",
+            check_code(Col.LEAD_EMAIL),
+        ),
         Check(
             "bad_member_emails",
             "absent",
             "Team member email is not a valid address: {bad_member_emails}",
+            check_code(Col.MEMBER_EMAILS),
         ),
         Check(
             Col.TEAM_SIZE,
             "between",
             f"Team size must be {min_team} to {max_team} people (the lead plus team members): " + "it has {team_size}",
+            check_code(Col.TEAM_SIZE),
         ),
         _present(Col.JOB_FAMILIES),
         Check(
             Col.UNKNOWN_JOB_FAMILIES,
             "absent",
             "ESP job families include options that are not ESP career families: {unknown_job_families}",
+            check_code(Col.JOB_FAMILIES),
         ),
         _present(Col.PRESIDENT_APPROVED),
         Check(
             "president_approved_ok",
             "true",
             "The form says the local president has not approved this application",
+            check_code(Col.PRESIDENT_APPROVED),
         ),
         _present(Col.COMMITMENT),
-        Check("commitment_ok", "true", "The team says it cannot commit to the 9-week course schedule"),
+        Check(
+            "commitment_ok",
+            "true",
+            "The team says it cannot commit to the 9-week course schedule",
+            check_code(Col.COMMITMENT),
+        ),
     )
 
 
@@ -119,6 +146,23 @@ def failed_check_bits(checks: pd.DataFrame, min_team: int, max_team: int) -> np.
     for k, check in enumerate(row_checks(min_team, max_team)):
         bits |= failing(check, checks[check.column], min_team, max_team).astype("int64") << k
     return bits
+
+
+def failed_check_codes(bits: np.ndarray, min_team: int, max_team: int) -> list[list[str]]:
+    """Per row, the codes of the checks set in its failed-check bits, in the order its reasons are listed.
+
+    Read from the very bits the reasons are written from, so a row's codes and reasons name the same checks.
+    """
+    columns = [np.where(bits & (1 << k), check.code, "") for k, check in enumerate(row_checks(min_team, max_team))]
+    return [[str(code) for code in row if code] for row in zip(*columns, strict=True)]
+
+
+def reason_codes_produced() -> frozenset[str]:
+    """Every reason code a row can be given: one per check here, and the later steps' (schemas.columns.ReasonCode).
+
+    Each needs an applicant's sentence in templates/notices/reasons.yaml.
+    """
+    return frozenset(check.code for check in row_checks(1, 1)) | frozenset(ReasonCode)
 
 
 def build_expectations() -> list:

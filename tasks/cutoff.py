@@ -6,9 +6,10 @@ import datetime as dt
 
 import pandas as pd
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Out, ReasonCode, Status
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
+from tasks.reason_codes import codes_added, codes_column
 
 
 class DeadlineNotPassedError(StaffError):
@@ -51,9 +52,10 @@ def on_time_mask(frame: pd.DataFrame, config: CohortConfig) -> tuple[pd.Series, 
 
 
 def apply_cutoff(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
-    """Valid rows submitted after the deadline become `late` and say when they came in."""
+    """Valid rows submitted after the deadline become `late` (code `late`) and say when they came in."""
     out = frame.copy()
     late = (out[Col.STATUS] == Status.VALID) & ~out[Out.ON_TIME]
+    out[Out.REASON_CODES] = codes_added(codes_column(out), late, ReasonCode.LATE)
     if late.any():
         stamps = out.loc[late, Col.SUBMITTED_AT].map(lambda t: local_time_text(t, config.timezone))
         out.loc[late, Col.STATUS] = Status.LATE.value

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
 from schemas.ledger import CLAIMABLE, REPLACEABLE, LedgerState
-from tasks.notices import Notice
+from tasks.messages import Notice
 from tasks.store import StoreError, advice, notices, now, write_transaction
 
 
@@ -29,11 +29,13 @@ class DeliveryReport(BaseModel):
     unknown: list[str]
     refused: list[str]
     cc_refused: list[str] = []
+    sent_by_this_run: int = 0
     outbox: str | None = None
     problems: list[str] = []
 
     def as_text(self) -> str:
-        lines = [("Dry run: nothing was sent" if self.dry_run else "Sent over SMTP")]
+        head = f"Sent over SMTP by this run: {self.sent_by_this_run} (the ledger, all runs:)"
+        lines = ["Dry run: nothing was sent" if self.dry_run else head]
         lines += [f"  {state:<11} {n:>5}" for state, n in self.counts.items()]
         sections = (
             ("Failed", self.failed),
@@ -131,6 +133,11 @@ _MOVE = sa.text(
     "attempts = attempts + :attempt WHERE id = :id"
 ).bindparams(sa.bindparam("updated_at", type_=sa.DateTime(timezone=True)))
 
+_MOVE_FROM = sa.text(
+    "UPDATE notices SET state = :state, updated_at = :updated_at, last_error = :error, "
+    "attempts = attempts + :attempt WHERE id = :id AND state IN :only_from"
+).bindparams(sa.bindparam("updated_at", type_=sa.DateTime(timezone=True)), sa.bindparam("only_from", expanding=True))
+
 _CLAIM = sa.text(
     "UPDATE notices SET state = :sending, updated_at = :updated_at, last_error = '', attempts = attempts + 1, "
     "claimed_by = :owner WHERE id = :id AND state IN :claimable"
@@ -165,9 +172,14 @@ class LedgerWriter:
         }
         return self._commit(_CLAIM, params) == 1
 
-    def move(self, notice_id: int, state: str, error: str = "", attempt: bool = False) -> None:
+    def move(
+        self, notice_id: int, state: str, error: str = "", attempt: bool = False, only_from: Iterable[str] = ()
+    ) -> None:
+        """Record what became of a notice; with `only_from`, only if it is still in one of those states (a
+        failure before this run's claim never overwrites another run's claim or its `sent`)."""
         params = {"state": str(state), "updated_at": now(), "error": error, "attempt": int(attempt), "id": notice_id}
-        self._commit(_MOVE, params)
+        allowed = [str(s) for s in only_from]
+        self._commit(_MOVE_FROM, params | {"only_from": allowed}) if allowed else self._commit(_MOVE, params)
 
     def cc_refused(self, notice_id: int, words: str) -> None:
         """The cc the server refused (the notice went to the lead without it), kept for the report."""
@@ -187,12 +199,13 @@ class LedgerWriter:
 
 
 def delivery_report(
-    engine: sa.Engine, cohort: str, kinds: Iterable[str], dry_run: bool, outbox: str | None
+    engine: sa.Engine, cohort: str, kinds: Iterable[str], dry_run: bool, outbox: str | None, sent_by: str = ""
 ) -> DeliveryReport:
-    """Counts by ledger state and the notices staff must look at (by team and kind)."""
+    """Counts by ledger state, how many the run `sent_by` sent itself, and the notices staff must look at."""
     rows = ledger(engine, cohort)
     rows = rows[rows["kind"].isin(set(kinds))]
     counts = rows["state"].value_counts()
+    mine = (rows["state"] == LedgerState.SENT) & (rows["claimed_by"] == sent_by) & bool(sent_by)
 
     def listed(state: LedgerState) -> list[str]:
         chosen = rows[rows["state"] == state]
@@ -216,6 +229,7 @@ def delivery_report(
         unknown=listed(LedgerState.UNKNOWN),
         refused=listed(LedgerState.REFUSED),
         cc_refused=[f"{r.applicant} ({r.kind}): cc {r.cc_refused}" for r in refused_cc.itertuples()],
+        sent_by_this_run=int(mine.sum()),
         outbox=outbox,
     )
 

@@ -17,15 +17,16 @@ from pydantic import BaseModel
 from schemas.columns import INITIAL_KIND_FOR_STATUS, LIFECYCLE_KIND_FOR_STATUS, SEAT_HOLDING, Col, Out, Status
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
+from schemas.ledger import OUT_STATES
 from schemas.states import USPS_STATES
 from tasks.cutoff import local_time_text
 from tasks.decisions import write_table
+from tasks.lease import cohort_lease
+from tasks.ledger import ledger
 from tasks.store import (
-    OUT_STATES,
     action_log,
     baseline_selection,
     frozen_selection_id,
-    ledger,
     record_actions,
 )
 
@@ -87,11 +88,23 @@ def apply_actions(decided: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def current_decisions(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame]:
-    """The baseline selection (frozen once notices are out) with every recorded action applied."""
+def with_moves(log: pd.DataFrame, moves: list[dict]) -> pd.DataFrame:
+    """The action log as it will be once `moves` are recorded (in memory: nothing is written)."""
+    if not moves:
+        return log
+    log = log.assign(respond_by=pd.to_datetime(log["respond_by"], utc=True))
+    first = int(log["id"].max()) + 1 if len(log) else 1
+    extra = pd.DataFrame([m | {"id": first + i} for i, m in enumerate(moves)])
+    extra["respond_by"] = pd.to_datetime(extra["respond_by"], utc=True)
+    return extra if log.empty else pd.concat([log, extra], ignore_index=True)
+
+
+def current_decisions(engine: sa.Engine, cohort: str, pending: list[dict] | None = None) -> tuple[dict, pd.DataFrame]:
+    """The baseline selection (frozen once notices are out) with every recorded action applied, and the moves
+    `pending` (computed, not recorded) on top; `actions_seen` is the recorded sequence they start from."""
     head, decided = baseline_selection(engine, cohort)
     log = action_log(engine, cohort)
-    return head | {"actions_seen": len(log)}, apply_actions(decided, log)
+    return head | {"actions_seen": len(log)}, apply_actions(decided, with_moves(log, pending or []))
 
 
 def notified_applicants(engine: sa.Engine, cohort: str) -> set[str]:
@@ -101,7 +114,7 @@ def notified_applicants(engine: sa.Engine, cohort: str) -> set[str]:
 
 
 def _require_frozen(engine: sa.Engine, config: CohortConfig) -> None:
-    if frozen_selection_id(engine, config.cohort) is None:
+    if frozen_selection_id(engine, config.cohort_id) is None:
         raise LifecycleError(
             f"no decision notice has gone out for cohort {config.cohort} yet, so there is nothing to confirm, "
             "decline, withdraw or promote: before the notices, change a decision with an override "
@@ -161,15 +174,20 @@ def _move(team: pd.Series, action: str, reason: str, actor: str, at: dt.datetime
 def record_staff_action(
     engine: sa.Engine, config: CohortConfig, key: str, action: str, reason: str, actor: str, at: dt.datetime
 ) -> str:
-    """Records one confirm / decline / withdraw and says what happened, in a sentence for staff."""
+    """Records one confirm / decline / withdraw and says what happened, in a sentence for staff.
+
+    Under the cohort's lease, and by compare-and-set on the action sequence: a change recorded by another run
+    first (an expiry, a promotion) is seen, and this action is checked against it.
+    """
     _require_frozen(engine, config)
-    head, decided = current_decisions(engine, config.cohort)
-    teams = team_rows(decided)
-    move = staff_move(teams, key, action, reason, actor, at)
-    team = find_team(teams, key)
-    if move is None:
-        return f"team {team[Out.APPLICANT]} is already {team[Col.STATUS]}; nothing recorded"
-    record_actions(engine, config.cohort, [move], _statuses(teams), head["actions_seen"])
+    with cohort_lease(engine, config, f"cohort-select {action} {key}"):
+        head, decided = current_decisions(engine, config.cohort_id)
+        teams = team_rows(decided)
+        move = staff_move(teams, key, action, reason, actor, at)
+        team = find_team(teams, key)
+        if move is None:
+            return f"team {team[Out.APPLICANT]} is already {team[Col.STATUS]}; nothing recorded"
+        record_actions(engine, config.cohort_id, [move], _statuses(teams), head["actions_seen"])
     return f"team {move['applicant']}: {move['from_status']} → {move['to_status']} ({actor}: {reason})"
 
 
@@ -213,9 +231,12 @@ class PromotionReport(BaseModel):
     offered: list[str] = []
     free_seats: int = 0
     note: str = ""
+    dry_run: bool = False
 
     def as_text(self) -> str:
         lines = [f"Free seats after this run: {self.free_seats}"]
+        if self.dry_run and (self.staff_actions or self.expired or self.offered):
+            lines.insert(0, "Dry run: nothing is recorded and no clock starts; with send, this run would record:")
         sections = (("Staff actions", self.staff_actions), ("Expired", self.expired), ("Offered", self.offered))
         for title, items in sections:
             lines.append(f"{title}: {len(items)}")
@@ -294,39 +315,61 @@ def _next_offer(open_to: pd.DataFrame, config: CohortConfig, holders: dict[str, 
     return open_to.iloc[0], ""
 
 
+class Promotion(BaseModel):
+    """What a promotion run would record, computed from the store without writing to it."""
+
+    report: PromotionReport
+    moves: list[dict] = []
+    actions_seen: int = 0
+
+
+def plan_promotion(
+    engine: sa.Engine, config: CohortConfig, as_of: dt.datetime, overrides: list | None = None, dry_run: bool = False
+) -> Promotion:
+    """Staff actions from the Overrides sheet, then expiries, then offers for free seats, each computed on the
+    state the previous ones leave; nothing is recorded here (the send that delivers their notices records them,
+    tasks/delivery.py), so a dry run or a run that fails later starts no clock."""
+    report = PromotionReport(dry_run=dry_run)
+    cohort = config.cohort_id
+    if frozen_selection_id(engine, cohort) is None:
+        report.note = "No decision notice has gone out yet: nothing to confirm, decline or promote."
+        return Promotion(report=report)
+    _, baseline = baseline_selection(engine, cohort)
+    log = action_log(engine, cohort)
+    done = set(log.get("origin", pd.Series(dtype=str)).fillna(""))
+
+    def teams_after(moves: list[dict]) -> pd.DataFrame:
+        return team_rows(apply_actions(baseline, with_moves(log, moves)))
+
+    staff = overrides_moves(teams_after([]), overrides or [], as_of, done)
+    report.staff_actions = [f"{m['applicant']}: {m['action']} ({m['actor']}: {m['reason']})" for m in staff]
+    teams = teams_after(staff)
+    expired = expiry_moves(teams, config, as_of)
+    report.expired = [f"{m['applicant']}: {m['reason']}" for m in expired]
+    teams = teams_after(staff + expired)
+    offers: list[dict] = []
+    if course_started(config, as_of):
+        report.note = "The course has started: no more offers are made."
+    else:
+        offers = offer_moves(teams, config, as_of)
+        report.offered = [
+            f"{m['applicant']}: respond by {local_time_text(m['respond_by'], config.timezone)}; {m['reason']}"
+            for m in offers
+        ]
+        report.free_seats = config.capacity - len(held_seats(teams)) - len(offers)
+    return Promotion(report=report, moves=staff + expired + offers, actions_seen=len(log))
+
+
 def promote(
     engine: sa.Engine, config: CohortConfig, as_of: dt.datetime, overrides: list | None = None
 ) -> PromotionReport:
-    """Staff actions from the Overrides sheet, then expiries, then offers for free seats; each step recorded."""
-    report = PromotionReport()
-    if frozen_selection_id(engine, config.cohort) is None:
-        report.note = "No decision notice has gone out yet: nothing to confirm, decline or promote."
-        return report
-    if overrides:
-        head, decided = current_decisions(engine, config.cohort)
-        teams = team_rows(decided)
-        done = set(action_log(engine, config.cohort).get("origin", pd.Series(dtype=str)).fillna(""))
-        moves = overrides_moves(teams, overrides, as_of, done)
-        record_actions(engine, config.cohort, moves, _statuses(teams), head["actions_seen"])
-        report.staff_actions = [f"{m['applicant']}: {m['action']} ({m['actor']}: {m['reason']})" for m in moves]
-    head, decided = current_decisions(engine, config.cohort)
-    teams = team_rows(decided)
-    expired = expiry_moves(teams, config, as_of)
-    record_actions(engine, config.cohort, expired, _statuses(teams), head["actions_seen"])
-    report.expired = [f"{m['applicant']}: {m['reason']}" for m in expired]
-    if course_started(config, as_of):
-        report.note = "The course has started: no more offers are made."
-        return report
-    head, decided = current_decisions(engine, config.cohort)
-    teams = team_rows(decided)
-    offers = offer_moves(teams, config, as_of)
-    record_actions(engine, config.cohort, offers, _statuses(teams), head["actions_seen"])
-    report.offered = [
-        f"{m['applicant']}: respond by {local_time_text(m['respond_by'], config.timezone)}; {m['reason']}"
-        for m in offers
-    ]
-    report.free_seats = config.capacity - len(held_seats(teams)) - len(offers)
-    return report
+    """Compute and record a promotion now, under the cohort's lease (for callers without notices to send)."""
+    with cohort_lease(engine, config, "promote-waitlist"):
+        promotion = plan_promotion(engine, config, as_of, overrides)
+        if promotion.moves:
+            before = {m["applicant"]: m["from_status"] for m in reversed(promotion.moves)}
+            record_actions(engine, config.cohort_id, promotion.moves, before, promotion.actions_seen)
+    return promotion.report
 
 
 # ------------------------------------------------------------------------------------------- drift
@@ -445,11 +488,11 @@ def _drift_row(key: str, row: pd.Series, decided: str, now: str, change: str, no
 
 def check_drift(engine: sa.Engine, config: CohortConfig, rerun: pd.DataFrame, out_dir: Path) -> DriftReport:
     """Not frozen: nothing to do. Frozen: drift.csv in out_dir, and nothing recorded."""
-    frozen = frozen_selection_id(engine, config.cohort)
+    frozen = frozen_selection_id(engine, config.cohort_id)
     if frozen is None:
         return DriftReport(frozen=False)
-    _, current = current_decisions(engine, config.cohort)
-    found = drift(current, rerun, notified_applicants(engine, config.cohort))
+    _, current = current_decisions(engine, config.cohort_id)
+    found = drift(current, rerun, notified_applicants(engine, config.cohort_id))
     path = write_table(found, out_dir / "drift.csv")
     lines = [
         f"{r[Out.APPLICANT]} (row {r[Col.SOURCE_ROW]}): {r['change']}"

@@ -31,6 +31,7 @@ class Notice(BaseModel):
     html: str
     message_id: str
     refusal: str = ""
+    message_to_team: str = ""  # staff's words to the team inside the message, listed in the outbox index
     payload: bytes = b""  # the message as sent, without its Date header, built once when the notice is planned
 
 

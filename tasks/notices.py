@@ -1,8 +1,11 @@
 """Notices: which team gets which notice, rendered from templates/ (jinja2), as email messages.
 
 Rendering is strict (StrictUndefined), so a template that needs a missing value fails at preview,
-never at send. Recipients and subjects are checked before a message is built: a notice whose address
-or subject would carry CR/LF or extra addresses is refused with its reason and never sent.
+never at send. A notice says the applicant's case in words written for them: the context holds facts
+(status, waitlist position, reason codes worded by templates/notices/reasons.yaml, and the words staff chose
+to send, `message_to_team`), never the staff `reasons` text with its notes and names. Header values built
+from answers (the subject) lose line breaks and control characters; a recipient that is not a valid
+address (CR/LF, extra addresses) gets the notice refused with its reason, never sent.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import re
+import unicodedata
 from email.utils import parseaddr
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from pydantic import BaseModel
 
 from schemas.columns import (
@@ -25,6 +31,7 @@ from schemas.columns import (
     Col,
     Kind,
     Out,
+    ReasonCode,
     Status,
 )
 from schemas.config import CohortConfig
@@ -35,9 +42,10 @@ from tasks.cutoff import DeadlineNotPassedError, local_time_text
 from tasks.lifecycle import course_start_moment, current_decisions, team_rows
 from tasks.messages import Notice, message_id, sender_domain, with_payload
 from tasks.sources import FileSource, values_to_frame
-from tasks.validate import REASON_SEPARATOR, is_valid_address
+from tasks.validate import is_valid_address
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+REASON_SENTENCES = TEMPLATES / "notices" / "reasons.yaml"
 KIND_FOR_STATUS: dict[str, Kind] = INITIAL_KIND_FOR_STATUS | LIFECYCLE_KIND_FOR_STATUS
 DECISION_KINDS: frozenset[str] = INITIAL_DECISION_KINDS | LIFECYCLE_KINDS
 
@@ -76,6 +84,7 @@ def _common_context(config: CohortConfig) -> dict:
 
 
 def _render(kind: str, context: dict, subject_template: str) -> tuple[str, str, str]:
+    """(subject, text, html) of one notice; the subject made safe for a header (`header_text`, `fold_safe`)."""
     env = template_environment()
     try:
         subject = env.from_string(subject_template).render(context)
@@ -83,25 +92,177 @@ def _render(kind: str, context: dict, subject_template: str) -> tuple[str, str, 
         html = env.get_template(f"notices/{kind}.html").render(context)
     except Exception as exc:  # jinja2 raises several types; all mean the template cannot be filled
         raise NoticeError(f"the {kind} notice cannot be rendered: {exc.__class__.__name__}: {exc}") from None
-    return subject, text, html
+    return fold_safe(header_text(subject)), text, html
 
 
-def decision_version(status: str, rank: object, reasons: str) -> str:
-    """What the notice says: a changed waitlist position or reason is a new version, a reordered rank is not."""
+# Joiners shape scripts and emoji sequences; every other format character (direction marks and overrides,
+# zero-width spaces, BOMs) only hides or reorders text in a header.
+_KEPT_FORMAT = frozenset("\u200c\u200d")
+_HEADER_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})  # Cs: a lone surrogate cannot be encoded
+
+
+def _header_unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in _HEADER_UNSAFE and ch not in _KEPT_FORMAT
+
+
+def header_text(value: str) -> str:
+    """A header value built from answers, safe to fold: each run of line or paragraph separators and control or
+    format characters, with the spaces around it, becomes one space, and the ends are stripped; `=?` becomes `= ?`.
+
+    Python's header folding splits on U+2028, U+2029, U+0085 and \\x0b-\\x1e as on CR/LF, so one such character
+    in a local name would break every notice of the batch; removed, the notice goes out. And Python decodes an
+    RFC 2047 encoded word in a value it is given, so `=?utf-8?q?=0D=0ABcc:_x?=` would put a line break, a forged
+    header, on the wire: text from answers never holds the `=?` that starts one.
+    """
+    return _without_separators(value).replace("=?", "= ?")
+
+
+def _without_separators(value: str) -> str:
+    if value.isprintable():
+        return value.strip()
+    kept: list[str] = []
+    gap = False
+    for ch in value:
+        if _header_unsafe(ch) or (gap and ch.isspace()):
+            gap = True
+            continue
+        if gap:
+            while kept and kept[-1].isspace():
+                kept.pop()
+            kept.append(" ")
+            gap = False
+        kept.append(ch)
+    return "".join(kept).strip()
+
+
+# Words longer than this may be written as encoded words too (Python's folder encodes a word it cannot fit).
+_LONG_WORD = 40
+_SPACE_RUNS = re.compile(r"( +)")
+
+
+def _encoded_on_the_wire(word: str) -> bool:
+    return not word.isascii() or len(word) > _LONG_WORD
+
+
+def fold_safe(subject: str) -> str:
+    """The subject with each space between two words that travel as RFC 2047 encoded words made a no-break space.
+
+    Decoders ignore whitespace between two encoded words, and Python's folder (3.11, 3.12) can fold right at such a
+    space, so "Educación Pública" could reach the applicant as "EducaciónPública"; a no-break space looks the same
+    and travels inside the encoded word.
+    """
+    if subject.isascii() and len(subject) <= _LONG_WORD:
+        return subject
+    parts = _SPACE_RUNS.split(subject)
+    for i in range(1, len(parts) - 1, 2):
+        if _encoded_on_the_wire(parts[i - 1]) and _encoded_on_the_wire(parts[i + 1]):
+            parts[i] = "\u00a0" * len(parts[i])
+    return "".join(parts)
+
+
+def decision_version(status: str, rank: object, codes: list[str], message_to_team: str = "") -> str:
+    """What the applicant reads, hashed: a new version is a new notice. A changed waitlist position, reason code or
+    message to the team is one; a staff note, a reordered rank of a selected team or a reworded staff reason is not.
+    """
     material = status
     if status == Status.WAITLISTED:
         material += f"|{rank}"
     if status in (Status.INVALID, Status.LATE):
-        material += f"|{reasons}"
+        material += "|" + ",".join(sorted(codes))
+    if message_to_team:
+        material += f"|message:{message_to_team}"
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 
-def _refusal(to: str, subject: str) -> str:
+def _refusal(to: str) -> str:
+    """Why a notice must not be sent: a recipient that is no valid address (CR/LF, extra addresses)."""
     if not is_valid_address(to):
         return f"recipient is not a valid address: {to[:80]!r}"
-    if any(ch in subject for ch in "\r\n\x00"):
-        return "subject would carry a line break from the application"
     return ""
+
+
+@functools.cache
+def applicant_sentences() -> dict[str, str]:
+    """Reason code → the applicant's sentence (jinja2 text), from templates/notices/reasons.yaml, read once."""
+    try:
+        loaded = yaml.safe_load(REASON_SENTENCES.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise NoticeError(f"cannot read the reason sentences {REASON_SENTENCES}: {exc}") from None
+    if not isinstance(loaded, dict) or not all(isinstance(v, str) and v.strip() for v in loaded.values()):
+        raise NoticeError(f"{REASON_SENTENCES} must map each reason code to one sentence")
+    return {str(code): sentence.strip() for code, sentence in loaded.items()}
+
+
+@functools.cache
+def _sentence_template(code: str) -> Template:
+    sentences = applicant_sentences()
+    if code not in sentences:
+        raise NoticeError(
+            f"reason code {code!r} has no sentence for the applicant: add one to {REASON_SENTENCES.name} "
+            "(templates/notices)"
+        )
+    return template_environment().from_string(sentences[code])
+
+
+def applicant_reasons(codes: list[str], facts: dict) -> list[str]:
+    """The applicant's sentence for each reason code, in order; a code without one stops the run (NoticeError)."""
+    made = []
+    for code in codes:
+        try:
+            made.append(_sentence_template(str(code)).render(facts))
+        except NoticeError:
+            raise
+        except Exception as exc:  # a sentence naming a fact there is none of
+            raise NoticeError(f"the sentence for reason code {code!r} cannot be filled: {exc}") from None
+    return made
+
+
+def _sentence_facts(row: dict, config: CohortConfig, base: dict) -> dict:
+    """What a reason sentence may name: the team's state and reserved seat, the cohort's limits and deadline."""
+    return {
+        "state": USPS_STATES.get(row[Col.STATE] or "", row[Col.STATE] or ""),
+        "reserve": row.get(Out.RESERVED_SEAT) or "",
+        "capacity": config.capacity,
+        "max_per_state": config.max_per_state,
+        "deadline": base["deadline"],
+        "team_size": {"min": config.team_size.min, "max": config.team_size.max},
+        "program": config.program,
+        "cohort": config.cohort,
+    }
+
+
+def _reason_codes(row: dict) -> list[str]:
+    codes = row.get(Out.REASON_CODES)
+    return [str(code) for code in codes] if isinstance(codes, list | tuple) else []
+
+
+def message_to_team(row: dict) -> str:
+    """The words staff chose to send the team, line by line with control and format characters removed."""
+    message = row.get(Out.MESSAGE_TO_TEAM)
+    if not isinstance(message, str):
+        return ""
+    return "\n".join(_without_separators(line) for line in message.strip().splitlines()).strip()
+
+
+def _codes_of_status(status: str) -> list[str]:
+    """The codes a regret falls back on when its decision has none (recorded before decisions had codes: a frozen
+    selection cannot be recorded again, so its notices must still be possible)."""
+    return {Status.LATE: [ReasonCode.LATE.value], Status.INVALID: [ReasonCode.NOT_ACCEPTED.value]}.get(status, [])
+
+
+def _applicant_facts(row: dict, rank: int | None, config: CohortConfig, base: dict) -> dict:
+    """The `decision` of a notice's context: only facts the applicant may read."""
+    codes = _reason_codes(row) or _codes_of_status(row[Col.STATUS])
+    respond_by = row.get(Out.RESPOND_BY)
+    respond_text = "" if respond_by is None or pd.isna(respond_by) else local_time_text(respond_by, config.timezone)
+    return {
+        "status": row[Col.STATUS],
+        "rank": rank,
+        "codes": codes,
+        "reasons": applicant_reasons(codes, _sentence_facts(row, config, base)),
+        "message_to_team": message_to_team(row),
+        "respond_by": respond_text,
+    }
 
 
 def decision_notices(
@@ -118,10 +279,8 @@ def decision_notices(
     made = []
     for row in rows.to_dict(orient="records"):
         kind = KIND_FOR_STATUS[Status(row[Col.STATUS])]
-        reasons = [r for r in str(row[Col.REASONS]).split(REASON_SEPARATOR) if r]
         rank = None if pd.isna(row[Out.RANK]) else int(row[Out.RANK])
-        respond_by = row.get(Out.RESPOND_BY)
-        respond_text = "" if respond_by is None or pd.isna(respond_by) else local_time_text(respond_by, config.timezone)
+        decision = _applicant_facts(row, rank, config, base)
         context = base | {
             "team": {
                 "lead_name": row[Col.LEAD_NAME] or "team lead",
@@ -129,21 +288,14 @@ def decision_notices(
                 "state": USPS_STATES.get(row[Col.STATE] or "", row[Col.STATE] or ""),
                 "member_names": list(row[Col.MEMBER_NAMES] or []),
             },
-            "decision": {
-                "status": row[Col.STATUS],
-                "rank": rank,
-                "reason": row[Col.REASONS],
-                "reasons": reasons,
-                "respond_by": respond_text,
-                "reserved_seat": row.get(Out.RESERVED_SEAT) or "",
-            },
+            "decision": decision,
         }
         subject, text, html = _render(kind, context, config.notices.subjects[kind])
         to = str(row[Col.LEAD_EMAIL] or "")
         cc = str(row[Col.SUBMITTER_EMAIL] or "")
         cc = "" if cc == to or not is_valid_address(cc) else cc  # an unusable cc never holds back the lead's notice
-        version = decision_version(row[Col.STATUS], rank, str(row[Col.REASONS]))
-        refusal = _refusal(to, subject)
+        version = decision_version(row[Col.STATUS], rank, decision["codes"], decision["message_to_team"])
+        refusal = _refusal(to)
         if too_late and kind in LIFECYCLE_KINDS and not refusal:
             refusal = f"the course started on {_date_text(config.notices.course_start)}: no notice after the start"
         made.append(
@@ -200,7 +352,7 @@ def interest_notices(
                 text=text,
                 html=html,
                 message_id=message_id(config.cohort_id, person["email"], "interest", "1", domain),
-                refusal=_refusal(person["email"], subject),
+                refusal=_refusal(person["email"]),
             )
         )
     return [with_payload(n, config) for n in made]
@@ -231,10 +383,11 @@ def plan_notices(
     are out, plus `moves` not yet recorded; never before the deadline or from a preview), or the interest-list
     notices."""
     run = RunKind(kind)
-    head, decided = current_decisions(engine, config.cohort_id, moves or [])
+    head, decided = current_decisions(engine, config.cohort_id, moves)
     domain = sender_domain(config)
     decisions = decision_notices(decided, config, domain, as_of)
-    plan = {"run": run, "selection_id": head["id"], "actions_seq": head["actions_seen"], "moves": moves or []}
+    moves = moves or []
+    plan = {"run": run, "selection_id": head["id"], "actions_seq": head["actions_seen"] + len(moves), "moves": moves}
     if run in (RunKind.DECISIONS, RunKind.LIFECYCLE):
         if as_of < config.deadline:
             raise DeadlineNotPassedError(

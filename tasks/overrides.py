@@ -1,7 +1,10 @@
 """Staff overrides, read from an "Overrides" worksheet (or a CSV/XLSX file) and applied on the next run.
 
 Columns: team (a team_key from decisions.csv) or source_row, action (force-select, force-decline,
-extension, note), note, by. Every applied override is written into the decision's reasons.
+extension, note, message), note, by, and optionally message_to_team. Every applied override is written
+into the decision's reasons, which are for staff only: `note` and `by` never reach an applicant. Words
+staff do want the team to read go in `message_to_team` (on a row of any action, or on a `message` row,
+which does nothing else); the team's notices show them under "A note from the program staff".
 After the notices, confirm / decline / withdraw rows are recorded by the promote-waitlist flow
 (tasks/lifecycle.py), once each, with `by` as the actor and `note` as the reason.
 """
@@ -13,14 +16,16 @@ import pandas as pd
 from gspread.utils import absolute_range_name
 from pydantic import BaseModel
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Out, ReasonCode, Status
 from schemas.config import CohortConfig, Extension
 from schemas.errors import StaffError
 from tasks.lifecycle import STAFF_ACTIONS
+from tasks.reason_codes import codes_column, codes_where, constant_codes
 from tasks.sources import FileSource, sheets_errors
 
 OVERRIDES_TITLE = "Overrides"
-ACTIONS = ("force-select", "force-decline", "extension", "note", *STAFF_ACTIONS)
+MESSAGE = "message"  # an override that only carries a message_to_team
+ACTIONS = ("force-select", "force-decline", "extension", "note", MESSAGE, *STAFF_ACTIONS)
 
 
 class OverrideError(StaffError):
@@ -34,10 +39,17 @@ class Override(BaseModel):
     action: str
     note: str = ""
     by: str = ""
+    message_to_team: str = ""  # the only words of an override that reach the team
 
     def said(self) -> str:
-        who = f" ({self.by})" if self.by else ""
-        return f"{self.note or 'no note'}{who}"
+        return f"{self.note or 'no note'}{self._who()}"
+
+    def message_said(self) -> str:
+        """The message as the staff reasons record it, with who wrote it."""
+        return f"{self.message_to_team}{self._who()}"
+
+    def _who(self) -> str:
+        return f" ({self.by})" if self.by else ""
 
 
 def parse_overrides(values: list[list[str]]) -> list[Override]:
@@ -61,6 +73,8 @@ def parse_overrides(values: list[list[str]]) -> list[Override]:
         team = record.get("team", "")
         if not team and not target:
             raise OverrideError(f"Overrides row {sheet_row}: give the team (team_key) or the source_row")
+        if action == MESSAGE and not record.get("message_to_team", ""):
+            raise OverrideError(f"Overrides row {sheet_row}: a `message` row needs the words in `message_to_team`")
         made.append(
             Override(
                 row=sheet_row,
@@ -69,6 +83,7 @@ def parse_overrides(values: list[list[str]]) -> list[Override]:
                 action=action,
                 note=record.get("note", ""),
                 by=record.get("by", ""),
+                message_to_team=record.get("message_to_team", ""),
             )
         )
     return made
@@ -110,25 +125,49 @@ def with_extensions(config: CohortConfig, overrides: list[Override]) -> CohortCo
 
 
 def apply_before_selection(frame: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
-    """force-decline takes a team out of the running; force-select marks it for a seat first."""
+    """force-decline takes a team out of the running (code `staff_declined`); force-select marks it for a seat first."""
     out = frame.copy()
     out[Out.STAFF_SELECT] = False
+    out[Out.REASON_CODES] = codes_column(out)
     for override in overrides:
         target = _targets(out, override) & (out[Col.STATUS] == Status.VALID)
         if override.action == "force-decline":
             out.loc[target, Col.STATUS] = Status.INVALID.value
             out.loc[target, Col.REASONS] = f"Declined by staff decision: {override.said()}"
+            declined = constant_codes(out.index, ReasonCode.STAFF_DECLINED)
+            out[Out.REASON_CODES] = codes_where(out[Out.REASON_CODES], target, declined)
         elif override.action == "force-select":
             out.loc[target, Out.STAFF_SELECT] = True
     return out
 
 
 def add_staff_notes(decided: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
-    """Notes (and the note of a force-select) appended to the decision's reasons."""
+    """Notes (and the note of a force-select) appended to the decision's reasons, for staff; each override's
+    message_to_team set as the team's `message_to_team` (several in sheet order) and recorded in the reasons too,
+    so staff reviewing the decisions see what the team will read."""
     out = decided.copy()
+    out[Out.MESSAGE_TO_TEAM] = messages_column(out)
     for override in overrides:
+        target = _targets(out, override)
         if override.action in ("note", "force-select"):
-            target = _targets(out, override)
             label = "Staff note" if override.action == "note" else "Staff asked to select this team"
             out.loc[target, Col.REASONS] = out.loc[target, Col.REASONS] + f"; {label}: {override.said()}"
+        if override.message_to_team:
+            out.loc[target, Col.REASONS] = (
+                out.loc[target, Col.REASONS] + f"; Message to the team: {override.message_said()}"
+            )
+            out[Out.MESSAGE_TO_TEAM] = with_message(out[Out.MESSAGE_TO_TEAM], target, override.message_to_team)
     return out
+
+
+def messages_column(frame: pd.DataFrame) -> pd.Series:
+    """The frame's messages to teams, "" where there is none."""
+    if Out.MESSAGE_TO_TEAM not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[Out.MESSAGE_TO_TEAM].fillna("").astype(str).astype(object)
+
+
+def with_message(messages: pd.Series, target: pd.Series, message: str) -> pd.Series:
+    """`message` added to the targeted rows' messages, after a blank line when they already have one."""
+    joined = messages.where(messages == "", messages + "\n\n") + message
+    return messages.where(~target, joined)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Out, ReasonCode, Status
 from schemas.config import CohortConfig
 from schemas.states import USPS_STATES
+from tasks.reason_codes import code_lists, codes_column, codes_where
 
 STAFF_SELECTED = "staff decision"
 
@@ -66,6 +67,7 @@ def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     out[Out.RANK] = pd.array([pd.NA] * len(out), dtype="Int64")
     out[Out.RESERVED_SEAT] = ""
     out[Out.RESERVES] = reserves_qualified(out, config)
+    out[Out.REASON_CODES] = codes_column(out)
     candidates = out.loc[out[Col.STATUS] == Status.VALID]
     if candidates.empty:
         return out
@@ -91,23 +93,43 @@ def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         out.at[label, Out.RESERVED_SEAT] = name
     decided = selected + waitlisted
     out.loc[decided, Col.REASONS] = _reasons(out.loc[decided], config, len(selected))
+    in_decided = pd.Series(out.index.isin(decided), index=out.index)
+    out[Out.REASON_CODES] = codes_where(out[Out.REASON_CODES], in_decided, _reason_codes(out.loc[decided], config))
     if Out.EXTENSION in out.columns:
         extended = out.index.isin(decided) & (out[Out.EXTENSION].fillna("") != "")
         out.loc[extended, Col.REASONS] = out.loc[extended, Col.REASONS] + "; " + out.loc[extended, Out.EXTENSION]
     return out
 
 
+def _capped(decided: pd.DataFrame, config: CohortConfig) -> pd.Series:
+    """Whether each row's state already has max_per_state selected teams (why a waitlisted team waits)."""
+    selected_per_state = decided.loc[decided[Col.STATUS] == Status.SELECTED, Col.STATE].value_counts()
+    return decided[Col.STATE].map(selected_per_state).fillna(0) >= config.max_per_state
+
+
+def _reason_codes(decided: pd.DataFrame, config: CohortConfig) -> pd.Series:
+    """The facts of `_reasons`: selected (and how it holds its seat), or why waitlisted (state cap, seats filled)."""
+    selected = decided[Col.STATUS] == Status.SELECTED
+    seat = decided[Out.RESERVED_SEAT]
+    waiting = pd.Series(ReasonCode.SEATS_FILLED.value, index=decided.index).where(
+        ~_capped(decided, config), ReasonCode.STATE_CAP.value
+    )
+    first = waiting.where(~selected, ReasonCode.SELECTED.value)
+    held = pd.Series("", index=decided.index).where(seat == "", ReasonCode.RESERVED_SEAT.value)
+    held = held.where(seat != STAFF_SELECTED, ReasonCode.STAFF_SELECTED.value).where(selected, "")
+    return code_lists(first, held)
+
+
 def _reasons(decided: pd.DataFrame, config: CohortConfig, n_selected: int) -> pd.Series:
     """'Selected: rank 4 of 20, 11.5 points' / 'Waitlisted: Illinois already has 2 selected teams …'."""
     status = decided[Col.STATUS]
-    selected_per_state = decided.loc[status == Status.SELECTED, Col.STATE].value_counts()
     points = decided[Out.SCORE].map("{:g} points".format)
     rank = decided[Out.RANK].astype(str)
     seat = decided[Out.RESERVED_SEAT].where(
         decided[Out.RESERVED_SEAT] == "", " (reserved seat: " + decided[Out.RESERVED_SEAT] + ")"
     )
     state_name = decided[Col.STATE].map(lambda code: USPS_STATES.get(code, code))
-    capped = decided[Col.STATE].map(selected_per_state).fillna(0) >= config.max_per_state
+    capped = _capped(decided, config)
     chosen = "Selected: rank " + rank + f" of {n_selected}, " + points + seat
     at_cap = (
         "Waitlisted: " + state_name + f" already has {config.max_per_state} selected teams (the limit per state); "

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from schemas.columns import INITIAL_DECISION_KINDS, Col, Out
-from schemas.ledger import OUT_STATES
 from schemas.errors import StaffError
+from schemas.ledger import OUT_STATES
 
 metadata = sa.MetaData()
 
@@ -127,8 +126,8 @@ notices = sa.Table(
     sa.UniqueConstraint("cohort", "applicant", "kind", "version", name="one_notice_per_decision"),
 )
 
-# One row per cohort: its stable id, the names it was registered with, where its responses come from, and
-# the sequence of its lifecycle actions (bumped by compare-and-set with every recorded change).
+# One row per cohort: its stable id (the key of every other table), the names it was registered with and
+# where its responses come from, so a renamed call is recognised (tasks/identity.py).
 cohorts = sa.Table(
     "cohorts",
     metadata,
@@ -136,9 +135,16 @@ cohorts = sa.Table(
     sa.Column("program", sa.Text, nullable=False),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
-    sa.Column("explicit_id", sa.Boolean, nullable=False),
     sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("action_seq", sa.Integer, nullable=False),
+)
+
+# The number of lifecycle actions recorded for a cohort: a run records its moves only by moving this from the
+# value it computed them from (compare-and-set), so two runs never both act on one state.
+action_sequences = sa.Table(
+    "action_sequences",
+    metadata,
+    sa.Column("cohort", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
 )
 
 # The one run per cohort that may send notices or record lifecycle changes (see tasks/lease.py).
@@ -266,12 +272,21 @@ def _stored_value(value: object) -> object:
 def record_selection(
     engine: sa.Engine, cohort: str, decided: pd.DataFrame, input_sha: str, config_sha: str, provisional: bool
 ) -> int:
-    """Stores one selection run and its decisions in one transaction; returns its id."""
+    """Stores one selection run and its decisions in one transaction; returns its id.
+
+    Refused (SelectionFrozenError, nothing written) once decision notices are out: a run that started before
+    the first notice went and finishes after it must not record a selection nobody will be sent.
+    """
     missing = {column: value for column, value in DECISION_DEFAULTS.items() if column not in decided.columns}
     full = decided.assign(**{str(c): [v] * len(decided) if isinstance(v, list) else v for c, v in missing.items()})
     rows = full[list(DECISION_FIELDS)].to_dict(orient="records")
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
+            if _frozen_id(conn, cohort) is not None:
+                raise SelectionFrozenError(
+                    f"decision notices of cohort {cohort} went out while this selection ran: it was not recorded "
+                    "and nothing was written; run the selection again to see what would change (drift.csv)"
+                )
             selection_id = conn.execute(
                 selections.insert().values(
                     cohort=cohort,
@@ -322,13 +337,41 @@ def _decisions_of(conn: sa.Connection, selection_id: int) -> pd.DataFrame:
 
 def frozen_selection_id(engine: sa.Engine, cohort: str) -> int | None:
     """The selection the sent notices came from, once any decision notice has gone out; else None."""
-    out = (notices.c.state.in_(OUT_STATES)) & (notices.c.kind.in_(sorted(INITIAL_DECISION_KINDS)))
     with engine.connect() as conn:
-        row = conn.execute(sa.select(freezes.c.selection_id).where(freezes.c.cohort == cohort)).first()
-        if row is None:
-            return None
-        sent = conn.execute(sa.select(notices.c.id).where(notices.c.cohort == cohort, out).limit(1)).first()
+        return _frozen_id(conn, cohort)
+
+
+def _frozen_id(conn: sa.Connection, cohort: str) -> int | None:
+    out = (notices.c.state.in_(sorted(OUT_STATES))) & (notices.c.kind.in_(sorted(INITIAL_DECISION_KINDS)))
+    row = conn.execute(sa.select(freezes.c.selection_id).where(freezes.c.cohort == cohort)).first()
+    if row is None:
+        return None
+    sent = conn.execute(sa.select(notices.c.id).where(notices.c.cohort == cohort, out).limit(1)).first()
     return int(row.selection_id) if sent is not None else None
+
+
+class SelectionFrozenError(StaffError):
+    """Decision notices are out: a new selection cannot be recorded (a re-run reports drift instead)."""
+
+
+class StalePlanError(StaffError):
+    """The notices were planned from a selection, or a state of the lifecycle, that is no longer current."""
+
+
+def plan_basis(engine: sa.Engine, cohort: str) -> dict[str, int | None]:
+    """What a plan of notices must still match when it is sent: the latest and the frozen selection, and the
+    number of lifecycle actions, read together."""
+    with engine.connect() as conn:
+        latest = conn.execute(sa.select(sa.func.max(selections.c.id)).where(selections.c.cohort == cohort))
+        return {"latest": latest.scalar_one(), "frozen": _frozen_id(conn, cohort), "actions": _sequence(conn, cohort)}
+
+
+def _sequence(conn: sa.Connection, cohort: str) -> int:
+    """The cohort's action sequence: the number of actions recorded (the table is made lazily, from the count)."""
+    seq = conn.execute(sa.select(action_sequences.c.seq).where(action_sequences.c.cohort == cohort)).scalar()
+    if seq is not None:
+        return int(seq)
+    return int(conn.execute(sa.select(sa.func.count()).where(actions.c.cohort == cohort)).scalar_one())
 
 
 def baseline_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame]:
@@ -341,17 +384,48 @@ def baseline_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFra
         return dict(head) | {"frozen": True}, _decisions_of(conn, frozen)
 
 
-def freeze_latest(engine: sa.Engine, cohort: str) -> None:
-    """Before decision notices go out: the latest selection becomes the baseline (unless one is already out)."""
-    if frozen_selection_id(engine, cohort) is not None:
-        return
-    head, _ = latest_selection(engine, cohort)
+def freeze_selection(engine: sa.Engine, cohort: str, selection_id: int) -> None:
+    """Before decision notices go out: the selection they were planned from becomes the baseline.
+
+    In one write transaction with the checks that make it safe: it is still the latest recorded selection (else
+    StalePlanError, nothing changed), and no other selection is already frozen with notices out.
+    """
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
+            latest = conn.execute(
+                sa.select(sa.func.max(selections.c.id)).where(selections.c.cohort == cohort)
+            ).scalar_one()
+            frozen = _frozen_id(conn, cohort)
+            if frozen == selection_id:
+                return
+            if frozen is not None or latest != selection_id:
+                raise StalePlanError(_stale_words(selection_id, latest if frozen is None else frozen))
             conn.execute(freezes.delete().where(freezes.c.cohort == cohort))
-            conn.execute(freezes.insert().values(cohort=cohort, selection_id=head["id"], frozen_at=now()))
+            conn.execute(freezes.insert().values(cohort=cohort, selection_id=selection_id, frozen_at=now()))
     except OperationalError as exc:
         raise StoreError(f"the selection was not frozen before sending (nothing was sent): {advice(exc)}") from None
+
+
+def _stale_words(planned: int | None, current: int | None) -> str:
+    return (
+        f"these notices were planned from selection {planned}, but selection {current} is now the one that "
+        "counts (it was recorded after planning, e.g. during the approval pause): nothing was sent. Run the send "
+        "again to review and approve the notices of the current selection"
+    )
+
+
+def check_plan_current(engine: sa.Engine, cohort: str, selection_id: int | None, actions_seq: int) -> None:
+    """StalePlanError unless the store still holds what the notices were planned from."""
+    basis = plan_basis(engine, cohort)
+    current = basis["frozen"] if basis["frozen"] is not None else basis["latest"]
+    if selection_id != current:
+        raise StalePlanError(_stale_words(selection_id, current))
+    if basis["actions"] != actions_seq:
+        raise StalePlanError(
+            "decisions changed after these notices were planned (another run or a staff member recorded a "
+            "confirm, decline, withdrawal, offer or expiry): nothing was sent; run it again to send the "
+            "notices of the decisions as they are now"
+        )
 
 
 class TransitionError(StaffError):
@@ -363,16 +437,18 @@ def record_actions(
 ) -> int:
     """Lifecycle moves in one transaction, each checked against the status the store holds for its team.
 
-    `current` is the status of every team before the moves and `seen` the number of actions they were
-    computed from: if another run recorded an action in between, nothing is recorded (TransitionError),
-    so two runs never both give away one seat. Returns the number of moves recorded.
+    `current` is the status of every team before the moves and `seen` the action sequence they were computed
+    from: they are recorded only by moving the sequence from `seen` to `seen + len(moves)` (compare-and-set), so
+    if another run recorded an action in between nothing is recorded (TransitionError) and two runs never both
+    give away one seat. Returns the number of moves recorded.
     """
     if not moves:
         return 0
     try:
-        with engine.begin() as conn:
-            recorded = conn.execute(sa.select(sa.func.count()).where(actions.c.cohort == cohort)).scalar_one()
-            if seen is not None and recorded != seen:
+        with write_transaction(engine) as conn:
+            recorded = _sequence(conn, cohort)
+            base = recorded if seen is None else seen
+            if not _advance(conn, cohort, base, base + len(moves)):
                 raise TransitionError(
                     "another run recorded a decision change at the same moment: nothing was recorded; run it again"
                 )
@@ -388,6 +464,22 @@ def record_actions(
     except OperationalError as exc:
         raise StoreError(f"the decision change was not recorded (nothing was written): {advice(exc)}") from None
     return len(moves)
+
+
+def _advance(conn: sa.Connection, cohort: str, seen: int, to: int) -> bool:
+    """Move the cohort's action sequence from `seen` to `to`; False when it no longer is `seen`."""
+    if conn.execute(sa.select(action_sequences.c.seq).where(action_sequences.c.cohort == cohort)).first() is None:
+        counted = int(conn.execute(sa.select(sa.func.count()).where(actions.c.cohort == cohort)).scalar_one())
+        if counted != seen:
+            return False
+        conn.execute(action_sequences.insert().values(cohort=cohort, seq=to))
+        return True
+    moved = conn.execute(
+        action_sequences.update()
+        .where(action_sequences.c.cohort == cohort, action_sequences.c.seq == seen)
+        .values(seq=to)
+    )
+    return moved.rowcount == 1
 
 
 def _in_utc(move: dict) -> dict:

@@ -15,10 +15,11 @@ import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel
 
-from schemas.columns import Col, Status
+from schemas.columns import Col, Out, Status
 from schemas.config import CohortConfig
-from schemas.suite import FAILED_CHECKS, build_expectations, failed_check_bits, row_checks
+from schemas.suite import FAILED_CHECKS, build_expectations, failed_check_bits, failed_check_codes, row_checks
 from tasks.normalize import clock_change_trouble
+from tasks.reason_codes import codes_where, no_codes
 
 REASON_SEPARATOR = "; "
 
@@ -217,10 +218,11 @@ def _display_values(frame: pd.DataFrame, checks: pd.DataFrame, field: str, rows:
 
 
 def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
-    """The frame with `status` (valid/invalid) and `reasons`; failing rows are kept, never dropped."""
+    """The frame with `status` (valid/invalid), `reasons` and `reason_codes`; failing rows are kept, never dropped."""
     out = frame.copy()
     out[Col.STATUS] = Status.VALID.value
     out[Col.REASONS] = ""
+    out[Out.REASON_CODES] = no_codes(out.index)
     if out.empty:
         return out
     checks = check_frame(frame, config.timezone)
@@ -243,6 +245,8 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     bad = out[Col.SOURCE_ROW].isin(joined.index)
     out.loc[bad, Col.REASONS] = out.loc[bad, Col.SOURCE_ROW].map(joined)
     out.loc[bad, Col.STATUS] = Status.INVALID.value
+    codes = pd.Series(failed_check_codes(bits, config.team_size.min, config.team_size.max), index=list(failures))
+    out[Out.REASON_CODES] = codes_where(out[Out.REASON_CODES], bad, out[Col.SOURCE_ROW].map(codes))
     return out
 
 

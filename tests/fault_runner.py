@@ -28,17 +28,20 @@ import sqlalchemy as sa
 
 import tasks.delivery
 from schemas.config import load_config
+from schemas.ledger import LedgerState
 from tasks.cutoff import apply_cutoff
 from tasks.decisions import decisions_frame, summarize_selection, write_decisions
 from tasks.dedupe import deduplicate
-from tasks.delivery import deliver, smtp_settings
+from tasks.delivery import deliver
+from tasks.ledger import LedgerWriter
 from tasks.normalize import normalize
 from tasks.notices import plan_notices
 from tasks.report import write_report
 from tasks.score import score
 from tasks.select import select
+from tasks.smtp import smtp_settings
 from tasks.sources import FileSource, values_to_frame
-from tasks.store import SENT, LedgerWriter, open_store, record_selection
+from tasks.store import frozen_selection_id, open_store, record_selection
 from tasks.validate import validate
 
 AS_OF = dt.datetime(2021, 6, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
@@ -64,19 +67,19 @@ def arm(stage: str | None, k: int) -> None:
 
         Path.write_text = half_then_die  # type: ignore[method-assign]
     elif stage == "after-sync":
-        tasks.delivery.send_notices = lambda *args, **kwargs: die()
+        tasks.delivery.send_batch = lambda *args, **kwargs: die()
     elif stage in ("mid-send", "after-accept"):
         real_move = LedgerWriter.move
         sent = 0
 
         def move(self, notice_id: int, state: str, *args, **kwargs):
             nonlocal sent
-            if state == SENT:
+            if state == LedgerState.SENT:
                 sent += 1
                 if stage == "after-accept" and sent == k:
                     die()
             real_move(self, notice_id, state, *args, **kwargs)
-            if stage == "mid-send" and state == SENT and sent == k:
+            if stage == "mid-send" and state == LedgerState.SENT and sent == k:
                 die()
 
         LedgerWriter.move = move  # type: ignore[method-assign]
@@ -98,12 +101,13 @@ def run(config_path: str, validated: pd.DataFrame | None, out_dir: str, stage: s
     engine = open_store(config.database_url)
     if stage == "mid-record":
         sa.event.listen(engine, "commit", lambda connection: die())
-    record_selection(engine, config.cohort, decided, summary.input_sha256, summary.config_sha256, False)
-    decisions = decisions_frame(decided, config, provisional=False)
-    write_decisions(decisions, summary, Path(out_dir))
-    write_report(decisions, summary, config, Path(out_dir))
+    if frozen_selection_id(engine, config.cohort_id) is None:  # once notices are out the flow reports drift
+        record_selection(engine, config.cohort_id, decided, summary.input_sha256, summary.config_sha256, False)
+        decisions = decisions_frame(decided, config, provisional=False)
+        write_decisions(decisions, summary, Path(out_dir))
+        write_report(decisions, summary, config, Path(out_dir))
     planned = plan_notices(engine, config, "decisions", AS_OF)
-    deliver(engine, config, planned, "decisions", smtp_settings(config), base_delay=0.01)
+    deliver(engine, config, planned, smtp_settings(config), base_delay=0.01)
     engine.dispose()
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
+import random
 import signal
 import socket
 import threading
@@ -36,6 +38,7 @@ class RecordingHandler:
     drop_next_mail: int = 0
     kill_pid_at_data: tuple[int, int] | None = None  # (pid, k): SIGKILL pid when the k-th message arrives
     kill_pid_at_mail: tuple[int, int] | None = None  # (pid, k): SIGKILL pid at the k-th MAIL FROM
+    delay: tuple[float, float] = (0.0, 0.0)  # seconds the server takes over each message, drawn uniformly
     mails: int = 0
     rcpt_seen: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +66,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay[1]:
+            await asyncio.sleep(random.uniform(*self.delay))
         with self.lock:
             if self.data_replies:
                 return self.data_replies.pop(0)

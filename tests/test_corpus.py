@@ -96,7 +96,7 @@ def run_values(values: list[list[str]], tmp_path: Path, **config_changes) -> Run
     write_report(decisions, summary, config, out)
     engine = open_store(config.database_url)
     record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
-    notices = plan_notices(engine, config, "decisions", AFTER)
+    notices = plan_notices(engine, config, "decisions", AFTER).notices
     engine.dispose()
     return Run(values, decided, decisions, out, notices)
 
@@ -258,16 +258,18 @@ def test_forged_addresses_get_reasons_and_their_notices_are_refused(corpus):
     assert all(b"attacker" not in n.payload.split(b"\r\n\r\n")[0] for n in sendable)
 
 
-def test_a_line_break_in_a_subject_from_an_answer_refuses_that_notice(tmp_path):
+def test_a_line_break_in_a_subject_from_an_answer_is_taken_out_and_the_notice_goes(tmp_path):
     notices = yaml.safe_load(CONFIG_PATH.read_text())["notices"]
     notices["subjects"]["selected"] = "Selected: {{ team.local_name }}"
     values = [list(HEADERS), line(answers(1, **{"Local Association name": "Local 1\r\nBcc: evil@attacker.example"}))]
-    values.append(line(answers(2)))
+    values.append(line(answers(2, **{"Local Association name": "Local 2\u2028Education\x0bAssociation\x85"})))
     run = run_values(values, tmp_path, notices=notices)
     check_run(run)
-    refused = [n for n in run.notices if n.refusal]
-    assert [n.refusal for n in refused] == ["subject would carry a line break from the application"]
-    assert [n.subject for n in run.notices if not n.refusal] == ["Selected: Local 2 Education Association"]
+    assert [n.refusal for n in run.notices] == ["", ""]
+    assert [n.subject for n in run.notices] == [
+        "Selected: Local 1 Bcc: evil@attacker.example",
+        "Selected: Local 2 Education Association",
+    ]
 
 
 def test_nul_bytes_are_removed(corpus):

@@ -28,22 +28,15 @@ import sqlalchemy as sa
 
 import tests.fault_runner as runner
 from schemas.columns import Col
+from schemas.ledger import LedgerState
 from tasks.decisions import OutputError, write_csv
-from tasks.delivery import deliver, smtp_settings, sync_ledger
+from tasks.delivery import deliver
+from tasks.ledger import ledger, sync_ledger
 from tasks.normalize import normalize
 from tasks.notices import DECISION_KINDS, plan_notices
+from tasks.smtp import smtp_settings
 from tasks.sources import FileSource, SheetSource, SourceError, values_to_frame
-from tasks.store import (
-    FAILED,
-    REFUSED,
-    SENT,
-    SUPERSEDED,
-    UNKNOWN,
-    StoreError,
-    ledger,
-    open_store,
-    record_selection,
-)
+from tasks.store import StoreError, open_store, record_selection
 from tasks.validate import validate
 from tasks.writeback import DECISIONS_TITLE, decision_values, write_decisions_to_sheet
 from tests.conftest import ROOT
@@ -54,6 +47,13 @@ from tests.test_writeback import _decisions
 from tests.test_writeback import team as sheet_team
 
 AS_OF = runner.AS_OF
+FAILED, REFUSED, SENT, SUPERSEDED, UNKNOWN = (
+    LedgerState.FAILED,
+    LedgerState.REFUSED,
+    LedgerState.SENT,
+    LedgerState.SUPERSEDED,
+    LedgerState.UNKNOWN,
+)
 MATRIX: list[dict] = []
 
 
@@ -269,10 +269,10 @@ def test_smtp_faults_never_duplicate_or_lose_a_notice(tmp_path, fault):
         unknown_allowed, refused_for_good = _smtp_fault(server.handler, fault)
         settings = smtp_settings(config)
         planned = plan_notices(engine, config, "decisions", AS_OF)
-        first = deliver(engine, config, planned, "decisions", settings, base_delay=0.01)
+        first = deliver(engine, config, planned, settings, base_delay=0.01)
         assert len(first.unknown) == unknown_allowed
         # The next run staff start: what failed is retried; an unknown notice only when staff ask.
-        deliver(engine, config, planned, "decisions", settings, base_delay=0.01, resend_unknown=bool(unknown_allowed))
+        deliver(engine, config, planned, settings, base_delay=0.01, resend_unknown=bool(unknown_allowed))
         received = list(server.received)
     outcome = tally(f"SMTP {fault}", engine, config.cohort, received, unknown_allowed, refused_for_good)
     assert outcome.notices == len(TEAMS)
@@ -436,7 +436,7 @@ def test_the_store_locked_or_full_while_filling_the_ledger_changes_nothing_and_s
     config, _ = make_config(tmp_path, smtp.port)
     engine = record(config, TEAMS * 1)
     planned = plan_notices(engine, config, "decisions", AS_OF)
-    many = [n.model_copy(update={"applicant": f"{n.applicant}-{i}"}) for i in range(40) for n in planned]
+    many = [n.model_copy(update={"applicant": f"{n.applicant}-{i}"}) for i in range(40) for n in planned.notices]
     if fault == "locked":
         engine = _limited(engine, "PRAGMA busy_timeout = 100")
         with Locker(config), pytest.raises(StoreError, match="nothing was changed.*database is locked"):
@@ -448,7 +448,7 @@ def test_the_store_locked_or_full_while_filling_the_ledger_changes_nothing_and_s
     assert ledger(engine, config.cohort).empty
     engine.dispose()
     engine = open_store(config.database_url)
-    deliver(engine, config, planned, "decisions", smtp_settings(config), base_delay=0.01)
+    deliver(engine, config, planned, smtp_settings(config), base_delay=0.01)
     tally(f"store {fault} while filling the ledger", engine, config.cohort, smtp.received)
 
 
@@ -473,11 +473,11 @@ def test_the_store_locked_mid_batch_stops_the_send_and_the_rerun_finishes_it(tmp
         planned = plan_notices(engine, config, "decisions", AS_OF)
         short = _limited(open_store(config.database_url), "PRAGMA busy_timeout = 100")
         with pytest.raises(StoreError, match="ledger could not be updated: database is locked"):
-            deliver(short, config, planned, "decisions", smtp_settings(config), base_delay=0.01)
+            deliver(short, config, planned, smtp_settings(config), base_delay=0.01)
         assert len(server.received) == 2
         server.handler.locker.__exit__()
         short.dispose()
-        report = deliver(engine, config, planned, "decisions", smtp_settings(config), base_delay=0.01)
+        report = deliver(engine, config, planned, smtp_settings(config), base_delay=0.01)
         assert len(report.unknown) == 1 and LEAD2 in report.unknown[0]
         received = list(server.received)
     tally("store locked mid-batch, after the server accepted a message", engine, config.cohort, received, 1)

@@ -15,7 +15,7 @@ from schemas.config import ReservedSeats
 from tasks.audit import audit_trail, write_audit
 from tasks.cutoff import apply_cutoff
 from tasks.dedupe import deduplicate
-from tasks.delivery import deliver, smtp_settings
+from tasks.delivery import deliver
 from tasks.lifecycle import (
     LifecycleError,
     check_drift,
@@ -30,6 +30,7 @@ from tasks.overrides import Override
 from tasks.score import score
 from tasks.select import select
 from tasks.simulate import what_if
+from tasks.smtp import smtp_settings
 from tasks.store import action_log, open_store, record_selection, selection_history
 from tasks.validate import validate
 from tests.helpers import raw_frame
@@ -61,9 +62,9 @@ def key(i: int, state: str) -> str:
 
 
 def sent_notices(engine, config, smtp, as_of=AFTER, kind="decisions"):
-    planned = plan_notices(engine, config, kind, as_of)
-    deliver(engine, config, planned, kind, smtp_settings(config), base_delay=0.01)
-    return planned
+    plan = plan_notices(engine, config, kind, as_of)
+    deliver(engine, config, plan, smtp_settings(config), base_delay=0.01)
+    return plan.notices
 
 
 def statuses(engine, config) -> dict[str, str]:

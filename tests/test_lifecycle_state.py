@@ -1,6 +1,8 @@
 """A stateful property test of everything after the deadline: selections and re-runs, sends cut off by a
 crash before or after the server took the message, declines, withdrawals, confirmations, promotions and
-expiries, in any order hypothesis finds. After every step:
+expiries, in any order hypothesis finds, interleaved as overlapping runs would be: a plan sent after another run
+changed the selection or the lifecycle, two promotions computed from one state, two runs claiming one notice.
+After every step:
 
 - no team gets two messages for the same decision (kind), and no message goes out twice;
 - selected + confirmed + offered never exceed capacity or the per-state cap;
@@ -23,9 +25,11 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from schemas.columns import LIFECYCLE_KINDS, SEAT_HOLDING, Col, Out, Status
+from schemas.columns import LIFECYCLE_KINDS, SEAT_HOLDING, Col, Out, Status, check_code
 from schemas.config import CohortConfig, ReservedSeats, load_config
-from tasks.delivery import send_notices, smtp_settings, sync_ledger
+from schemas.ledger import OUT_STATES, LedgerState
+from tasks.delivery import deliver
+from tasks.ledger import LedgerWriter, ledger, sync_ledger
 from tasks.lifecycle import (
     STAFF_ACTIONS,
     TRANSITIONS,
@@ -33,22 +37,22 @@ from tasks.lifecycle import (
     check_drift,
     course_started,
     current_decisions,
+    plan_promotion,
     promote,
     record_staff_action,
     team_rows,
 )
-from tasks.notices import kinds_of, plan_notices
+from tasks.notices import plan_notices
 from tasks.select import select
+from tasks.smtp import smtp_settings
 from tasks.store import (
-    OUT_STATES,
-    SENDING,
-    SENT,
-    LedgerWriter,
+    SelectionFrozenError,
+    StalePlanError,
+    TransitionError,
     action_log,
-    freeze_latest,
     frozen_selection_id,
-    ledger,
     open_store,
+    record_actions,
     record_selection,
     selection_history,
 )
@@ -89,6 +93,7 @@ def candidates(n: int, seed: int) -> pd.DataFrame:
     odd = (rng % 7 == 0).to_numpy()
     frame.loc[odd, Col.STATUS] = Status.INVALID.value
     frame.loc[odd, Col.REASONS] = "Local president has not approved"
+    frame[Out.REASON_CODES] = [[check_code(Col.PRESIDENT_APPROVED)] if o else [] for o in odd]
     return frame
 
 
@@ -138,6 +143,7 @@ class AfterTheDeadline(RuleBasedStateMachine):
         changed.loc[pick, Out.SCORE] = float(seed % 9)
         if seed % 3 == 0:
             changed.loc[pick, Col.STATUS] = Status.INVALID.value
+            changed.at[pick, Out.REASON_CODES] = [check_code(Col.COMMITMENT)]
         extra = candidates(len(changed) + add, seed + 1).iloc[len(changed) :]
         self.inputs = pd.concat([changed, extra], ignore_index=True)
         decided = select(self.inputs, self.config)
@@ -146,6 +152,8 @@ class AfterTheDeadline(RuleBasedStateMachine):
         event(f"re-run: {'frozen, drift ' + str(drift.changes) if drift.frozen else 'recorded'}")
         if drift.frozen:
             assert len(selection_history(self.engine, self.config.cohort)) == before
+            with pytest.raises(SelectionFrozenError):  # a run that checked before the freeze cannot record
+                self.record(decided)
         else:
             self.record(decided)
 
@@ -158,29 +166,91 @@ class AfterTheDeadline(RuleBasedStateMachine):
         planned = plan_notices(self.engine, self.config, kind, self.clock)
         started = course_started(self.config, self.clock)
         seen = len(SERVER.received)
-        if kind == "decisions":
-            freeze_latest(self.engine, self.config.cohort)
-        sync_ledger(self.engine, self.config.cohort, planned, kinds_of(kind))
-        moves = Counter()
-        real_move = LedgerWriter.move
+        claims = Counter()
+        real_claim = LedgerWriter.claim
 
-        def move(writer, notice_id, state, error="", attempt=False):
-            moves[state] += 1
-            if crash == "before data" and state == SENDING and moves[SENDING] == at:
+        def claim(writer, notice_id):
+            claims["claim"] += 1
+            if crash == "before data" and claims["claim"] == at:
                 raise Crash
-            real_move(writer, notice_id, state, error, attempt)
-            if crash == "after data" and state == SENDING and moves[SENDING] == at:
+            won = real_claim(writer, notice_id)
+            if crash == "after data" and claims["claim"] == at:
                 raise Crash  # the server is about to take the message; the ledger never hears of it
+            return won
 
-        with mock.patch.object(LedgerWriter, "move", move):
+        with mock.patch.object(LedgerWriter, "claim", claim):
             try:
-                send_notices(self.engine, self.config.cohort, planned, self.config, smtp_settings(self.config))
+                deliver(self.engine, self.config, planned, smtp_settings(self.config), base_delay=0.01)
             except Crash:
                 event(f"send: crashed {crash}")
         event(f"send {kind}: {len(SERVER.received) - seen} messages")
         if started:
             late = [m for m in SERVER.received[seen:] if self.kind_of(m) in LIFECYCLE_KINDS]
             assert not late, "a change notice went out after the course started"
+
+    @rule(
+        kind=st.sampled_from(["decisions", "lifecycle"]),
+        meanwhile=st.sampled_from(["selection", "staff action", "promotion", "nothing"]),
+        pick=st.integers(0, 20),
+    )
+    def another_run_changes_things_between_plan_and_send(self, kind: str, meanwhile: str, pick: int) -> None:
+        """A send planned (e.g. then paused for approval) while another run records something: it sends nothing
+        unless what it was planned from is still what counts."""
+        planned = plan_notices(self.engine, self.config, kind, self.clock)
+        changed = False
+        if meanwhile == "selection" and frozen_selection_id(self.engine, self.config.cohort) is None:
+            self.record(select(self.inputs, self.config))
+            changed = True
+        elif meanwhile == "staff action" and frozen_selection_id(self.engine, self.config.cohort) is not None:
+            before = len(action_log(self.engine, self.config.cohort))
+            self.staff_records(STAFF_ACTIONS[pick % 3], pick)
+            changed = len(action_log(self.engine, self.config.cohort)) != before
+        elif meanwhile == "promotion":
+            changed = bool(promote(self.engine, self.config, self.clock).offered)
+            changed = changed or len(action_log(self.engine, self.config.cohort)) != planned.actions_seq
+        seen = len(SERVER.received)
+        try:
+            deliver(self.engine, self.config, planned, smtp_settings(self.config), base_delay=0.01)
+            assert not changed, "a plan was sent after what it came from changed"
+            event("plan then send: sent")
+        except StalePlanError:
+            assert len(SERVER.received) == seen, "a stale plan sent something"
+            event(f"plan then send: stale after {meanwhile}")
+
+    @precondition(lambda self: frozen_selection_id(self.engine, self.config.cohort) is not None)
+    @rule(hours=st.sampled_from([0, 72, 96]))
+    def two_promotions_computed_from_one_state(self, hours: int) -> None:
+        """Both compute from the same state; only the first to record may: the second records nothing."""
+        self.clock += dt.timedelta(hours=hours)
+        first = plan_promotion(self.engine, self.config, self.clock)
+        second = plan_promotion(self.engine, self.config, self.clock)
+        assert first.moves == second.moves
+        for n, promotion in enumerate((first, second)):
+            if not promotion.moves:
+                continue
+            before = {m["applicant"]: m["from_status"] for m in reversed(promotion.moves)}
+            try:
+                record_actions(self.engine, self.config.cohort, promotion.moves, before, promotion.actions_seen)
+                assert n == 0, "the second promotion recorded its moves too"
+            except TransitionError:
+                assert n == 1
+        event(f"two promotions: {len(first.moves)} moves, recorded once")
+
+    @rule()
+    def two_runs_claim_one_notice(self) -> None:
+        rows = ledger(self.engine, self.config.cohort)
+        waiting = rows[rows["state"].isin([LedgerState.PENDING, LedgerState.FAILED])]
+        if waiting.empty:
+            return
+        one, two = LedgerWriter(self.engine, "run-a"), LedgerWriter(self.engine, "run-b")
+        try:
+            won = [one.claim(int(waiting["id"].iloc[0])), two.claim(int(waiting["id"].iloc[0]))]
+        finally:
+            one.close()
+            two.close()
+        assert won == [True, False]
+        sync_ledger(self.engine, self.config.cohort, [], [], live_owners=["run-b"])  # run-a is gone: unknown
+        event("two claims: one won")
 
     def kind_of(self, message) -> str:
         rows = ledger(self.engine, self.config.cohort)
@@ -232,6 +302,7 @@ class AfterTheDeadline(RuleBasedStateMachine):
         meaning = dict(zip(rows["message_id"], zip(rows["applicant"], rows["kind"], strict=True), strict=True))
         ids = Counter(m.message["Message-ID"] for m in SERVER.received)
         assert max(ids.values(), default=0) <= 1
+        assert all(m.message["Date"] for m in SERVER.received), "a message without a Date header"
         decisions = Counter(meaning[i] for i in ids)
         assert max(decisions.values(), default=0) <= 1, decisions.most_common(3)
 
@@ -269,7 +340,7 @@ class AfterTheDeadline(RuleBasedStateMachine):
     def sent_means_received(self) -> None:
         rows = ledger(self.engine, self.config.cohort)
         received = {m.message["Message-ID"] for m in SERVER.received}
-        assert set(rows.loc[rows["state"] == SENT, "message_id"]) <= received
+        assert set(rows.loc[rows["state"] == LedgerState.SENT, "message_id"]) <= received
 
 
 @pytest.fixture(scope="module")

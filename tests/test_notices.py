@@ -13,31 +13,31 @@ import yaml
 
 from schemas.columns import Col
 from schemas.config import load_config
+from schemas.ledger import LedgerState
 from tasks.cutoff import apply_cutoff
 from tasks.dedupe import deduplicate
-from tasks.delivery import (
-    FAILED,
-    PENDING,
-    SENT,
-    SUPERSEDED,
-    UNKNOWN,
-    delivery_report,
-    send_notices,
-    smtp_settings,
-    sync_ledger,
-    write_outbox,
-)
+from tasks.delivery import sync_and_send
+from tasks.ledger import delivery_report, ledger, sync_ledger
 from tasks.normalize import normalize
 from tasks.notices import DECISION_KINDS, NoticeError, decision_notices, interest_notices, read_interest_list
+from tasks.outbox import write_outbox
 from tasks.score import score
 from tasks.select import select
-from tasks.store import latest_selection, ledger, open_store, record_selection
+from tasks.smtp import smtp_settings
+from tasks.store import latest_selection, open_store, record_selection
 from tasks.validate import validate
 from tests.conftest import CONFIG_PATH, ROOT
 from tests.helpers import raw_frame, row
 from tests.smtp_server import SmtpServer
 
 DOMAIN = "example.org"
+PENDING, SENT, FAILED, SUPERSEDED, UNKNOWN = (
+    LedgerState.PENDING,
+    LedgerState.SENT,
+    LedgerState.FAILED,
+    LedgerState.SUPERSEDED,
+    LedgerState.UNKNOWN,
+)
 
 
 def team(i: int, state: str = "OH", **more: str) -> list[str]:
@@ -60,6 +60,7 @@ def make_config(tmp_path: Path, smtp_port: int, **changes):
     data["previous_participants"] = str(ROOT / "examples" / "previous-participants.csv")
     data["interest_list"] = str(ROOT / "examples" / "interest-list.csv")
     data["reserved_seats"] = []
+    data["lease"] = {"wait_seconds": 30, "expire_seconds": 3}  # a killed sender's lease lapses within a test
     data.update(changes)
     path = tmp_path / "cohort.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -81,8 +82,7 @@ def plan(engine, config):
 
 def send(engine, config, **kwargs):
     planned = plan(engine, config)
-    sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
-    send_notices(engine, config.cohort, planned, config, smtp_settings(config), base_delay=0.01, **kwargs)
+    sync_and_send(engine, config, planned, DECISION_KINDS, smtp_settings(config), base_delay=0.01, **kwargs)
     return planned
 
 
@@ -113,7 +113,8 @@ def test_each_team_gets_one_notice_with_the_right_recipients_and_content(tmp_pat
     assert "Local 1 Education Association" in first.message.get_body(("plain",)).get_content()
     assert "waitlist, in position 1" in by_to["lead2@local2.example.org"].message.get_body(("plain",)).get_content()
     regret = by_to["lead4@local4.example.org"].message.get_body(("plain",)).get_content()
-    assert "State is not a US state or territory: 'Narnia'" in regret
+    assert "The state given in the application is not a US state or territory." in regret
+    assert "Narnia" not in regret and "State is not a US state" not in regret  # never the staff reasons
     late = by_to["lead5@local5.example.org"].message.get_body(("plain",)).get_content()
     assert "after the deadline" in late
     assert by_to["lead1@local1.example.org"].message["Message-ID"].endswith(f"@{DOMAIN}>")
@@ -187,8 +188,7 @@ def test_header_injection_never_reaches_the_wire(tmp_path, smtp):
     decided.loc[decided[Col.SOURCE_ROW] == 3, Col.LEAD_EMAIL] = "lead2@local2.example.org\r\nBcc: evil@attacker.example"
     decided.loc[decided[Col.SOURCE_ROW] == 2, Col.LOCAL_NAME] = "Local\r\nBcc: evil@attacker.example"
     planned = decision_notices(decided, config, DOMAIN)
-    sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
-    send_notices(engine, config.cohort, planned, config, smtp_settings(config), base_delay=0.01)
+    sync_and_send(engine, config, planned, DECISION_KINDS, smtp_settings(config), base_delay=0.01)
     assert len(smtp.received) == 1  # the forged address is refused; the other notice goes out
     for received in smtp.received:
         assert all("evil" not in recipient for recipient in received.recipients)
@@ -201,16 +201,18 @@ def test_header_injection_never_reaches_the_wire(tmp_path, smtp):
 def test_dry_run_outbox_has_every_message_and_an_index(tmp_path):
     config, _ = make_config(tmp_path, 25)
     engine = record(config, [team(1), team(2, "TX"), team(3, "Narnia")])
-    outbox = write_outbox(plan(engine, config), config, tmp_path / "out")
+    outbox = write_outbox(plan(engine, config), tmp_path / "out")
     assert sorted(p.name for p in outbox.glob("*.eml")) == [
         "0001-selected.eml",
         "0002-selected.eml",
         "0003-not_selected.eml",
     ]
     index = (outbox / "index.csv").read_text().splitlines()
-    assert index[0] == "file,recipient,cc,kind,subject,refused_because"
+    assert index[0] == "file,team,recipient,cc,kind,subject,message_to_team,refused_because"
     assert len(index) == 4
     assert ledger(engine, config.cohort).empty
+    first = (outbox / "0001-selected.eml").read_bytes()
+    assert first.startswith(b"Date: ") and b"\r\nMessage-ID: " in first  # RFC 5322: Date is required
 
 
 def test_templates_fail_at_preview_when_a_value_is_missing(tmp_path):
@@ -317,8 +319,7 @@ def test_interest_notices_are_sent_once_per_address(tmp_path, smtp):
     people = read_interest_list(config.interest_list)
     for _ in range(2):
         planned = interest_notices(people, {"lead1@local1.example.org"}, config, DOMAIN)
-        sync_ledger(engine, config.cohort, planned, {"interest"})
-        send_notices(engine, config.cohort, planned, config, smtp_settings(config), base_delay=0.01)
+        sync_and_send(engine, config, planned, {"interest"}, smtp_settings(config), base_delay=0.01)
     received = Counter(m.message["To"] for m in smtp.received)
     assert set(received.values()) == {1}
     assert len(received) == people["email"].nunique()
@@ -330,4 +331,26 @@ def test_an_unusable_submitter_address_does_not_hold_back_the_leads_notice(tmp_p
     planned = send(engine, config)
     assert [(n.to, n.cc, n.refusal) for n in planned] == [("lead1@local1.example.org", "", "")]
     assert [m.recipients for m in smtp.received] == [["lead1@local1.example.org"]]
-    assert "Submitter email is not a valid address" in smtp.received[0].message.get_body(("plain",)).get_content()
+    body = smtp.received[0].message.get_body(("plain",)).get_content()
+    assert "The email address of the person who submitted the application is not a valid email address." in body
+    assert "not-an-address@" not in body  # the answer itself is never quoted to the applicant
+
+
+def test_a_cc_refused_at_rcpt_never_blocks_the_leads_notice(tmp_path, smtp):
+    """550 for the submitter's address: the lead's notice goes without it (and without its Cc header), and the
+    refusal is recorded and reported by team; a refused lead is reported by team."""
+    config, _ = make_config(tmp_path, smtp.port)
+    rows = [team(1, Email_Address="helper1@local1.example.org"), team(2, "TX")]
+    engine = record(config, rows)
+    smtp.handler.rcpt_replies["helper1@local1.example.org"] = ["550 5.1.1 no such user"] * 4
+    smtp.handler.rcpt_replies["lead2@local2.example.org"] = ["550 5.1.1 no such user"] * 4
+    for _ in range(2):  # the retry of a run changes nothing: the lead got it once, the cc never
+        send(engine, config)
+    assert [m.recipients for m in smtp.received] == [["lead1@local1.example.org"]]
+    assert smtp.received[0].message["Cc"] is None
+    report = delivery_report(engine, config.cohort, DECISION_KINDS, dry_run=False, outbox=None)
+    assert report.counts[SENT] == 1
+    refused_cc = "OH:local 1 education association (selected): cc helper1@local1.example.org: 550 5.1.1 no such user"
+    assert report.cc_refused == [refused_cc]
+    assert report.failed[0].startswith("TX:local 2 education association lead2@local2.example.org (selected)")
+

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from schemas.config import load_config
-from tasks.store import approval_history, frozen_selection_id, open_store
+from tasks.store import approval_history, frozen_selection_id, latest_selection, open_store
 from tests.conftest import ROOT
 from tests.smtp_server import SmtpServer, free_port
 from tests.test_notices import make_config
@@ -116,30 +117,59 @@ def _state(flow_run_id):
     return asyncio.run(read())
 
 
-def test_select_then_approve_sends_each_notice_once(served):
-    smtp, config_path, base = served
-    out = base / "decisions"
+def _select(config_path, out):
     selection = run_deployment(
         "select-cohort/select-at-deadline",
         parameters={"config_path": str(config_path), "out_dir": str(out), "as_of": AFTER},
         timeout=180,
     )
     assert selection.state.is_completed(), selection.state
-    assert (out / "decisions.csv").is_file()
+    return selection
 
+
+def _send_paused(config_path, out):
     run = run_deployment(
         "send-notices/send-notices",
-        parameters={"config_path": str(config_path), "out_dir": str(base / "n1"), "send": True, "as_of": AFTER},
+        parameters={"config_path": str(config_path), "out_dir": str(out), "send": True, "as_of": AFTER},
         timeout=0,
     )
     _wait(lambda: _state(run.id).is_paused(), 120, "the send to pause for approval")
+    return run
+
+
+def _approved(run):
+    resume_flow_run(run.id, run_input={"approve": True, "note": "checked the outbox"})
+    return _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
+
+
+def test_select_then_approve_sends_each_notice_once(served):
+    """A selection re-run during the approval pause: the approved send sends nothing and says to re-run; the
+    re-run sends the notices of the new selection, each once, and freezes that selection."""
+    smtp, config_path, base = served
+    out = base / "decisions"
+    _select(config_path, out)
+    assert (out / "decisions.csv").is_file()
+    config = load_config(config_path)
+    engine = open_store(config.database_url)
+
+    stale = _send_paused(config_path, base / "n1")
     assert smtp.received == []
     assert (base / "n1" / "outbox" / "index.csv").is_file()
-    resume_flow_run(run.id, run_input={"approve": True, "note": "checked the outbox"})
-    final = _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
+    _select(config_path, base / "decisions-again")  # staff re-run the selection while the send waits
+    final = _approved(stale)
+    assert final.is_failed(), final
+    assert "planned from selection" in final.message and "Run the send again" in final.message
+    assert smtp.received == []
+    assert frozen_selection_id(engine, config.cohort_id) is None
+
+    run = _send_paused(config_path, base / "n1b")
+    final = _approved(run)
     assert final.is_completed(), final
     recipients = [m.message["To"] for m in smtp.received]
     assert len(recipients) == len(set(recipients)) >= 45
+    assert Counter(m.message["Message-ID"] for m in smtp.received).most_common(1)[0][1] == 1
+    latest, _ = latest_selection(engine, config.cohort_id)
+    assert frozen_selection_id(engine, config.cohort_id) == latest["id"]
 
 
 def test_rejected_send_sends_nothing(served):

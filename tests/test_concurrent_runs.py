@@ -1,0 +1,188 @@
+"""Runs that overlap, as real processes: `cohort-select` commands started at the same moment on one state store,
+against a real SMTP server (aiosmtpd on 127.0.0.1) that takes 0.1–0.5 s over each message.
+
+Each case ends with every notice received exactly once (counted by Message-ID at the server), nothing lost
+(every notice the ledger holds is sent, or refused for a recorded reason), and seats given once.
+`CONCURRENCY=path` writes what each case tried and received (the README's Hardening table).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from schemas.columns import Col, Out, Status
+from schemas.ledger import LedgerState
+from tasks.ledger import ledger
+from tasks.lifecycle import current_decisions, team_rows
+from tasks.store import action_log, frozen_selection_id, latest_selection, open_store
+from tests.conftest import ROOT
+from tests.smtp_server import SmtpServer
+from tests.test_notices import make_config
+
+AFTER = "2021-06-08T09:00:00-04:00"
+LATER = "2021-06-09T09:00:00-04:00"
+RESULTS: list[dict] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def results_table():
+    yield
+    target = os.environ.get("CONCURRENCY")
+    if target:
+        Path(target).write_text(json.dumps(RESULTS, indent=1) + "\n")
+
+
+@pytest.fixture
+def slow_smtp():
+    with SmtpServer() as server:
+        server.handler.delay = (0.1, 0.5)
+        yield server
+
+
+def _env() -> dict[str, str]:
+    """The test's Prefect server for the child processes, so none starts a server of its own."""
+    from prefect.settings import get_current_settings
+
+    return os.environ | {"PREFECT_API_URL": str(get_current_settings().api.url)}
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flows.cli", *args]
+
+
+def _at_once(*commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Start every command before waiting for any."""
+    env = _env()
+    running = [
+        subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
+    done = []
+    for process in running:
+        out, err = process.communicate(timeout=240)
+        done.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return done
+
+
+def _selected_and_sent(tmp_path: Path, smtp: SmtpServer, **changes):
+    """The bundled example selected and its decision notices sent (in this process), for the cases after them."""
+    config, path = make_config(tmp_path, smtp.port, **changes)
+    assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
+    assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "n"), "--send"]) == 0
+    return config, path
+
+
+def _check_once_and_nothing_lost(case: str, config, smtp: SmtpServer, runs: list[subprocess.CompletedProcess]):
+    engine = open_store(config.database_url)
+    rows = ledger(engine, config.cohort_id)
+    received = Counter(m.message["Message-ID"] for m in smtp.received)
+    duplicates = sum(n - 1 for n in received.values())
+    live = rows[rows["state"] != LedgerState.SUPERSEDED]
+    lost = live[(live["state"] != LedgerState.REFUSED) & ~live["message_id"].isin(received)]
+    RESULTS.append(
+        {
+            "case": case,
+            "runs": len(runs),
+            "exit codes": [r.returncode for r in runs],
+            "messages received": sum(received.values()),
+            "distinct": len(received),
+            "duplicates": duplicates,
+            "lost": len(lost),
+        }
+    )
+    assert duplicates == 0, f"{case}: {received.most_common(3)}"
+    assert lost.empty, f"{case}: not sent: {lost[['applicant', 'kind', 'state', 'last_error']].to_dict('records')}"
+    assert set(live["state"]) <= {LedgerState.SENT, LedgerState.REFUSED}
+    assert all(m.message["Date"] for m in smtp.received)
+    return engine, rows
+
+
+def test_two_sends_at_once_deliver_each_notice_once(prefect_server, tmp_path, slow_smtp):
+    config, path = make_config(tmp_path, slow_smtp.port)
+    assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
+    notify = ["notify", "--config", str(path), "--as-of", AFTER, "--send"]
+    runs = _at_once(_cli(*notify, "--out", str(tmp_path / "a")), _cli(*notify, "--out", str(tmp_path / "b")))
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr[-800:] for r in runs]
+    engine, rows = _check_once_and_nothing_lost("two notify --send at once", config, slow_smtp, runs)
+    assert len(slow_smtp.received) == (rows["state"] == LedgerState.SENT).sum() >= 45
+    by_run = [int(r.stdout.split("Sent over SMTP by this run: ")[1].split()[0]) for r in runs]
+    assert sum(by_run) == len(slow_smtp.received)  # each run says what it sent itself, not the ledger's total
+    head, _ = latest_selection(engine, config.cohort_id)
+    assert frozen_selection_id(engine, config.cohort_id) == head["id"]
+
+
+def _free_a_seat(path: Path, config) -> str:
+    """A selected team declines (recorded by staff), so a seat is free for the waitlist."""
+    engine = open_store(config.database_url)
+    teams = team_rows(current_decisions(engine, config.cohort_id)[1])
+    leaving = teams.loc[teams[Col.STATUS] == Status.SELECTED, Out.APPLICANT].iloc[0]
+    said = ["decline", "--config", str(path), "--team", leaving, "--reason", "cannot attend", "--as-of", AFTER]
+    assert main(said) == 0
+    return leaving
+
+
+def test_a_send_and_a_promote_at_once(prefect_server, tmp_path, slow_smtp):
+    config, path = _selected_and_sent(tmp_path, slow_smtp)
+    _free_a_seat(path, config)
+    before = len(slow_smtp.received)
+    runs = _at_once(
+        _cli("notify", "--config", str(path), "--as-of", LATER, "--send", "--out", str(tmp_path / "a")),
+        _cli("promote", "--config", str(path), "--as-of", LATER, "--send", "--out", str(tmp_path / "b")),
+    )
+    # The promote sends the decline and the offer; a send planned before the offer was recorded sends nothing
+    # (it says decisions changed) or runs first and sends the decline; either way each notice arrives once.
+    assert runs[1].returncode == 0, runs[1].stderr[-800:]
+    assert runs[0].returncode == 0 or "decisions changed after these notices were planned" in runs[0].stderr
+    engine, rows = _check_once_and_nothing_lost("notify --send and promote --send at once", config, slow_smtp, runs)
+    assert Counter(rows.loc[rows["kind"].isin(["declined", "offer"]), "kind"]) == {"declined": 1, "offer": 1}
+    assert len(slow_smtp.received) - before == 2
+
+
+def test_two_promotes_at_once_make_each_offer_once(prefect_server, tmp_path, slow_smtp):
+    config, path = _selected_and_sent(tmp_path, slow_smtp)
+    _free_a_seat(path, config)
+    promote = ["promote", "--config", str(path), "--as-of", LATER, "--send"]
+    runs = _at_once(_cli(*promote, "--out", str(tmp_path / "a")), _cli(*promote, "--out", str(tmp_path / "b")))
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr[-800:] for r in runs]
+    engine, rows = _check_once_and_nothing_lost("two promote --send at once", config, slow_smtp, runs)
+    log = action_log(engine, config.cohort_id)
+    assert (log["action"] == "offer").sum() == 1
+    assert Counter(rows.loc[rows["kind"].isin(["declined", "offer"]), "kind"]) == {"declined": 1, "offer": 1}
+
+
+def test_a_staff_confirm_racing_an_expiry(prefect_server, tmp_path, slow_smtp):
+    """The team replied in time and staff record it while the morning promote finds the offer past due: the one
+    recorded first wins, and the other says why it did nothing; the seat is never given twice."""
+    config, path = _selected_and_sent(tmp_path, slow_smtp, waitlist={"offer_hours": 24})
+    _free_a_seat(path, config)
+    assert main(["promote", "--config", str(path), "--as-of", LATER, "--send", "--out", str(tmp_path / "p")]) == 0
+    engine = open_store(config.database_url)
+    teams = team_rows(current_decisions(engine, config.cohort_id)[1])
+    offered = teams.loc[teams[Col.STATUS] == Status.OFFERED, Out.APPLICANT].iloc[0]
+    past_due = "2021-06-10T10:00:00-04:00"
+    runs = _at_once(
+        _cli("confirm", "--config", str(path), "--team", offered, "--reason", "phoned", "--as-of", LATER),
+        _cli("promote", "--config", str(path), "--as-of", past_due, "--send", "--out", str(tmp_path / "q")),
+    )
+    assert runs[1].returncode == 0, runs[1].stderr[-800:]
+    log = action_log(engine, config.cohort_id)
+    mine = log[log["applicant"] == offered]
+    if runs[0].returncode == 0:  # the confirm was recorded first: no expiry, no second offer for that seat
+        assert mine["action"].tolist() == ["offer", "confirm"]
+        assert (log["action"] == "offer").sum() == 1
+    else:  # the expiry was recorded first: the confirm is refused with the reason, and records nothing
+        assert "is expired" in runs[0].stderr, runs[0].stderr[-800:]
+        assert mine["action"].tolist() == ["offer", "expire"]
+    teams = team_rows(current_decisions(engine, config.cohort_id)[1])
+    held = teams[teams[Col.STATUS].isin([Status.SELECTED, Status.CONFIRMED, Status.OFFERED])]
+    assert len(held) <= config.capacity
+    assert held[Col.STATE].value_counts().max() <= config.max_per_state
+    _check_once_and_nothing_lost("staff confirm and promote (expiry) at once", config, slow_smtp, runs)
