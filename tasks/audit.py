@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from schemas.columns import Col, Out
 from tasks.decisions import write_table
-from tasks.lifecycle import applicant_keys
 from tasks.ledger import ledger
+from tasks.lifecycle import applicant_keys
 from tasks.store import action_log, approval_history, freeze_record, selection_history
 
 AUDIT_COLUMNS = ("at", "actor", "event", "team", "status", "detail")

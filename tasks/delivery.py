@@ -101,7 +101,10 @@ def deliver(
         unreachable = sync_and_send(
             engine, config, plan.notices, kinds, settings, lease.owner, resend_unknown, lease.still_holding, base_delay
         )
-        problems += [unreachable] if unreachable else []
+        if unreachable:
+            waiting = [n.applicant for n in not_sent(engine, cohort, plan.notices) if not n.refusal]
+            names = ", ".join(waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
+            problems += [unreachable, f"{len(waiting)} notices not sent: {names}"]
         if not lease.still_holding():
             problems.append(
                 "this run lost the cohort's lease (the state store did not answer its heartbeat in time), so it "

@@ -279,8 +279,10 @@ def _deliver_one(
     base_delay: float,
 ) -> None:
     """One notice through the ledger: sending → sent, or failed with the server's words, or unknown."""
+    unreachable: Exception | None = None
     for attempt in range(1, attempts + 1):
         handover = _Handover()
+        unreachable = None
         try:
             _transmit(connection.get(), sender, notice, config, lambda: writer.claim(notice_id), handover)
         except _ClaimedElsewhere:
@@ -291,7 +293,7 @@ def _deliver_one(
             writer.move(notice_id, LedgerState.UNKNOWN, error, only_from=(LedgerState.SENDING,))
             return
         except _CONNECTION_PROBLEMS as exc:
-            error = _connection_trouble(writer, connection, trouble, notice_id, handover, exc)
+            error, unreachable = _connection_trouble(writer, connection, trouble, notice_id, handover, exc), exc
         except smtplib.SMTPException as exc:
             code = _code_of(exc)
             text = _server_words(exc)
@@ -301,7 +303,7 @@ def _deliver_one(
                 return
             error = f"temporary: server said {code} {text}"
         except OSError as exc:  # after smtplib's errors, which are OSErrors too: the network itself
-            error = _connection_trouble(writer, connection, trouble, notice_id, handover, exc)
+            error, unreachable = _connection_trouble(writer, connection, trouble, notice_id, handover, exc), exc
         else:
             trouble.clear()
             writer.move(notice_id, LedgerState.SENT)
@@ -311,6 +313,8 @@ def _deliver_one(
         _record_failure(writer, notice_id, handover, error)
         if attempt < attempts:
             time.sleep(max(0.0, min(base_delay * 2 ** (attempt - 1), trouble.remaining())))
+    if unreachable is not None:  # every attempt failed to reach the server: the next notice would fare no better
+        raise _unreachable_error(connection, trouble, unreachable)
 
 
 def _connection_trouble(
@@ -331,9 +335,14 @@ def _connection_trouble(
     if trouble.remaining() > 0:
         return error
     _record_failure(writer, notice_id, handover, error)
-    raise SmtpUnreachableError(
-        f"the SMTP server {connection.settings.address} could not be reached for {trouble.budget:g} s "
-        f"({exc.__class__.__name__}): the send stopped; the notices not sent are listed and go out with the next run"
+    raise _unreachable_error(connection, trouble, exc)
+
+
+def _unreachable_error(connection: _Connection, trouble: _Trouble, exc: Exception) -> SmtpUnreachableError:
+    waited = trouble.budget - trouble.remaining()
+    return SmtpUnreachableError(
+        f"the SMTP server {connection.settings.address} could not be reached ({exc.__class__.__name__}, for "
+        f"{waited:.0f} s): the send stopped; the notices not sent are listed and go out with the next run"
     )
 
 
