@@ -15,7 +15,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from schemas.columns import Col
+from schemas.columns import Col, Out
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from tasks.cutoff import apply_cutoff, check_deadline_passed
 from tasks.decisions import (
@@ -110,8 +110,8 @@ def validate_task(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
 def summarize_intake_task(validated: pd.DataFrame, out_dir: str | None) -> IntakeSummary:
     summary = summarize_intake(validated)
     get_run_logger().info("Intake summary\n%s", summary.as_text())
-    if out_dir:
-        write_csv(validated, Path(out_dir) / "intake.csv")
+    if out_dir:  # reason codes are for notices; staff read the reasons
+        write_csv(validated.drop(columns=[Out.REASON_CODES], errors="ignore"), Path(out_dir) / "intake.csv")
     create_markdown_artifact(
         key="intake-summary",
         markdown="## Intake\n\n```\n" + summary.as_text() + "\n```\n",

@@ -186,3 +186,55 @@ def test_a_staff_confirm_racing_an_expiry(prefect_server, tmp_path, slow_smtp):
     assert len(held) <= config.capacity
     assert held[Col.STATE].value_counts().max() <= config.max_per_state
     _check_once_and_nothing_lost("staff confirm and promote (expiry) at once", config, slow_smtp, runs)
+
+
+def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow_smtp):
+    """Two senders on one batch at the same moment, each on its own connections (as when a stalled holder's
+    lease expired and another run took over): every notice is claimed by one of them and arrives once."""
+    import threading
+
+    from tasks.delivery import to_send
+    from tasks.ledger import LedgerWriter, sync_ledger
+    from tasks.notices import kinds_of, plan_notices
+    from tasks.smtp import send_batch, smtp_settings
+    from tests.test_notices import record, team
+
+    config, _ = make_config(tmp_path, slow_smtp.port)
+    engine = record(config, [team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], 1)])
+    plan = plan_notices(engine, config, "decisions", dt_after())
+    sync_ledger(engine, config.cohort_id, plan.notices, kinds_of(plan.run))
+    batch = to_send(engine, config.cohort_id, plan.notices, resend_unknown=False)
+
+    def sender(owner: str) -> None:
+        writer = LedgerWriter(engine, owner)
+        try:
+            send_batch(writer, batch, config, smtp_settings(config), base_delay=0.01)
+        finally:
+            writer.close()
+
+    threads = [threading.Thread(target=sender, args=(owner,)) for owner in ("run-a", "run-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    rows = ledger(engine, config.cohort_id)
+    received = Counter(m.message["Message-ID"] for m in slow_smtp.received)
+    RESULTS.append(
+        {
+            "case": "two senders on one batch, no lease (the claim alone)",
+            "runs": 2,
+            "messages received": sum(received.values()),
+            "distinct": len(received),
+            "duplicates": sum(n - 1 for n in received.values()),
+            "lost": int((rows["state"] != LedgerState.SENT).sum()),
+            "claims by run": dict(Counter(rows["claimed_by"])),
+        }
+    )
+    assert set(received.values()) == {1} and len(received) == len(batch) == 6
+    assert set(rows["state"]) == {LedgerState.SENT}
+
+
+def dt_after():
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(AFTER)
