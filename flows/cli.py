@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
-import logging
 import os
 import sys
 from pathlib import Path
 
+from flows.logs import quiet_staff_errors
 from schemas.config import load_config
 from schemas.errors import StaffError
 from tasks.lifecycle import STAFF_ACTIONS, DriftReport
@@ -96,24 +96,6 @@ def _aware_time(text: str) -> dt.datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no offset; write it like 2021-06-07T10:00:00-04:00")
     return moment
-
-
-class _NoTracebackForStaffErrors(logging.Filter):
-    """Prefect logs a failed task with its traceback; for an error staff can act on, the message is enough."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], STAFF_ERRORS):
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-def _quiet_staff_errors() -> None:
-    import prefect.logging  # noqa: F401 - configures Prefect's handlers first
-
-    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
-        for handler in logging.getLogger(name).handlers:
-            handler.addFilter(_NoTracebackForStaffErrors())
 
 
 def _run_intake(args: argparse.Namespace) -> int:
@@ -216,10 +198,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 def _run_audit(args: argparse.Namespace) -> int:
     from tasks.audit import write_audit
+    from tasks.decisions import check_output_file
     from tasks.identity import open_cohort_store
 
     config = load_config(args.config)
-    path, events = write_audit(open_cohort_store(config), config.cohort_id, Path(args.out))
+    target = check_output_file(Path(args.out))
+    path, events = write_audit(open_cohort_store(config), config.cohort_id, target)
     print(f"Audit trail of cohort {config.cohort}: {events} events in {path}")
     return 0
 
@@ -240,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         load_config(args.config)
-        _quiet_staff_errors()
+        quiet_staff_errors(repeats=False)  # the command prints the message itself, once
         return COMMANDS[args.command](args)
     except STAFF_ERRORS as exc:
         print(f"cohort-select {args.command}: {exc}", file=sys.stderr)

@@ -7,7 +7,14 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows.steps import extract_task, load_config_task, normalize_task, summarize_intake_task, validate_task
+from flows.steps import (
+    check_output_folder_task,
+    extract_task,
+    load_config_task,
+    normalize_task,
+    summarize_intake_task,
+    validate_task,
+)
 from tasks.validate import IntakeSummary
 
 
@@ -21,6 +28,7 @@ def intake(
 ) -> IntakeSummary:
     """extract → normalize → validate, then a summary staff can read."""
     config = load_config_task(config_path)
+    check_output_folder_task(out_dir)
     raw, _ = extract_task(config, submissions)
     frame = normalize_task(raw, config)
     validated = validate_task(frame, config)

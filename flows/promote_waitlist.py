@@ -9,6 +9,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from flows.steps import (
+    check_output_folder_task,
     check_smtp_task,
     deliver_task,
     load_config_task,
@@ -48,6 +49,7 @@ def promote_waitlist(
     run records nothing and starts no clock.
     """
     config = load_config_task(config_path)
+    check_output_folder_task(out_dir)
     moment = as_of or dt.datetime.now(dt.UTC)
     overrides = load_overrides_task(config, None)
     with run_lease(config, "promote-waitlist", send):

@@ -11,6 +11,7 @@ from pydantic import Field
 from flows.steps import (
     apply_overrides_task,
     check_deadline_task,
+    check_output_folder_task,
     cutoff_task,
     dedupe_task,
     drift_task,
@@ -50,6 +51,7 @@ def select_cohort(
     Once decision notices are out, the selection is frozen: the run reports drift and records nothing.
     """
     config = load_config_task(config_path)
+    check_output_folder_task(out_dir)
     overrides = load_overrides_task(config, submissions)
     config = extensions_task(config, overrides)
     check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview)

@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from flows.steps import (
+    check_output_folder_task,
     check_smtp_task,
     deliver_task,
     load_config_task,
@@ -60,6 +61,7 @@ def send_notices(
 ) -> DeliveryReport:
     """plan → outbox for review → SMTP checked → (approval) → ledger + SMTP → failed, unknown and overdue notices."""
     config = load_config_task(config_path)
+    check_output_folder_task(out_dir)
     moment = as_of or dt.datetime.now(dt.UTC)
     plan = plan_notices_task(config, kind, moment)
     report = outbox_task(config, plan, out_dir)

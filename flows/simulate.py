@@ -9,6 +9,7 @@ from pydantic import Field
 
 from flows.steps import (
     apply_overrides_task,
+    check_output_folder_task,
     cutoff_task,
     dedupe_task,
     extensions_task,
@@ -35,6 +36,7 @@ def simulate(
 ) -> WhatIf:
     """intake → dedupe → cutoff → overrides → score, then one selection per combination of limits."""
     config = load_config_task(config_path)
+    check_output_folder_task(out_dir)
     overrides = load_overrides_task(config, submissions)
     config = extensions_task(config, overrides)
     raw, _ = extract_task(config, submissions)

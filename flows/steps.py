@@ -15,11 +15,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from flows.logs import quiet_staff_errors
 from schemas.columns import Col, Out
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from tasks.cutoff import apply_cutoff, check_deadline_passed
 from tasks.decisions import (
     SelectionSummary,
+    check_output_folder,
     decisions_frame,
     reasons_without_answers,
     summarize_selection,
@@ -54,11 +56,19 @@ from tasks.validate import IntakeSummary, summarize_intake, validate
 from tasks.writeback import write_decisions_to_sheet
 
 PRIVATE = {"persist_result": False, "cache_policy": NONE}
+quiet_staff_errors()  # wherever these steps run, a staff error is logged as its message alone
 
 
 @task(name="load config", **PRIVATE)
 def load_config_task(config_path: str) -> CohortConfig:
     return load_config(config_path)
+
+
+@task(name="check the output folder", **PRIVATE)
+def check_output_folder_task(out_dir: str | None) -> None:
+    """Before anything is recorded: the folder the run writes into is usable."""
+    if out_dir:
+        check_output_folder(Path(out_dir))
 
 
 @task(name="load overrides", **PRIVATE)
@@ -93,7 +103,7 @@ def check_deadline_task(config: CohortConfig, as_of: dt.datetime, preview: bool)
 def extract_task(config: CohortConfig, submissions: str | None) -> tuple[pd.DataFrame, str]:
     source = source_for(config, Path(submissions) if submissions else None)
     values = source.read_values()
-    return values_to_frame(values), input_sha256(source, values)
+    return values_to_frame(values, config.columns), input_sha256(source, values)
 
 
 @task(name="normalize", **PRIVATE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -49,6 +50,37 @@ def printable(frame: pd.DataFrame, neutralize: bool = True) -> pd.DataFrame:
         else:
             out[name] = safe(column.astype(object).where(column.notna(), "").astype(str))
     return out
+
+
+def _nearest_existing(path: Path) -> Path:
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
+
+
+def check_output_folder(path: Path, flag: str = "--out") -> Path:
+    """The folder a run writes into, checked before anything is recorded: not a file, not under a file, writable.
+
+    (It is made when missing.) A run that would fail at its last step must fail at its first.
+    """
+    existing = _nearest_existing(path)
+    if existing == path and not path.is_dir():
+        raise OutputError(
+            f"{flag} {path} is a file, not a folder: give a folder (it is made when missing); nothing was done"
+        )
+    if not existing.is_dir():
+        raise OutputError(f"{flag} {path} lies under {existing}, which is a file, not a folder: nothing was done")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{flag} {path}: {existing} cannot be written to (permissions): nothing was done")
+    return path
+
+
+def check_output_file(path: Path, flag: str = "--out") -> Path:
+    """A file a command writes, checked first: not a folder, its folder not a file, writable."""
+    if path.is_dir():
+        raise OutputError(
+            f"{flag} {path} is a folder: give the file to write, e.g. {path / 'audit.csv'}; nothing was done"
+        )
+    check_output_folder(path.parent, flag=f"{flag} {path}: its folder")
+    return path
 
 
 def write_whole(path: Path, text: str) -> Path:

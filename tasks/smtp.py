@@ -67,14 +67,26 @@ def smtp_settings(config: CohortConfig) -> SmtpSettings:
             f"an SMTP username ({username}) is set but no password: set SMTP_PASSWORD, or email.smtp.password "
             "to {env: NAME} or {prefect_secret: BLOCK}; nothing was sent"
         )
-    port = os.environ.get("SMTP_PORT")
     return SmtpSettings(
         host=os.environ.get("SMTP_HOST", smtp.host),
-        port=int(port) if port else smtp.port,
+        port=_port_from_environment(smtp.port),
         security=smtp.security,
         username=username or None,
         password=password or None,
     )
+
+
+def _port_from_environment(configured: int) -> int:
+    """SMTP_PORT when set (a whole number from 1 to 65535), else email.smtp.port."""
+    text = os.environ.get("SMTP_PORT", "").strip()
+    if not text:
+        return configured
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SmtpSettingsError(
+            f"SMTP_PORT is {text[:20]!r}, not a port number (a whole number from 1 to 65535, e.g. 587): "
+            "correct or unset it (email.smtp.port is used then); nothing was sent"
+        )
+    return int(text)
 
 
 def _open(settings: SmtpSettings, timeout: float) -> smtplib.SMTP:

@@ -8,7 +8,7 @@ import io
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from gspread.utils import absolute_range_name
 from schemas.columns import Col
 from schemas.config import CohortConfig, FileSourceConfig, SheetSourceConfig
 from schemas.errors import StaffError
-from tasks.normalize import collector_paused
+from tasks.normalize import clean_title, collector_paused, title_key
 
 
 class SourceError(StaffError):
@@ -202,15 +202,41 @@ def source_for(config: CohortConfig, override: Path | None = None) -> ResponseSo
     return SheetSource(sheet.key, sheet.worksheet, service_account_client(sheet.credentials.reveal()))
 
 
-def values_to_frame(values: list[list[str]]) -> pd.DataFrame:
+def _blank(row: list) -> bool:
+    return not any(str(cell).strip() for cell in row)
+
+
+def header_index(values: list[list[str]], expected: Iterable[str] = ()) -> int:
+    """Which row holds the question titles: the first row that is not blank, unless one of the next few names
+    more of the expected questions (a title or banner row above the header)."""
+    candidates = [i for i, row in enumerate(values[:50]) if not _blank(row)][:5]
+    if not candidates:
+        raise SourceError("the responses sheet is empty: it has no header row")
+    wanted = {title_key(t) for t in expected}
+    if not wanted:
+        return candidates[0]
+    named = {i: len(wanted & {title_key(c) for c in values[i]}) for i in candidates}
+    best = max(candidates, key=lambda i: (named[i], -i))
+    return best if named[best] else candidates[0]
+
+
+def _distinct_names(header: list[str]) -> list[str]:
+    """A title that is also the name of the column the pipeline adds (source_row) is renamed, not overwritten."""
+    return [f"{t} (sheet column {i + 1})" if t == Col.SOURCE_ROW else t for i, t in enumerate(header)]
+
+
+def values_to_frame(values: list[list[str]], expected: Iterable[str] = ()) -> pd.DataFrame:
     """Header titles become columns, ragged rows are padded, and every row keeps its sheet row number.
 
-    Rows with no answer at all (blank rows the API or an export leaves) are dropped here and nowhere else.
+    The header is found with `header_index` (blank or banner rows above it are skipped). Rows with no answer
+    at all (blank rows the API or an export leaves) and repeats of the header row are dropped here and nowhere
+    else.
     """
     if not values:
         raise SourceError("the responses sheet is empty: it has no header row")
-    header = [str(title).strip() for title in values[0]]
-    rows = values[1:]
+    first = header_index(values, expected)
+    header = _distinct_names([clean_title(title) for title in values[first]])
+    rows = values[first + 1 :]
     width = max(len(header), max(map(len, rows), default=0))
     # Only the short rows are copied to pad them; full rows go into the grid as they are.
     padded = [row if len(row) == width else [*row, *[""] * (width - len(row))] for row in rows]
@@ -219,7 +245,7 @@ def values_to_frame(values: list[list[str]]) -> pd.DataFrame:
     frame = pd.DataFrame(grid.reshape(len(padded), width), columns=pd.Index(names), dtype="str")
     if frame.isna().to_numpy().any():
         frame = frame.fillna("")
-    frame.insert(0, Col.SOURCE_ROW, range(2, len(padded) + 2))
+    frame.insert(0, Col.SOURCE_ROW, range(first + 2, first + len(padded) + 2))
     # A row is answered when some cell has more than whitespace. Column by column, only the rows not yet
     # known to be answered are looked at: most rows are settled by their first cell.
     answered = np.zeros(len(frame), dtype=bool)
@@ -232,6 +258,14 @@ def values_to_frame(values: list[list[str]]) -> pd.DataFrame:
         if filled.any():
             filled[filled] = ~cells[filled].str.isspace().to_numpy(dtype=bool)
         answered[pending[filled]] = True
+    titled = [i for i, t in enumerate(header) if t]
+    if titled:  # a repeat of the header row (two exports pasted together) is not a response
+        probe = frame.iloc[:, titled[0] + 1].map(clean_title) == header[titled[0]]
+        if probe.any():
+            again = probe.copy()
+            for i in titled[1:]:
+                again &= frame.iloc[:, i + 1].map(clean_title) == header[i]
+            answered &= ~again.to_numpy(dtype=bool)
     if answered.all():
         return frame
     return frame.loc[answered].reset_index(drop=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,6 +205,7 @@ def open_store(url: str) -> sa.Engine:
             engine = sa.create_engine(url, connect_args={"timeout": 15})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)
+            sa.event.listen(engine, "handle_error", _damaged_store)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
         metadata.create_all(engine)
@@ -235,6 +237,20 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+_DAMAGE = ("malformed", "not a database", "disk i/o error", "database corrupt")
+
+
+def _damaged_store(context: sa.engine.ExceptionContext) -> None:
+    """A damaged SQLite file (a bad page, a truncated or overwritten file) is one message, wherever it shows."""
+    words = str(context.original_exception)
+    if isinstance(context.original_exception, sqlite3.DatabaseError) and any(d in words.lower() for d in _DAMAGE):
+        url = context.engine.url if context.engine is not None else "the state store"
+        raise StoreError(
+            f"the state store {url} is damaged ({words}): nothing more was written. Restore it from a backup "
+            "(or move it aside and start from the recorded outputs), then run again"
+        ) from None
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

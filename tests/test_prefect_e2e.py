@@ -107,6 +107,24 @@ def _deployment_exists(name: str) -> bool:
     return asyncio.run(check())
 
 
+def _logs(flow_run_id) -> list[str]:
+    """The run's log lines as the UI shows them (they reach the API a moment after the run ends)."""
+    import asyncio
+
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async def read():
+        async with get_client() as client:
+            found = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            return [log.message for log in await client.read_logs(log_filter=found)]
+
+    def finished() -> list[str]:
+        lines = asyncio.run(read())
+        return lines if any("Finished in state" in line for line in lines) else []
+
+    return _wait(finished, 30, "the run's logs")
+
+
 def _state(flow_run_id):
     import asyncio
 
@@ -201,6 +219,9 @@ def test_run_with_a_missing_config_fails_with_a_message_and_writes_nothing(serve
     assert run.state.is_failed()
     assert "cannot read cohort config" in run.state.message
     assert not out.exists()
+    logs = _logs(run.id)
+    assert any("cannot read cohort config" in line for line in logs)
+    assert not any("Traceback" in line for line in logs), "a staff error's traceback reached the run's logs"
 
 
 CHROMIUM = shutil.which("chromium")

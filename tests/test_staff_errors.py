@@ -1,0 +1,124 @@
+"""Problems staff can fix are one message, exit 2, and nothing written: output paths, odd headers, a damaged
+store, a bad SMTP_PORT, and no traceback in the command's output or the Prefect run's logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from examples.generate import HEADERS
+from flows.cli import EXIT_STAFF_ERROR, main
+from schemas.columns import Col, Status
+from tasks.normalize import normalize
+from tasks.smtp import SmtpSettingsError, smtp_settings
+from tasks.sources import values_to_frame
+from tasks.store import StoreError, latest_selection, open_store, selection_history
+from tasks.validate import validate
+from tests.helpers import GOOD_ROW, row
+from tests.test_notices import make_config, record, team
+
+AFTER = "2021-06-08T09:00:00-04:00"
+
+
+def _one_message(capfd, code: int, *expected: str) -> str:
+    printed = capfd.readouterr()
+    assert code == EXIT_STAFF_ERROR, printed.err[-1500:]
+    assert "Traceback" not in printed.err + printed.out
+    for words in expected:
+        assert words in printed.err
+    return printed.err
+
+
+@pytest.mark.parametrize("command", ["select", "notify", "simulate", "promote", "intake"])
+def test_out_pointing_at_a_file_is_one_message_and_records_nothing(prefect_server, tmp_path, capfd, command):
+    config, path = make_config(tmp_path, 25)
+    if command != "select":
+        assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
+        capfd.readouterr()
+    engine = open_store(config.database_url)
+    before = len(selection_history(engine, config.cohort_id))
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("staff notes\n")
+    args = {
+        "select": ["--as-of", AFTER],
+        "notify": ["--as-of", AFTER],
+        "simulate": ["--capacity", "15,20", "--max-per-state", "2"],
+        "promote": ["--as-of", AFTER],
+        "intake": [],
+    }[command]
+    code = main([command, "--config", str(path), *args, "--out", str(a_file)])
+    _one_message(capfd, code, f"--out {a_file} is a file, not a folder")
+    assert a_file.read_text() == "staff notes\n"
+    assert len(selection_history(engine, config.cohort_id)) == before  # select checked before recording
+    nested = a_file / "sub"
+    code = main([command, "--config", str(path), *args, "--out", str(nested)])
+    _one_message(capfd, code, f"lies under {a_file}, which is a file")
+
+
+def test_audit_to_a_folder_or_under_a_file_is_one_message(prefect_server, tmp_path, capfd):
+    config, path = make_config(tmp_path, 25)
+    record(config, [team(1)])
+    _one_message(capfd, main(["audit", "--config", str(path), "--out", str(tmp_path)]), "is a folder")
+    (tmp_path / "f").write_text("x")
+    _one_message(capfd, main(["audit", "--config", str(path), "--out", str(tmp_path / "f" / "a.csv")]), "a file")
+
+
+def _frame(values, config):
+    return validate(normalize(values_to_frame(values, config.columns), config), config)
+
+
+def test_a_column_titled_like_a_canonical_column_is_read_as_an_answer(config):
+    headers = [*HEADERS, "source_row", "status"]
+    frame = _frame([headers, [*row(), "99", "selected"]], config)
+    assert frame[Col.SOURCE_ROW].tolist() == [2]
+    assert frame[Col.STATUS].tolist() == [Status.VALID]
+
+
+def test_titles_with_non_breaking_or_repeated_spaces_or_other_case_still_match(config):
+    odd = [t.replace(" ", "\u00a0", 1) if i % 2 else t.upper().replace(" ", "  ") for i, t in enumerate(HEADERS)]
+    frame = _frame([odd, row()], config)
+    assert frame[Col.STATUS].tolist() == [Status.VALID]
+    assert frame[Col.LOCAL_NAME].tolist() == [GOOD_ROW["Local Association name"]]
+
+
+def test_a_blank_first_row_or_a_banner_row_above_the_header_keeps_sheet_row_numbers(config):
+    blank = _frame([[""] * len(HEADERS), list(HEADERS), row()], config)
+    assert blank[Col.SOURCE_ROW].tolist() == [3] and blank[Col.STATUS].tolist() == [Status.VALID]
+    later = row(Timestamp="6/2/2021 9:00:00")
+    banner = _frame([["ESP peer mentoring: 2021 applications"], list(HEADERS), row(), later], config)
+    assert banner[Col.SOURCE_ROW].tolist() == [3, 4]
+    repeated = _frame([list(HEADERS), row(), list(HEADERS), later], config)
+    assert repeated[Col.SOURCE_ROW].tolist() == [2, 4]  # the pasted header is not a response
+
+
+def test_a_damaged_page_in_the_state_store_is_one_message(prefect_server, tmp_path, capfd):
+    config, path = make_config(tmp_path, 25)
+    engine = record(config, [team(i, s) for i, s in enumerate(["OH", "TX", "IL", "CA"] * 30, start=1)])
+    engine.dispose()
+    store = tmp_path / "state.sqlite"
+    data = bytearray(store.read_bytes())
+    for page in range(3, len(data) // 4096):  # every page past the schema: the decisions' rows
+        data[page * 4096 : page * 4096 + 100] = b"\xff" * 100
+    store.write_bytes(bytes(data))
+    for extra in tmp_path.glob("state.sqlite-*"):
+        extra.unlink()
+    with pytest.raises(StoreError, match="is damaged .*malformed.*Restore it from a backup"):
+        latest_selection(open_store(config.database_url), config.cohort_id)
+    code = main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "n")])
+    _one_message(capfd, code, "is damaged")
+
+
+@pytest.mark.parametrize("port", ["smtp", "0", "70000", "25x"])
+def test_a_bad_smtp_port_names_the_variable(tmp_path, monkeypatch, port):
+    config, _ = make_config(tmp_path, 25)
+    monkeypatch.setenv("SMTP_PORT", port)
+    with pytest.raises(SmtpSettingsError, match=f"SMTP_PORT is '{port}', not a port number"):
+        smtp_settings(config)
+
+
+def test_a_staff_error_in_a_flow_prints_one_message_and_no_traceback(prefect_server, tmp_path, capfd):
+    _, path = make_config(tmp_path, 25)
+    early = (dt.datetime.fromisoformat(AFTER) - dt.timedelta(days=7)).isoformat()
+    err = _one_message(capfd, main(["select", "--config", str(path), "--as-of", early, "--out", str(tmp_path / "s")]))
+    assert err.count("the deadline has not passed") == 1
