@@ -56,6 +56,8 @@ def _sibling_words(config: CohortConfig, sibling: str, known: sa.RowMapping | No
 def check_identity(engine: sa.Engine, config: CohortConfig) -> None:
     """Register the cohort's id, or refuse a file that renames a notified call without saying which it is."""
     source = source_ref(config)
+    if _registered_as(engine, config):
+        return
     try:
         with write_transaction(engine) as conn:
             known = conn.execute(sa.select(cohorts).where(cohorts.c.cohort == config.cohort_id)).mappings().first()
@@ -90,6 +92,16 @@ def check_identity(engine: sa.Engine, config: CohortConfig) -> None:
         return  # another run registered it at the same moment
     except OperationalError as exc:
         raise StoreError(f"the state store could not be read: {advice(exc)}") from None
+
+
+def _registered_as(engine: sa.Engine, config: CohortConfig) -> bool:
+    """Already registered under these names: nothing to write (so no write lock is taken)."""
+    try:
+        with engine.connect() as conn:
+            known = conn.execute(sa.select(cohorts).where(cohorts.c.cohort == config.cohort_id)).mappings().first()
+    except OperationalError as exc:
+        raise StoreError(f"the state store could not be read: {advice(exc)}") from None
+    return known is not None and (known["program"], known["name"]) == (config.program, config.cohort)
 
 
 def open_cohort_store(config: CohortConfig) -> sa.Engine:
