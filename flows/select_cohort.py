@@ -59,7 +59,7 @@ def select_cohort(
     validated = validate_task(normalize_task(raw, config), config)
     deduped = dedupe_task(validated, config)
     on_time = cutoff_task(deduped, config)
-    eligible = apply_overrides_task(on_time, overrides)
+    eligible = apply_overrides_task(on_time, overrides, config.extensions)
     scored = score_task(eligible, config)
     decided = staff_notes_task(select_task(scored, config), overrides)
     drift = drift_task(decided, config, out_dir)

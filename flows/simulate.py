@@ -42,5 +42,5 @@ def simulate(
     raw, _ = extract_task(config, submissions)
     validated = validate_task(normalize_task(raw, config), config)
     on_time = cutoff_task(dedupe_task(validated, config), config)
-    scored = score_task(apply_overrides_task(on_time, overrides), config)
+    scored = score_task(apply_overrides_task(on_time, overrides, config.extensions), config)
     return what_if_task(scored, config, capacities, max_per_state, out_dir)

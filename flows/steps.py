@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +17,7 @@ from prefect.cache_policies import NONE
 
 from flows.logs import quiet_staff_errors
 from schemas.columns import Col, Out
-from schemas.config import CohortConfig, SheetSourceConfig, load_config
+from schemas.config import CohortConfig, Extension, SheetSourceConfig, load_config
 from tasks.cutoff import apply_cutoff, check_deadline_passed
 from tasks.decisions import (
     SelectionSummary,
@@ -85,8 +85,11 @@ def extensions_task(config: CohortConfig, overrides: list[Override]) -> CohortCo
 
 
 @task(name="apply overrides", **PRIVATE)
-def apply_overrides_task(frame: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
-    return apply_before_selection(frame, overrides)
+def apply_overrides_task(
+    frame: pd.DataFrame, overrides: list[Override], extensions: Sequence[Extension] = ()
+) -> pd.DataFrame:
+    """Overrides and extensions that name no row are refused (one message each); then force-decline/select."""
+    return apply_before_selection(frame, overrides, extensions)
 
 
 @task(name="staff notes", **PRIVATE)

@@ -26,6 +26,7 @@ from schemas.columns import (
     LIFECYCLE_KINDS,
     LIST_FIELDS,
     REQUIRED_FIELDS,
+    YES_NO_FIELDS,
     Kind,
 )
 from schemas.errors import StaffError
@@ -145,6 +146,12 @@ class Extension(_Model):
     def _one_target(self) -> Extension:
         if (self.source_row is None) == (self.team is None):
             raise ValueError("give exactly one of source_row or team")
+        state, colon, name = (self.team or "").partition(":")
+        if self.team is not None and not (colon and state.strip() and name.strip()):
+            raise ValueError(
+                f"team {self.team!r} is not a team key: write it STATE:local name, as in the team_key column of "
+                "decisions.csv (e.g. NY:troy education association)"
+            )
         if self.until is not None and self.until.tzinfo is None:
             raise ValueError("until has no time zone offset")
         return self
@@ -165,6 +172,21 @@ class Criterion(_Model):
     map: dict[str, float] | None = None
     value: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, data: object) -> object:
+        """An unquoted `No:` (or Yes, On, Off, True, False) map key is read by YAML as a boolean, not as the answer:
+        refused, asking for quotes, rather than guessed."""
+        if isinstance(data, dict) and isinstance(data.get("map"), dict):
+            read = [str(key).lower() for key in data["map"] if isinstance(key, bool)]
+            if read:
+                raise ValueError(
+                    f"criterion {data.get('name')!r}: YAML reads a map key written No, Yes, Off, On, False or True "
+                    f"without quotes as a boolean ({' and '.join(read)} here), not as the answer; quote every "
+                    'answer in the map, e.g. {"No": 3, "Yes, established": 0}'
+                )
+        return data
+
     @model_validator(mode="after")
     def _fits_kind(self) -> Criterion:
         needs_field = self.kind in {"count", "map", "contains"}
@@ -176,6 +198,19 @@ class Criterion(_Model):
             raise ValueError(f"a {self.kind} criterion needs a list field, and {self.field} is not one")
         if self.kind == "map" and not self.map:
             raise ValueError("a map criterion needs `map` (answer: points)")
+        if self.kind == "map" and self.field in LIST_FIELDS | CHECKBOX_FIELDS:
+            raise ValueError(
+                f"criterion {self.name!r}: a map criterion scores one answer, and {self.field} is a list of "
+                "options, so it would always score 0; use kind `count` (points per option chosen) or kind "
+                "`contains` with `value` (points when one option is chosen)"
+            )
+        if self.kind == "map" and self.field in YES_NO_FIELDS:
+            other = sorted(str(key) for key in self.map or {} if str(key).strip().casefold() not in ("yes", "no"))
+            if other:
+                raise ValueError(
+                    f"criterion {self.name!r}: {self.field} is a Yes/No question, so the map's keys can only be "
+                    f'"Yes" and "No"; {", ".join(map(repr, other))} would never match'
+                )
         if self.kind == "contains" and not self.value:
             raise ValueError("a contains criterion needs `value`")
         return self
@@ -247,6 +282,8 @@ class CohortConfig(_Model):
     cohort: str = Field(min_length=1)
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
     timezone: str
+    # How the sheet writes the day of a slash timestamp: 6/7/2021 is June 7 month-first, 6 July day-first.
+    timestamp_order: Literal["month-first", "day-first"] = "month-first"
     deadline: dt.datetime
     notify_by: dt.date
     capacity: int = Field(ge=1)

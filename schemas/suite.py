@@ -38,28 +38,52 @@ def _present(field: str) -> Check:
     return Check(f"has_{field}", "present", f"{FIELD_LABELS[field]} is missing", required_code(field))
 
 
-def row_checks(min_team: int, max_team: int) -> tuple[Check, ...]:
+def yes_no_text(field: str) -> str:
+    """The column of the normalized frame holding a Yes/No question's answer as written (`president_approved_text`):
+    what a reason quotes when the answer is neither Yes nor No."""
+    return f"{field}_text"
+
+
+def _yes_or_no(field: str) -> Check:
+    """A Yes/No question answered with something else ("Not yet", "Y"): said as it was, not taken for a blank."""
+    return Check(
+        f"{field}_yes_or_no",
+        "true",
+        f"{FIELD_LABELS[field]} is neither Yes nor No: " + "{" + yes_no_text(field) + "!r}",
+        check_code(f"{field}_unclear"),
+    )
+
+
+# How a sheet writes its timestamps, by the cohort's `timestamp_order` (also read with AM/PM, or as ISO dates).
+TIMESTAMP_PATTERNS = {"month-first": "M/D/YYYY H:MM:SS", "day-first": "D/M/YYYY H:MM:SS"}
+# The check frame's column giving, for a time in the repeated hour the deadline cannot settle, its two readings
+# and the extension that accepts it (tasks/validate.py).
+REPEATED_HOUR_ADVICE = "submitted_at_readings"
+
+
+def row_checks(min_team: int, max_team: int, timestamp_order: str = "month-first") -> tuple[Check, ...]:
     """Every check a row must pass, in the order its reasons are listed."""
     return (
         _present(Col.SUBMITTED_AT),
         Check(
             "submitted_at_ok",
             "true",
-            "Timestamp is not a date and time the form writes (M/D/YYYY H:MM:SS): {submitted_at_text!r}",
+            f"Timestamp is not a date and time the form writes ({TIMESTAMP_PATTERNS[timestamp_order]}): "
+            + "{submitted_at_text!r}",
             check_code(Col.SUBMITTED_AT),
         ),
         Check(
             "submitted_at_not_repeated",
             "true",
-            "Timestamp is in the hour that happens twice when clocks go back, so it cannot tell whether the "
-            "response was on time; correct it in the sheet or grant an extension: {submitted_at_text!r}",
+            "Timestamp is in the hour that happens twice when clocks go back, and the response is on time at one "
+            "reading but late at the other: {" + REPEATED_HOUR_ADVICE + "}",
             check_code("submitted_at_repeated"),
         ),
         Check(
             "submitted_at_not_skipped",
             "true",
-            "Timestamp is in the hour that clocks skip when they go forward, so the form cannot have written it; "
-            "correct it in the sheet: {submitted_at_text!r}",
+            "Timestamp is in the hour that clocks skip when they go forward, so the form cannot have written it "
+            "(correct it in the sheet): {submitted_at_text!r}",
             check_code("submitted_at_skipped"),
         ),
         _present(Col.LOCAL_NAME),
@@ -102,6 +126,7 @@ def row_checks(min_team: int, max_team: int) -> tuple[Check, ...]:
             check_code(Col.JOB_FAMILIES),
         ),
         _present(Col.PRESIDENT_APPROVED),
+        _yes_or_no(Col.PRESIDENT_APPROVED),
         Check(
             "president_approved_ok",
             "true",
@@ -109,6 +134,7 @@ def row_checks(min_team: int, max_team: int) -> tuple[Check, ...]:
             check_code(Col.PRESIDENT_APPROVED),
         ),
         _present(Col.COMMITMENT),
+        _yes_or_no(Col.COMMITMENT),
         Check(
             "commitment_ok",
             "true",

@@ -33,9 +33,14 @@ def check_deadline_passed(config: CohortConfig, as_of: dt.datetime, preview: boo
         )
 
 
-def on_time_mask(frame: pd.DataFrame, config: CohortConfig) -> tuple[pd.Series, pd.Series]:
-    """(on time, extension reason) per row; rows without a readable timestamp are not on time."""
-    submitted = frame[Col.SUBMITTED_AT]
+def on_time_mask(
+    frame: pd.DataFrame, config: CohortConfig, submitted: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """(on time, extension reason) per row; rows without a readable timestamp are not on time.
+
+    `submitted` (aligned with the frame) stands for the rows' submitted_at: the same rule for another reading.
+    """
+    submitted = frame[Col.SUBMITTED_AT] if submitted is None else submitted
     on_time = (submitted <= pd.Timestamp(config.deadline)).fillna(False).astype(bool)
     reason = pd.Series("", index=frame.index, dtype=object)
     for grant in config.extensions:
@@ -49,6 +54,19 @@ def on_time_mask(frame: pd.DataFrame, config: CohortConfig) -> tuple[pd.Series, 
         reason[used] = f"On time by staff extension: {grant.reason}"
         on_time = on_time | target
     return on_time.astype(bool), reason
+
+
+def on_time_at_both_readings(
+    frame: pd.DataFrame, earlier: pd.Series, later: pd.Series, config: CohortConfig
+) -> tuple[pd.Series, pd.Series]:
+    """Whether each row is on time at its earlier reading and at its later one (a time in the hour clocks repeat),
+    by the very rule of on_time_mask: the deadline and every extension, by sheet row or by the row's team key."""
+    keyed = frame
+    if Out.TEAM_KEY not in frame.columns and any(grant.team is not None for grant in config.extensions):
+        from tasks.dedupe import add_team_keys  # tasks.dedupe imports this module
+
+        keyed = add_team_keys(frame)
+    return on_time_mask(keyed, config, earlier)[0], on_time_mask(keyed, config, later)[0]
 
 
 def apply_cutoff(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from schemas.columns import (
     CHECKBOX_FIELDS,
+    EDUCATION_LEVELS,
     EMAIL_FIELDS,
     JOB_FAMILIES,
     LIST_FIELDS,
@@ -21,32 +22,50 @@ from schemas.columns import (
 )
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
-from schemas.states import STATE_LOOKUP
+from schemas.states import STATE_LOOKUP, state_key
+from schemas.suite import TIMESTAMP_PATTERNS, yes_no_text
 
 FORM_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 _YES_NO = {"yes": True, "no": False}
+
+
+def clean_title(title: object) -> str:
+    """A question title as compared: NFKC (a non-breaking space is a space), no BOM or NUL, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", str(title)).replace("\ufeff", "").replace("\x00", "")
+    return " ".join(text.split())
+
+
+def title_key(title: object) -> str:
+    """Titles that differ only in case or spacing are the same question."""
+    return clean_title(title).casefold()
 
 
 class MissingQuestionError(StaffError):
     """The sheet lacks a question the cohort config maps; staff must fix the sheet or the mapping."""
 
 
-def check_headers(frame: pd.DataFrame, columns: dict[str, str]) -> None:
-    """Every header the config maps must be in the sheet exactly once."""
-    present = [str(c).strip() for c in frame.columns]
-    missing = [title for title in columns if title not in present]
+def check_headers(frame: pd.DataFrame, columns: dict[str, str]) -> dict[str, str]:
+    """Every header the config maps must be in the sheet exactly once; returns config title → sheet column.
+
+    Titles are compared as `title_key` makes them (case, non-breaking and repeated spaces, a BOM ignored).
+    """
+    present: dict[str, list[str]] = {}
+    for column in frame.columns:
+        present.setdefault(title_key(column), []).append(str(column))
+    missing = [title for title in columns if title_key(title) not in present]
     if missing:
         listed = "; ".join(f"{title!r} (for {columns[title]})" for title in missing)
         raise MissingQuestionError(
             f"the responses sheet has no question titled {listed}. If the form question was renamed, "
             "update `columns` in the cohort config to the new title."
         )
-    doubled = sorted({title for title in columns if present.count(title) > 1})
+    doubled = sorted({title for title in columns if len(present[title_key(title)]) > 1})
     if doubled:
         raise MissingQuestionError(
             f"the responses sheet has the question {', '.join(map(repr, doubled))} more than once; "
             "rename or delete the extra column so the answer is unambiguous."
         )
+    return {title: present[title_key(title)][0] for title in columns}
 
 
 # Invisible direction controls (embeddings, overrides, isolates) can make one text look like another.
@@ -123,32 +142,130 @@ def _by_distinct(text: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> 
 # An XLSX date cell read as text: a plain local date and time, never an offset or a bare number.
 _XLSX_TIME = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
 _FIRST_YEAR, _LAST_YEAR = 2000, 2100  # outside these, a "time" is a typo or a number, not a form response
+# The slash timestamps a sheet writes, by the order of day and month in its locale (the cohort's `timestamp_order`):
+# the form's 24-hour clock first, then a 12-hour clock with AM/PM.
+SLASH_TIME_FORMATS: dict[str, tuple[str, ...]] = {
+    "month-first": (FORM_TIME_FORMAT, "%m/%d/%Y %I:%M:%S %p"),
+    "day-first": ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %I:%M:%S %p"),
+}
+_OTHER_ORDER = {"month-first": "day-first", "day-first": "month-first"}
 
 
-def local_form_times(text: pd.Series) -> pd.Series:
-    """The form's local wall-clock times, naive; unreadable or implausible → NaT."""
-    local = pd.to_datetime(text, format=FORM_TIME_FORMAT, errors="coerce")
-    unread = local.isna().to_numpy(dtype=bool)
-    if unread.any():
+def _read_where(local: pd.Series, text: pd.Series, rows: np.ndarray, **how: str) -> pd.Series:
+    """`local` with the rows where `rows` holds read from their text by pd.to_datetime(**how) (NaT if they do not)."""
+    if not rows.any():
+        return local
+    values = local.to_numpy(copy=True)
+    values[rows] = pd.to_datetime(text[rows], errors="coerce", **how).to_numpy(dtype=values.dtype)
+    return pd.Series(values, index=local.index, name=local.name)
+
+
+def _slash_times(text: pd.Series, order: str) -> pd.Series:
+    """Slash timestamps in this order, naive; each format is tried only on the answers the ones before left unread."""
+    first, *others = SLASH_TIME_FORMATS[order]
+    local = pd.to_datetime(text, format=first, errors="coerce")
+    for form in others:
+        local = _read_where(local, text, local.isna().to_numpy(dtype=bool), format=form)
+    return local
+
+
+def _plausible(local: pd.Series) -> pd.Series:
+    return local.where((local.dt.year >= _FIRST_YEAR) & (local.dt.year <= _LAST_YEAR))
+
+
+def _local_times(text: pd.Series, order: str) -> tuple[pd.Series, np.ndarray]:
+    """(the local wall-clock times, naive, NaT where unreadable or implausible; where they were slash timestamps)."""
+    local = _slash_times(text, order)
+    slash = local.notna().to_numpy(dtype=bool)
+    if not slash.all():
         # Only the unread answers are tried as XLSX times.
-        xlsx = unread.copy()
-        xlsx[unread] = text[unread].str.fullmatch(_XLSX_TIME).fillna(False).to_numpy(dtype=bool)
-        local = local.fillna(pd.to_datetime(text.where(xlsx), format="ISO8601", errors="coerce"))
-    plausible = (local.dt.year >= _FIRST_YEAR) & (local.dt.year <= _LAST_YEAR)
-    return local.where(plausible)
+        xlsx = ~slash
+        xlsx[xlsx] = text[xlsx].str.fullmatch(_XLSX_TIME).fillna(False).to_numpy(dtype=bool)
+        local = _read_where(local, text, xlsx, format="ISO8601")
+    local = _plausible(local)
+    return local, slash & local.notna().to_numpy(dtype=bool)
 
 
-def parse_form_times(text: pd.Series, zone: str) -> pd.Series:
-    """Forms `M/D/YYYY H:MM:SS` (or an XLSX date cell) in the owner's zone → aware UTC; unreadable → NaT."""
-    local = local_form_times(text)
+def local_form_times(text: pd.Series, order: str = "month-first") -> pd.Series:
+    """The form's local wall-clock times, naive; unreadable or implausible → NaT.
+
+    Read: slash timestamps in the sheet's order (`M/D/YYYY H:MM:SS` month-first, `D/M/YYYY H:MM:SS` day-first, each
+    also with a 12-hour clock and AM/PM), and ISO `YYYY-MM-DD HH:MM:SS` (or with `T`: an XLSX date cell as text).
+    """
+    return _local_times(text, order)[0]
+
+
+def _only_in_other_order(text: pd.Series, local: pd.Series, slash: np.ndarray, order: str) -> int | None:
+    """The position of a timestamp that reads only in the other order, when no timestamp reads only in this one.
+
+    A slash timestamp with both fields at most 12 reads either way and says nothing. One read in this order whose
+    day is past 12 reads only this way: then the sheet is written in this order, and a timestamp that fits only the
+    other order is a typo, invalid like any other. A sheet whose every date is ambiguous follows the setting.
+    """
+    unread = local.isna().to_numpy(dtype=bool)
+    if not unread.any():
+        return None
+    other = np.zeros(len(text), dtype=bool)
+    other[unread] = _plausible(_slash_times(text[unread], _OTHER_ORDER[order])).notna().to_numpy(dtype=bool)
+    if not other.any() or (slash & (local.dt.day > 12).to_numpy(dtype=bool, na_value=False)).any():
+        return None
+    return int(np.flatnonzero(other)[0])
+
+
+def _other_order_message(text: str, sheet_row: object, order: str) -> str:
+    other = _OTHER_ORDER[order]
+    reading = _slash_times(pd.Series([text], dtype="str"), other).iloc[0]
+    where = f" in sheet row {sheet_row}" if sheet_row is not None else ""
+    return (
+        f"the responses sheet writes its timestamps {other} ({TIMESTAMP_PATTERNS[other]}): {text!r}{where} can "
+        f"only be read as {reading:%B} {reading.day}, {reading.year}, and no timestamp in the sheet reads only "
+        f"{order}, but the cohort config reads them {order}. Set `timestamp_order: {other}` in the cohort file "
+        "(or, if that one timestamp is a typo, correct it in the sheet)."
+    )
+
+
+def _to_utc(local: pd.Series, zone: str) -> pd.Series:
     aware = local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
     return aware.dt.tz_convert("UTC").astype("datetime64[s, UTC]")
 
 
-def clock_change_trouble(text: pd.Series, zone: str) -> pd.Series:
+def parse_form_times(
+    text: pd.Series, zone: str, order: str = "month-first", sheet_rows: pd.Series | None = None
+) -> pd.Series:
+    """The form's timestamps (see local_form_times) in the owner's zone → aware UTC; unreadable → NaT.
+
+    A time in the hour clocks skip or repeat is NaT here: validation says why (and settles the repeated hour where
+    the deadline makes both readings agree). A sheet whose slash timestamps fit only the other order of day and
+    month is refused (SourceError) with one message naming the setting, quoting one such timestamp and its sheet row
+    (`sheet_rows`, aligned with `text`).
+    """
+    local, slash = _local_times(text, order)
+    misfit = _only_in_other_order(text, local, slash, order)
+    if misfit is not None:
+        from tasks.sources import SourceError  # tasks.sources imports this module
+
+        sheet_row = None if sheet_rows is None else sheet_rows.iloc[misfit]
+        raise SourceError(_other_order_message(str(text.iloc[misfit]), sheet_row, order))
+    return _to_utc(local, zone)
+
+
+def repeated_hour_readings(text: pd.Series, zone: str, order: str = "month-first") -> tuple[pd.Series, pd.Series]:
+    """For a local time in the hour that happens twice when clocks go back: its (earlier, later) readings as aware
+    UTC, an hour apart (the first pass through the hour, on summer time, and the second); NaT on every other row."""
+    local = local_form_times(text, order)
+    first = local.dt.tz_localize(zone, ambiguous=np.ones(len(local), bool), nonexistent="NaT")
+    second = local.dt.tz_localize(zone, ambiguous=np.zeros(len(local), bool), nonexistent="NaT")
+    first, second = first.dt.tz_convert("UTC"), second.dt.tz_convert("UTC")
+    repeated = first.notna() & second.notna() & (first != second)
+    earlier = first.where(first <= second, second).where(repeated)
+    later = second.where(first <= second, first).where(repeated)
+    return earlier.astype("datetime64[s, UTC]"), later.astype("datetime64[s, UTC]")
+
+
+def clock_change_trouble(text: pd.Series, zone: str, order: str = "month-first") -> pd.Series:
     """Per row: "repeated" for a local time that happens twice when clocks go back, "skipped" for one that
     never happens when they go forward, "" otherwise: why such a timestamp cannot be placed on the clock."""
-    local = local_form_times(text)
+    local = local_form_times(text, order)
     unplaced = local.notna() & local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").isna()
     skipped = unplaced & local.dt.tz_localize(zone, ambiguous=np.zeros(len(local), bool), nonexistent="NaT").isna()
     trouble = pd.Series("", index=text.index, dtype=object)
@@ -158,17 +275,23 @@ def clock_change_trouble(text: pd.Series, zone: str) -> pd.Series:
 
 
 def to_state_codes(text: pd.Series) -> pd.Series:
-    """Full names or codes (any case, stray dots) → USPS codes; anything else → missing."""
+    """Names, USPS codes and the common abbreviations (N.Y., Mass., Calif., W.Va., Washington, D.C.: any case, stray
+    spaces, dots and commas) → USPS codes; anything else → missing (schemas.states: an answer is looked up whole,
+    by `state_key`, so "West Virginia" is never read as Virginia, nor "Mont." as "Mo.")."""
 
     def codes(distinct: pd.Series) -> pd.Series:
-        keys = distinct.str.casefold().str.replace(r"\s+", " ", regex=True).str.strip()
-        return keys.map(STATE_LOOKUP).astype("string")
+        found = [STATE_LOOKUP.get(state_key(value)) if isinstance(value, str) else None for value in distinct.tolist()]
+        return pd.Series(found, index=distinct.index, dtype="string")
 
     return _by_distinct(text, codes)
 
 
 def to_yes_no(text: pd.Series) -> pd.Series:
-    """Yes/No answers → booleans; blanks and anything else → missing."""
+    """Yes/No answers (any case) → booleans; blanks and anything else → missing.
+
+    normalize() also keeps the answer as written (schemas.suite.yes_no_text), so an answer that is neither
+    ("Not yet") is reported as what it was, not as a blank.
+    """
     return _by_distinct(text, lambda distinct: distinct.str.casefold().map(_YES_NO).astype("boolean"))
 
 
@@ -190,12 +313,56 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def split_checkboxes(text: pd.Series) -> pd.Series:
-    """A Forms checkbox answer `A, B, C` → the list of chosen options."""
-    values = text.tolist()
-    with collector_paused():
-        chosen = [list(filter(None, map(str.strip, value.split(",")))) for value in values]
-    return pd.Series(chosen, index=text.index, dtype=object)
+def option_key(option: str) -> str:
+    """How checkbox options compare: without case or spaces (" food  services" is the form's "Food Services")."""
+    return "".join(option.split()).casefold()
+
+
+def _read_checkboxes(answer: object, known: dict[str, str], widest: int) -> list[str]:
+    """One answer's options, in order, each once: a known option (`known`: option_key → the form's spelling) in
+    the form's spelling, read whole even when it holds a comma (up to `widest` comma-separated pieces); any other
+    piece as written, trimmed."""
+    if not isinstance(answer, str):
+        return []
+    pieces = answer.split(",")
+    chosen: list[str] = []
+    seen: set[str] = set()
+    at = 0
+    while at < len(pieces):
+        for width in range(min(widest, len(pieces) - at), 1, -1):
+            key = option_key(",".join(pieces[at : at + width]))
+            if key in known:
+                option = known[key]
+                break
+        else:
+            width = 1
+            option = pieces[at].strip()
+            key = option_key(option)
+            option = known.get(key, option)
+        at += width
+        if key and key not in seen:
+            seen.add(key)
+            chosen.append(option)
+    return chosen
+
+
+def split_checkboxes(text: pd.Series, known: tuple[str, ...] = ()) -> pd.Series:
+    """A Forms checkbox answer `A, B, C` → the list of chosen options.
+
+    Forms joins the chosen options with ", ". An option on the form's list (`known`) is matched without case or
+    spaces and kept in the form's spelling, and read whole when it holds a comma itself; an option given twice
+    counts once. Each distinct answer is read once: rows with the same answer share one list (never changed in place).
+    """
+    by_key = {option_key(option): option for option in reversed(known)}
+    widest = max((option.count(",") + 1 for option in known), default=1)
+
+    def read(distinct: pd.Series) -> pd.Series:
+        values = distinct.tolist()
+        with collector_paused():
+            chosen = [_read_checkboxes(value, by_key, widest) for value in values]
+        return pd.Series(chosen, index=distinct.index, dtype=object)
+
+    return _by_distinct(text, read)
 
 
 def gather_list(frame: pd.DataFrame, titles: list[str]) -> pd.Series:
@@ -207,26 +374,31 @@ def gather_list(frame: pd.DataFrame, titles: list[str]) -> pd.Series:
 
 
 def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
-    """Per row, the chosen options that are not on the known list, joined for a person to read."""
+    """Per row, the chosen options that are not on the known list (compared as `option_key` does, without case or
+    spaces), each once, joined for a person to read."""
+    known_set = set(known)
+    known_keys = {option_key(option) for option in known}
+
+    def unknown(option: object) -> bool:
+        return option not in known_set and not pd.isna(option) and option_key(str(option)) not in known_keys
+
     rows = chosen.tolist()
     if all(type(row) is list for row in rows):
-        known_set = set(known)
         with collector_paused():
-            unknown = [[option for option in row if option not in known_set and not pd.isna(option)] for row in rows]
-        joined = [", ".join(options) if options else None for options in unknown]
+            found = [[option for option in row if unknown(option)] if row else row for row in rows]
+        joined = [", ".join(dict.fromkeys(options)) if options else None for options in found]
         return pd.Series(joined, index=chosen.index, name=chosen.name, dtype="string")
     exploded = chosen.explode()
-    unknown = exploded[exploded.notna() & ~exploded.isin(known)]
-    joined = unknown.groupby(level=0).agg(", ".join)
+    odd = exploded[exploded.map(unknown).astype(bool)]
+    joined = odd.groupby(level=0).agg(lambda options: ", ".join(dict.fromkeys(options)))
     return joined.reindex(chosen.index).astype("string")
 
 
 def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """The canonical frame: one row per answered sheet row, canonical columns only."""
-    # A re-saved file may keep a BOM (or a NUL) in a title; it is not part of the question.
-    raw = raw.rename(columns=lambda c: str(c).replace("\ufeff", "").replace("\x00", "").strip())
-    check_headers(raw, config.columns)
-    text = dict(zip(config.columns, clean_columns([raw[title] for title in config.columns]), strict=True))
+    # A re-saved file may keep a BOM (or a NUL) in a title, or a non-breaking space: not part of the question.
+    found = check_headers(raw, config.columns)
+    text = dict(zip(config.columns, clean_columns([raw[found[title]] for title in config.columns]), strict=True))
     # The columns are gathered first and the frame made once (not grown a column at a time).
     out: dict[str, pd.Series] = {Col.SOURCE_ROW: raw[Col.SOURCE_ROW].astype("int64")}
     by_field: dict[str, list[str]] = {}
@@ -237,14 +409,16 @@ def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
             out[name] = gather_list(pd.DataFrame({title: text[title] for title in titles}), titles)
         elif name == Col.SUBMITTED_AT:
             out[Col.SUBMITTED_AT_TEXT] = text[titles[0]]
-            out[name] = parse_form_times(text[titles[0]], config.timezone)
+            out[name] = parse_form_times(text[titles[0]], config.timezone, config.timestamp_order, raw[Col.SOURCE_ROW])
         elif name == Col.STATE:
             out[Col.STATE_TEXT] = text[titles[0]]
             out[name] = to_state_codes(text[titles[0]])
         elif name in YES_NO_FIELDS:
+            out[yes_no_text(name)] = text[titles[0]]  # for validation's reason; validate() does not carry it on
             out[name] = to_yes_no(text[titles[0]])
         elif name in CHECKBOX_FIELDS:
-            out[name] = split_checkboxes(text[titles[0]])
+            options = JOB_FAMILIES if name == Col.JOB_FAMILIES else EDUCATION_LEVELS
+            out[name] = split_checkboxes(text[titles[0]], options)
         elif name in EMAIL_FIELDS:
             out[name] = text[titles[0]].str.lower()
         else:

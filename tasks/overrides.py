@@ -11,6 +11,8 @@ After the notices, confirm / decline / withdraw rows are recorded by the promote
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import gspread
 import pandas as pd
 from gspread.utils import absolute_range_name
@@ -19,6 +21,8 @@ from pydantic import BaseModel
 from schemas.columns import Col, Out, ReasonCode, Status
 from schemas.config import CohortConfig, Extension
 from schemas.errors import StaffError
+from schemas.states import STATE_LOOKUP, state_key
+from tasks.dedupe import name_key
 from tasks.lifecycle import STAFF_ACTIONS
 from tasks.reason_codes import codes_column, codes_where, constant_codes
 from tasks.sources import FileSource, sheets_errors
@@ -108,24 +112,98 @@ def read_file_overrides(config: CohortConfig) -> list[Override]:
     return parse_overrides(FileSource(config.overrides).read_values())
 
 
+def team_key(typed: str) -> str:
+    """A team key as staff type it, read the way the pipeline makes team keys (tasks.dedupe.add_team_keys).
+
+    The state before the first ":" in any spelling the form accepts (ny, N.Y., New York: NY), the local name after
+    it through `name_key` (case, punctuation, Assn/EA spelled out): "NY:Troy Education Assn" is the team
+    "NY:troy education association". A text without ":" is left as it is (it is no team key and matches no team).
+    """
+    state, colon, name = typed.strip().partition(":")
+    if not colon:
+        return typed.strip()
+    code = STATE_LOOKUP.get(state_key(state)) or state.strip().upper()
+    return f"{code}:{name_key(name)}"
+
+
 def _targets(frame: pd.DataFrame, override: Override) -> pd.Series:
     if override.source_row is not None:
         return frame[Col.SOURCE_ROW] == override.source_row
-    return frame[Out.TEAM_KEY] == override.team
+    return frame[Out.TEAM_KEY] == team_key(override.team)
 
 
-def with_extensions(config: CohortConfig, overrides: list[Override]) -> CohortConfig:
-    """Extension overrides join the config's extensions, so the cutoff treats them the same way."""
-    granted = [
-        Extension(source_row=o.source_row, team=None if o.source_row else o.team, reason=f"{o.said()}")
+def _granted(overrides: list[Override]) -> list[Extension]:
+    """The extensions the Overrides sheet's `extension` rows grant (by source_row when given, else by team key)."""
+    return [
+        Extension(source_row=o.source_row, team=None if o.source_row else team_key(o.team), reason=f"{o.said()}")
         for o in overrides
         if o.action == "extension"
     ]
-    return config.model_copy(update={"extensions": [*config.extensions, *granted]}) if granted else config
 
 
-def apply_before_selection(frame: pd.DataFrame, overrides: list[Override]) -> pd.DataFrame:
-    """force-decline takes a team out of the running (code `staff_declined`); force-select marks it for a seat first."""
+def with_extensions(config: CohortConfig, overrides: list[Override]) -> CohortConfig:
+    """Extension overrides join the config's extensions, so the cutoff treats them the same way.
+
+    Every extension's team is read as `team_key` reads it, so the cutoff's exact comparison finds the team a staff
+    member typed as "NY:Troy Education Assn" (the same reading as an Overrides row's and `unmatched_targets`').
+    """
+    own = [
+        grant.model_copy(update={"team": team_key(grant.team)}) if grant.team is not None else grant
+        for grant in config.extensions
+    ]
+    extensions = [*own, *_granted(overrides)]
+    return config if extensions == list(config.extensions) else config.model_copy(update={"extensions": extensions})
+
+
+def unmatched_targets(
+    frame: pd.DataFrame, overrides: list[Override], extensions: Sequence[Extension] = ()
+) -> list[str]:
+    """What would silently do nothing: each Overrides row and each config `extensions:` entry whose team key or
+    sheet row matches no row of the responses (`frame`, every answered row, whatever its status), one line each.
+
+    Team keys are compared as `team_key` reads them (also how the overrides and extensions are applied). The
+    extensions the Overrides sheet granted (`with_extensions`) are checked as their Overrides rows. confirm /
+    decline / withdraw rows are left to the promote-waitlist run, which checks them against the selection the
+    notices were sent from.
+    """
+    rows = set(frame[Col.SOURCE_ROW].tolist())
+    keys = set(frame[Out.TEAM_KEY].tolist()) if Out.TEAM_KEY in frame.columns else set()
+
+    def misses(source_row: int | None, team: str | None) -> list[str]:
+        found = []
+        if source_row is not None and source_row not in rows:
+            found.append(f"source_row {source_row} is not an answered row of the responses sheet")
+        if team and team_key(team) not in keys:
+            read = "" if team_key(team) == team else f" (read as {team_key(team)!r})"
+            found.append(f"team {team!r}{read} matches no team; copy the key from the team_key column of decisions.csv")
+        return found
+
+    problems = []
+    for override in overrides:
+        if override.action not in STAFF_ACTIONS:
+            problems += [f"Overrides row {override.row}: {miss}" for miss in misses(override.source_row, override.team)]
+    granted = _granted(overrides)
+    for index, grant in enumerate(extensions):
+        if grant not in granted:
+            entry = f"extensions.{index} of the cohort config"
+            problems += [f"{entry}: {miss}" for miss in misses(grant.source_row, grant.team)]
+    return problems
+
+
+def apply_before_selection(
+    frame: pd.DataFrame, overrides: list[Override], extensions: Sequence[Extension] = ()
+) -> pd.DataFrame:
+    """force-decline takes a team out of the running (code `staff_declined`); force-select marks it for a seat first.
+
+    An override or extension that matches no row is refused first (OverrideError naming every one, see
+    `unmatched_targets`): it would otherwise do nothing without a word.
+    """
+    problems = unmatched_targets(frame, overrides, extensions)
+    if problems:
+        raise OverrideError(
+            "overrides that match no response, so nothing was applied (correct or delete them):\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+        )
     out = frame.copy()
     out[Out.STAFF_SELECT] = False
     out[Out.REASON_CODES] = codes_column(out)

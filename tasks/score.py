@@ -44,6 +44,20 @@ def read_reviews(path) -> pd.Series:
     return scores.groupby(frame[Out.TEAM_KEY].str.strip()).mean()
 
 
+def map_points(answers: pd.Series, mapping: dict[str, float]) -> pd.Series:
+    """A `map` criterion's points: each answer looked up without case or surrounding spaces; no entry scores 0.
+
+    A Yes/No question's answers are booleans after normalizing, looked up as "yes" and "no" (the config allows
+    only those keys for such a field; a checkbox or list field is refused there: use `count` or `contains`).
+    """
+    table = {str(key).strip().casefold(): points for key, points in mapping.items()}
+    if isinstance(answers.dtype, pd.BooleanDtype) or answers.dtype == bool:
+        words = answers.map({True: "yes", False: "no"}).astype(object)
+    else:
+        words = answers.astype(str).str.strip().str.casefold()
+    return words.map(table).astype(float).fillna(0.0)
+
+
 def criterion_points(frame: pd.DataFrame, criterion: Criterion, config: CohortConfig) -> pd.Series:
     """Unweighted points for one criterion, vectorised over the frame."""
     if criterion.kind == "count":
@@ -53,8 +67,7 @@ def criterion_points(frame: pd.DataFrame, criterion: Criterion, config: CohortCo
         hit = (exploded == criterion.value).groupby(level=0).any().reindex(frame.index, fill_value=False)
         raw = hit.astype(float) * criterion.points
     elif criterion.kind == "map":
-        mapping = {str(k).casefold(): v for k, v in (criterion.map or {}).items()}
-        raw = frame[criterion.field].astype(str).str.casefold().map(mapping).astype(float).fillna(0.0)
+        raw = map_points(frame[criterion.field], criterion.map or {})
     elif criterion.kind == "first_time":
         previous = read_team_list(config.previous_participants)
         raw = (~frame[Out.TEAM_KEY].isin(previous)).astype(float) * criterion.points

@@ -15,10 +15,19 @@ import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import YES_NO_FIELDS, Col, Out, Status
 from schemas.config import CohortConfig
-from schemas.suite import FAILED_CHECKS, build_expectations, failed_check_bits, failed_check_codes, row_checks
-from tasks.normalize import clock_change_trouble
+from schemas.suite import (
+    FAILED_CHECKS,
+    REPEATED_HOUR_ADVICE,
+    build_expectations,
+    failed_check_bits,
+    failed_check_codes,
+    row_checks,
+    yes_no_text,
+)
+from tasks.cutoff import local_time_text, on_time_at_both_readings
+from tasks.normalize import clock_change_trouble, repeated_hour_readings
 from tasks.reason_codes import codes_where, no_codes
 
 REASON_SEPARATOR = "; "
@@ -105,13 +114,82 @@ def _present(values: pd.Series) -> pd.Series:
     return filled.astype(bool)
 
 
-def check_frame(frame: pd.DataFrame, zone: str | None = None) -> pd.DataFrame:
-    """One column per check (see schemas.suite.failing for what each kind holds)."""
+def _yes_no_checks(frame: pd.DataFrame, field: str) -> dict[str, pd.Series]:
+    """A Yes/No question's three checks: answered at all, answered Yes or No (schemas.suite._yes_or_no), and Yes.
+
+    The answer as written (`yes_no_text`) tells a blank from an answer that is neither; a frame without it (made
+    by hand) is read from the booleans alone, where both are missing.
+    """
+    answer = frame[field]
+    written = frame.get(yes_no_text(field))
+    read = answer.notna().to_numpy(dtype=bool)
+    answered = read.copy()
+    if written is not None and not read.all():
+        # Only the answers not read as Yes or No need their text looked at (blank, or neither).
+        answered[~read] = _present(written[~read]).to_numpy(dtype=bool)
+    answered = pd.Series(answered, index=frame.index)
+    return {
+        f"has_{field}": answered,
+        f"{field}_yes_or_no": _flag(answer.notna(), answered & answer.isna()),
+        f"{field}_ok": _flag(answer.fillna(False), answer.notna()),
+    }
+
+
+def settle_repeated_hour(
+    frame: pd.DataFrame, clock: pd.Series, config: CohortConfig | None
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Times in the hour that happens twice when clocks go back (`clock` "repeated"), settled where they can be.
+
+    Such a time has two readings an hour apart. When both are on time, or both late, by the cutoff's own rule
+    (the deadline and the extensions, tasks.cutoff.on_time_mask), the decision does not depend on which one is
+    meant: the row is valid and takes the earlier reading, the first pass through the hour. That is the reading
+    Python's zoneinfo gives a wall-clock time by default (fold=0), and of the two it is the one that can never
+    make a response later than it was (so never late by the choice of reading, and never behind on the
+    earlier-submission tie-break through it). Only a time whose earlier reading is on time and whose later one
+    is not stays undecided; its advice names the extension that makes it on time under both readings: one for
+    this sheet row until the later reading (an extension's `until` is inclusive).
+
+    Returns (submitted_at with the settled rows filled in, the clock trouble left, the advice per undecided row).
+    """
+    submitted = frame[Col.SUBMITTED_AT]
+    advice = pd.Series(None, index=frame.index, dtype=object)
+    repeated = (clock == "repeated").to_numpy(dtype=bool)
+    if config is None or not repeated.any():
+        return submitted, clock, advice
+    rows = frame.loc[repeated]
+    earlier, later = repeated_hour_readings(rows[Col.SUBMITTED_AT_TEXT], config.timezone, config.timestamp_order)
+    on_time_earlier, on_time_later = on_time_at_both_readings(rows, earlier, later, config)
+    agree = (on_time_earlier == on_time_later).to_numpy(dtype=bool)
+    submitted, clock = submitted.copy(), clock.copy()
+    submitted.loc[rows.index[agree]] = earlier[agree].to_numpy()
+    clock.loc[rows.index[agree]] = ""
+    zone = config.timezone
+    for at in np.flatnonzero(~agree).tolist():
+        first, second = earlier.iloc[at], later.iloc[at]
+        until = second.tz_convert(zone).isoformat()
+        advice.loc[rows.index[at]] = (
+            f"{rows[Col.SUBMITTED_AT_TEXT].iloc[at][:_DISPLAY_LIMIT]!r} is on time read as "
+            f"{local_time_text(first, zone)} but late read as {local_time_text(second, zone)}. To accept it, "
+            "grant this row an extension until its later reading: in the cohort file, under `extensions:`, add "
+            f'- {{source_row: {rows[Col.SOURCE_ROW].iloc[at]}, until: "{until}", reason: "<why staff accept it>"}}'
+        )
+    return submitted, clock, advice
+
+
+def check_frame(frame: pd.DataFrame, zone: str | None = None, config: CohortConfig | None = None) -> pd.DataFrame:
+    """One column per check (see schemas.suite.failing for what each kind holds).
+
+    With the cohort's config, a time in the hour clocks repeat is settled against the deadline where it can be
+    (settle_repeated_hour): the frame's `submitted_at` column holds the times the rows are decided by.
+    """
+    zone = config.timezone if config is not None else zone
+    order = config.timestamp_order if config is not None else "month-first"
     has_text = frame[Col.SUBMITTED_AT_TEXT] != ""
     clock = pd.Series("", index=frame.index, dtype=object)
     unplaced = has_text & frame[Col.SUBMITTED_AT].isna()
     if zone and unplaced.any():
-        clock[unplaced] = clock_change_trouble(frame.loc[unplaced, Col.SUBMITTED_AT_TEXT], zone)
+        clock[unplaced] = clock_change_trouble(frame.loc[unplaced, Col.SUBMITTED_AT_TEXT], zone, order)
+    submitted, clock, advice = settle_repeated_hour(frame, clock, config)
     members = frame[Col.MEMBER_EMAILS].explode().dropna()
     # All addresses checked in one call: an address given in several columns is checked once.
     addresses = [members, frame[Col.SUBMITTER_EMAIL], frame[Col.LEAD_EMAIL]]
@@ -129,8 +207,10 @@ def check_frame(frame: pd.DataFrame, zone: str | None = None) -> pd.DataFrame:
         {
             Col.SOURCE_ROW: frame[Col.SOURCE_ROW],
             "has_submitted_at": _present(frame[Col.SUBMITTED_AT_TEXT]),
-            "submitted_at_ok": _flag(frame[Col.SUBMITTED_AT].notna(), has_text & (clock == "")),
+            Col.SUBMITTED_AT: submitted,
+            "submitted_at_ok": _flag(submitted.notna(), has_text & (clock == "")),
             "submitted_at_not_repeated": _flag(clock != "repeated", clock == "repeated"),
+            REPEATED_HOUR_ADVICE: advice,
             "submitted_at_not_skipped": _flag(clock != "skipped", clock == "skipped"),
             "has_local_name": _present(frame[Col.LOCAL_NAME]),
             "has_state": _present(frame[Col.STATE_TEXT]),
@@ -146,12 +226,8 @@ def check_frame(frame: pd.DataFrame, zone: str | None = None) -> pd.DataFrame:
             Col.UNKNOWN_JOB_FAMILIES: frame[Col.UNKNOWN_JOB_FAMILIES]
             .astype(object)
             .where(frame[Col.UNKNOWN_JOB_FAMILIES].notna(), None),
-            "has_president_approved": _present(frame[Col.PRESIDENT_APPROVED]),
-            "president_approved_ok": _flag(
-                frame[Col.PRESIDENT_APPROVED].fillna(False), frame[Col.PRESIDENT_APPROVED].notna()
-            ),
-            "has_commitment": _present(frame[Col.COMMITMENT]),
-            "commitment_ok": _flag(frame[Col.COMMITMENT].fillna(False), frame[Col.COMMITMENT].notna()),
+            **_yes_no_checks(frame, Col.PRESIDENT_APPROVED),
+            **_yes_no_checks(frame, Col.COMMITMENT),
         }
     )
     return checks
@@ -209,7 +285,7 @@ def _display_values(frame: pd.DataFrame, checks: pd.DataFrame, field: str, rows:
     """One answer of these rows (positions) cut to a readable length, for filling reason templates."""
     if field == Col.TEAM_SIZE:
         return frame[Col.TEAM_SIZE].iloc[rows].tolist()
-    if field == "bad_member_emails":
+    if field in ("bad_member_emails", REPEATED_HOUR_ADVICE):
         values = checks[field].iloc[rows]
     else:
         values = frame[field].iloc[rows].str.slice(0, _DISPLAY_LIMIT)
@@ -218,21 +294,27 @@ def _display_values(frame: pd.DataFrame, checks: pd.DataFrame, field: str, rows:
 
 
 def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
-    """The frame with `status` (valid/invalid), `reasons` and `reason_codes`; failing rows are kept, never dropped."""
-    out = frame.copy()
+    """The frame with `status` (valid/invalid), `reasons` and `reason_codes`; failing rows are kept, never dropped.
+
+    The Yes/No answers as written (`yes_no_text`) serve the reasons only and are not carried on.
+    """
+    out = frame.drop(columns=[yes_no_text(field) for field in sorted(YES_NO_FIELDS)], errors="ignore")
     out[Col.STATUS] = Status.VALID.value
     out[Col.REASONS] = ""
     out[Out.REASON_CODES] = no_codes(out.index)
     if out.empty:
         return out
-    checks = check_frame(frame, config.timezone)
+    checks = check_frame(frame, config.timezone, config)
+    settled = frame[Col.SUBMITTED_AT].isna() & checks[Col.SUBMITTED_AT].notna()
+    if settled.any():  # times in the repeated hour that the deadline settles (see settle_repeated_hour)
+        out.loc[settled, Col.SUBMITTED_AT] = checks.loc[settled, Col.SUBMITTED_AT]
     failures = failed_rows(checks, config.team_size.min, config.team_size.max)
     if not failures:
         return out
     at = pd.Index(frame[Col.SOURCE_ROW]).get_indexer(list(failures))
     bits = np.fromiter(failures.values(), dtype="int64", count=len(failures))
     texts: list[list[str]] = [[] for _ in at]
-    for k, check in enumerate(row_checks(config.team_size.min, config.team_size.max)):
+    for k, check in enumerate(row_checks(config.team_size.min, config.team_size.max, config.timestamp_order)):
         hit = np.flatnonzero(bits & (1 << k))
         if not len(hit):
             continue

@@ -248,7 +248,32 @@ def extra_columns() -> str:
     return csv_text(rows)
 
 
+# (answer title, answer as people write it, what it must become: a value, or None for a reason quoting the answer).
+ANSWERS = (
+    ("State", "N.Y.", "NY"),
+    ("State", "Washington, D.C.", "DC"),
+    ("State", " w. va. ", "WV"),
+    ("State", "Mont.", "MT"),
+    ("State", "calif", "CA"),
+    ("State", "Pennsylvannia", None),
+    (
+        "ESP job families represented on the team",
+        "food services, Food Services, CLERICAL  SERVICES",
+        ["Food Services", "Clerical Services"],
+    ),
+    ("Education levels your local serves", "higher education, Higher Education", ["Higher Education"]),
+    ("Has your local president approved this application?", "Not yet", None),
+    ("Can your team commit to the 9-week course schedule?", "Y", None),
+)
+
+
+def spellings() -> str:
+    """States, checkbox options and Yes/No answers as people write them (tests/test_answers.py)."""
+    return sheet(*(answers(n, **{title: text}) for n, (title, text, _) in enumerate(ANSWERS, start=1)))
+
+
 TEXT_FILES = {
+    "answers.csv": spellings,
     "formula_injection.csv": formula_injection,
     "email_injection.csv": email_injection,
     "nul_bytes.csv": nul_bytes,
