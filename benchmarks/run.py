@@ -6,7 +6,8 @@ Each size is a seeded synthetic CSV export (examples.generate). Times come from 
 (plus a separate end-to-end run); peak memory from a second pass under tracemalloc, per step as the peak above
 what was allocated when the step began. The floor (benchmarks/floor.py) is the same work in plain pandas.
 Then the select_cohort flow under a temporary Prefect server, the Sheets API request count, SMTP throughput of
-the project's sender against raw smtplib (benchmarks/smtp.py), and the targets.
+the project's sender against raw smtplib (benchmarks/smtp.py), dedupe's worst case (benchmarks/dedupe_worst.py:
+every row in one fuzzy-match block), and the targets.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.dedupe_worst import SIZES as WORST_SIZES
+from benchmarks.dedupe_worst import measure as measure_worst
+from benchmarks.dedupe_worst import report as report_worst
 from benchmarks.smtp import PASSES as SMTP_PASSES
 from benchmarks.smtp import bench_smtp, report_smtp
 
@@ -512,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             sheets = bench_sheets(args.seed)
             print("measuring SMTP throughput ...", flush=True)
             smtp = bench_smtp(args.seed, passes=max(SMTP_PASSES, args.repeat))
+            print("measuring dedupe's worst case (benchmarks/dedupe_worst.py) ...", flush=True)
+            worst = [measure_worst(n, config, args.seed, max(3, args.repeat), False) for n in WORST_SIZES]
     finally:
         shutil.rmtree(prefect_home, ignore_errors=True)
 
@@ -527,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report_sheets(sheets))
     print()
     print(report_smtp(smtp))
+    print()
+    print(report_worst(worst))
     print()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"ru_maxrss (this process, whole run, Prefect server subprocess excluded): {maxrss:.0f} MiB")

@@ -1,8 +1,12 @@
 """Team keys and deduplication: one decision per local association in one state.
 
-Rows are linked by exact keys (name key + state, team lead email) and by fuzzy local names within a
-block (state + first word of the name). A fuzzy name match merges only when the rows also share the
-lead's email or name; otherwise it is reported as `possible_duplicate_of` for staff to confirm.
+Rows are linked by the name key within a state, and by similar local names (fuzzy, within a block: state +
+first word + the numbers of the name) when they also share the lead's email or name; a shared email also links
+similar names of one state whose first words differ (a typo there). Similar names without a shared lead are
+reported as `possible_duplicate_of` for staff to confirm. Rows never merge across states, and the lead's email
+alone links nothing: one person may lead the teams of several locals, so rows of one state that share it under
+names that are not similar are `possible_duplicate_of` too. A row without a name or a readable state joins, by
+the lead's email, the one team whose rows share it (and its state, or its name).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 from anyascii import anyascii
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from schemas.columns import FORM_FIELDS, Col, Out, Status
 from schemas.config import CohortConfig
@@ -124,21 +128,104 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         label = spread
 
 
-def _exact_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Rows sharing the name key within a state, or the team lead's email: (first row of the key, row) pairs."""
-    positions = pd.Series(np.arange(len(frame)), index=frame.index)
-    left: list[np.ndarray] = []
-    right: list[np.ndarray] = []
-    has_name = (frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()
-    has_email = frame[Col.LEAD_EMAIL].fillna("") != ""
-    for keys, mask in ((frame[Out.TEAM_KEY], has_name), (frame[Col.LEAD_EMAIL], has_email)):
-        rows = positions[mask].to_numpy(dtype="int64")
-        # Codes number the keys in order of first appearance, so each key's first row is its smallest.
-        codes, _ = pd.factorize(keys[mask])
-        _, first = np.unique(codes, return_index=True)
-        left.append(rows[first][codes])
-        right.append(rows)
-    return np.concatenate(left), np.concatenate(right)
+def _complete(frame: pd.DataFrame) -> np.ndarray:
+    """Rows that name a local and a readable state: a team is made of these."""
+    return ((frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
+
+
+def _key_edges(frame: pd.DataFrame, complete: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sharing the name key within a state: (first row of the key, row) pairs."""
+    rows = np.flatnonzero(complete)
+    # Codes number the keys in order of first appearance, so each key's first row is its smallest.
+    codes, _ = pd.factorize(frame[Out.TEAM_KEY].to_numpy(dtype=object)[complete])
+    _, first = np.unique(codes, return_index=True)
+    return rows[first][codes], rows
+
+
+_NO_PAIRS = np.empty((0, 2), dtype="int64")
+
+
+def _lead_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose lead's email another row also gives: position, email, state ("" when unreadable), name key."""
+    codes, uniques = pd.factorize(frame[Col.LEAD_EMAIL])
+    uniques = np.asarray(uniques, dtype=object)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    shared = (codes >= 0) & (counts[codes] > 1) & (uniques[codes] != "")
+    state = frame[Col.STATE].to_numpy(dtype=object)[shared]
+    state = np.where(pd.isna(state), "", state)
+    state_codes, states = pd.factorize(state)
+    return pd.DataFrame(
+        {
+            "pos": np.flatnonzero(shared),
+            "email": uniques[codes[shared]],
+            "state": state,
+            "key": frame[Out.NAME_KEY].to_numpy(dtype=object)[shared],
+            "group": codes[shared] * max(1, len(states)) + state_codes,  # (email, state) as one integer
+        }
+    )
+
+
+def _shared_lead_pairs(leads: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Complete rows of one state that share the lead's email under different name keys: (links, pairs for staff).
+
+    A pair whose names are a fuzzy match (ratio at least `threshold`, same numbers; the first words may differ,
+    as in a typo there) is a link: similar names and a shared email merge. The other pairs are for staff: one
+    person may lead the teams of several locals.
+    """
+    # Most rows sharing an email are one local's resubmissions: only (email, state) groups of two name keys or
+    # more go on (found on integer codes).
+    group, key = leads["group"].to_numpy(), pd.factorize(leads["key"])[0]
+    width = int(key.max()) + 1 if len(key) else 1
+    groups, names = np.unique(np.unique(group * width + key) // width, return_counts=True)
+    leads = leads[np.isin(group, groups[names > 1])]
+    if leads.empty:
+        return _NO_PAIRS, _NO_PAIRS
+    distinct = leads.drop_duplicates(["email", "state", "key"])
+    keys = distinct.merge(distinct, on=["email", "state"])
+    keys = keys[keys["key_x"] < keys["key_y"]]
+    plain = {key: skeleton(key) for key in set(keys["key_x"]) | set(keys["key_y"])}
+    similar = np.array(
+        [
+            _DIGITS.findall(plain[a]) == _DIGITS.findall(plain[b])
+            and fuzz.token_sort_ratio(plain[a], plain[b], score_cutoff=threshold) > 0
+            for a, b in zip(keys["key_x"].tolist(), keys["key_y"].tolist(), strict=True)
+        ],
+        dtype=bool,
+    )
+    links = keys.loc[similar, ["pos_x", "pos_y"]].to_numpy(dtype="int64")
+    apart = keys.loc[~similar, ["email", "state", "key_x", "key_y"]]
+    rows = apart.merge(leads.rename(columns={"key": "key_x", "pos": "pos_a"}), on=["email", "state", "key_x"])
+    rows = rows.merge(leads.rename(columns={"key": "key_y", "pos": "pos_b"}), on=["email", "state", "key_y"])
+    return links, rows[["pos_a", "pos_b"]].to_numpy(dtype="int64")
+
+
+def _incomplete_links(leads: pd.DataFrame, complete: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows without a name or a readable state, by the lead's email: (links, pairs for staff).
+
+    Such a row is linked to the complete rows sharing its email (and its state, or its name) when they are all
+    one team (`labels`); when they are several teams, it is a pair for staff with each of those rows.
+    """
+    positions = leads["pos"].to_numpy()
+    whole_rows = complete[positions]
+    if whole_rows.all():
+        return _NO_PAIRS, _NO_PAIRS
+    part = leads[~whole_rows]
+    whole = leads[whole_rows & leads["email"].isin(set(part["email"])).to_numpy()]
+    # Per (email, state), (email, name key) and email: the teams of the complete rows, each with its rows.
+    teams_by: dict[tuple, dict[int, list[int]]] = {}
+    for pos, email, state, key in zip(*(whole[c].tolist() for c in ("pos", "email", "state", "key")), strict=True):
+        team = int(labels[pos])
+        for by in (("state", email, state), ("key", email, key), ("email", email)):
+            teams_by.setdefault(by, {}).setdefault(team, []).append(pos)
+    links, staff = [], []
+    for pos, email, state, key in zip(*(part[c].tolist() for c in ("pos", "email", "state", "key")), strict=True):
+        by = ("state", email, state) if state else ("key", email, key) if key else ("email", email)
+        teams = teams_by.get(by, {})
+        if len(teams) == 1:
+            links.append((pos, next(iter(teams.values()))[0]))
+        elif teams:
+            staff += [(pos, other) for rows in teams.values() for other in rows]
+    return np.array(links, dtype="int64").reshape(-1, 2), np.array(staff, dtype="int64").reshape(-1, 2)
 
 
 def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -160,16 +247,64 @@ def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     blocks: dict[str, list[int]] = {}
     for i in np.flatnonzero(shared).tolist():
         blocks.setdefault(block_of[i], []).append(i)
-    # Every pair of names within a block, blocks in order, then in the order the names appear: blocks are
-    # small and few names share one, so the pairs are few.
+    # The similar pairs of names within each block, blocks in order, then in the order the names appear.
     found = []
     for block in sorted(blocks):
-        members = blocks[block]
-        for x, i in enumerate(members):
-            for j in members[x + 1 :]:
-                if fuzz.token_sort_ratio(plains[i], plains[j], score_cutoff=threshold) > 0:
-                    found.append((states[i], keys[i], keys[j], plains[i] == plains[j]))
+        for i, j in _block_pairs(blocks[block], plains, threshold):
+            found.append((states[i], keys[i], keys[j], plains[i] == plains[j]))
     return pd.DataFrame(found, columns=[Col.STATE, "name_a", "name_b", "lookalike"])
+
+
+# A block of at most this many names is compared pair by pair; a larger one through rapidfuzz's cdist.
+PAIRWISE_MAX_NAMES = 12
+# Score-matrix cells per cdist call (float32: 4 MB).
+_CDIST_CELLS = 1_000_000
+_THREADED_CELLS = 250_000
+_ASCII_SPACE = re.compile(r"[\t\n\x0b\x0c\r\x1c-\x1f ]+")
+
+
+def _token_sorted(text: str) -> str:
+    """What token_sort_ratio compares: the words in code-point order, one space apart (ASCII text)."""
+    return " ".join(sorted(word for word in _ASCII_SPACE.split(text) if word))
+
+
+def _block_pairs(members: list[int], plains: list[str], threshold: float) -> list[tuple[int, int]]:
+    """Pairs (i, j) of a block's names, i before j, whose skeletons score `threshold` or more, in (i, j) order.
+
+    Token_sort_ratio is the ratio of the words sorted, so a large block sorts each distinct skeleton once, pairs
+    equal sorted texts outright (their score is 100) and scores the others with `process.cdist`, each name only
+    against names of a length it can reach: a ratio of at least c needs the longer text within (2 - c) / c of
+    the shorter. Same pairs as scoring every pair, in C and without the pairs lengths rule out.
+    """
+    if len(members) <= PAIRWISE_MAX_NAMES or not all(plains[i].isascii() for i in members):
+        return [
+            (i, j)
+            for x, i in enumerate(members)
+            for j in members[x + 1 :]
+            if fuzz.token_sort_ratio(plains[i], plains[j], score_cutoff=threshold) > 0
+        ]
+    names_of: dict[str, list[int]] = {}
+    for i in members:
+        names_of.setdefault(_token_sorted(plains[i]), []).append(i)
+    texts = sorted(names_of, key=len)
+    lengths = np.array([len(text) for text in texts])
+    # A little slack on the bound: a pair it lets through is still scored.
+    reach = max(threshold / 100 - 1e-6, 1e-6)
+    found = [(i, j) for same in names_of.values() for x, i in enumerate(same) for j in same[x + 1 :]]
+    step = max(1, _CDIST_CELLS // len(texts))
+    for start in range(0, len(texts), step):
+        stop = min(start + step, len(texts))
+        end = int(np.searchsorted(lengths, lengths[stop - 1] * (2 - reach) / reach + 1, side="right"))
+        # Threads pay off only on a large matrix (measured on 2 cores: 1.9 s → 1.2 s at 10,000 names).
+        workers = -1 if (stop - start) * (end - start) >= _THREADED_CELLS else 1
+        scores = process.cdist(
+            texts[start:stop], texts[start:end], scorer=fuzz.ratio, score_cutoff=threshold, workers=workers
+        )
+        rows, columns = np.nonzero(scores)
+        for a, b in zip((rows + start).tolist(), (columns + start).tolist(), strict=True):
+            if a < b:
+                found += [(min(i, j), max(i, j)) for i in names_of[texts[a]] for j in names_of[texts[b]]]
+    return sorted(found)
 
 
 def _fuzzy_row_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -206,7 +341,11 @@ def _order_key(frame: pd.DataFrame) -> pd.Series:
 
 
 def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
-    """Marks every row of a team but its latest valid on-time one `duplicate`, naming the kept row."""
+    """Marks every row of a team but its latest valid on-time one `duplicate`, naming the kept row.
+
+    A team without a valid on-time row keeps every row's status, and its rows take the team key of its latest
+    complete row: they are one applicant, so the team gets one decision notice.
+    """
     out = add_team_keys(frame)
     on_time, extension = on_time_mask(out, config)
     out[Out.ON_TIME] = on_time
@@ -215,12 +354,20 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     out[Out.POSSIBLE_DUPLICATE_OF] = ""
     if out.empty:
         return out
-    fuzzy = _fuzzy_row_pairs(out, config.dedupe.fuzzy_threshold)
-    merge = fuzzy.loc[fuzzy["same_person"]]
-    exact_left, exact_right = _exact_edges(out)
-    left = np.concatenate([exact_left, merge["pos_a"].to_numpy(dtype="int64")])
-    right = np.concatenate([exact_right, merge["pos_b"].to_numpy(dtype="int64")])
+    threshold = config.dedupe.fuzzy_threshold
+    fuzzy = _fuzzy_row_pairs(out, threshold)
+    merge = fuzzy.loc[fuzzy["same_person"], ["pos_a", "pos_b"]].to_numpy(dtype="int64")
+    complete = _complete(out)
+    key_left, key_right = _key_edges(out, complete)
+    leads = _lead_rows(out)
+    lead_links, lead_pairs = _shared_lead_pairs(leads[complete[leads["pos"].to_numpy()]], threshold)
+    left = np.concatenate([key_left, merge[:, 0], lead_links[:, 0]])
+    right = np.concatenate([key_right, merge[:, 1], lead_links[:, 1]])
     labels = _components(len(out), left, right)
+    # A row without a name or state joins one team at most, so no two teams meet through it (its label becomes
+    # the team's, one of the team's row positions).
+    row_links, row_pairs = _incomplete_links(leads, complete, labels)
+    labels[row_links[:, 0]] = labels[row_links[:, 1]]
     team = pd.Series(labels, index=out.index)
 
     eligible = ((out[Col.STATUS] == Status.VALID) & out[Out.ON_TIME]).to_numpy(dtype=bool)
@@ -250,26 +397,42 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         ).to_numpy(dtype=object)
         out[Col.STATUS] = pd.Series(status, index=out.index, dtype=out[Col.STATUS].dtype)
         out[Col.REASONS] = pd.Series(reasons, index=out.index, dtype=out[Col.REASONS].dtype)
+    # A team of two rows or more that keeps no row takes the team key of its latest complete row (every such team
+    # has one): one applicant, one notice.
+    unkept = complete & ~has_kept & (np.bincount(labels, minlength=len(out))[labels] > 1)
+    fallback = out.loc[unkept, [Col.SUBMITTED_AT, Out.STABLE_ID, Out.TEAM_KEY]]
+    latest = (
+        fallback.assign(_team=labels[unkept], _order=_order_key(fallback))
+        .sort_values("_order", ascending=False)
+        .drop_duplicates("_team")
+    )
+    keyed = keeps.copy()
+    keyed[latest["_team"].to_numpy()] = True
+    kept_key[latest["_team"].to_numpy()] = latest[Out.TEAM_KEY].to_numpy(dtype=object)
+    has_key = keyed[labels]
     team_key = out[Out.TEAM_KEY].to_numpy(dtype=object, copy=True)
-    team_key[has_kept] = kept_key[labels[has_kept]]
+    team_key[has_key] = kept_key[labels[has_key]]
     out[Out.TEAM_KEY] = pd.Series(team_key, index=out.index, dtype=out[Out.TEAM_KEY].dtype)
     representative = pd.Series(np.where(has_kept, kept_for, source_rows), index=out.index).astype("int64")
-    out[Out.POSSIBLE_DUPLICATE_OF] = _possible_duplicates(fuzzy.loc[~fuzzy["same_person"]], team, representative)
+    name_only = fuzzy.loc[~fuzzy["same_person"], ["pos_a", "pos_b"]].to_numpy(dtype="int64")
+    staff = pd.DataFrame(np.concatenate([name_only, lead_pairs, row_pairs]), columns=["pos_a", "pos_b"])
+    out[Out.POSSIBLE_DUPLICATE_OF] = _possible_duplicates(staff, team, representative)
     return out
 
 
-def _possible_duplicates(name_only: pd.DataFrame, team: pd.Series, representative: pd.Series) -> pd.Series:
-    """For each row, the rows used for other teams whose names look alike: for staff to confirm."""
-    result = pd.Series("", index=team.index, dtype=object)
-    if name_only.empty:
-        return result
+def _possible_duplicates(pairs: pd.DataFrame, team: pd.Series, representative: pd.Series) -> pd.Series:
+    """For each row, the rows used for other teams whose names look alike or that share its lead's email (within
+    a state): for staff to confirm."""
+    if pairs.empty:
+        return pd.Series("", index=team.index, dtype=object)
     teams = team.to_numpy()
-    rows = representative.to_numpy()
+    rows = representative.to_numpy().tolist()
     links: dict[int, set[int]] = {}
-    for a, b in zip(name_only["pos_a"].tolist(), name_only["pos_b"].tolist(), strict=True):
+    for a, b in zip(pairs["pos_a"].tolist(), pairs["pos_b"].tolist(), strict=True):
         if teams[a] != teams[b]:
-            links.setdefault(a, set()).add(int(rows[b]))
-            links.setdefault(b, set()).add(int(rows[a]))
+            links.setdefault(a, set()).add(rows[b])
+            links.setdefault(b, set()).add(rows[a])
+    result = np.full(len(team), "", dtype=object)
     for pos, others in links.items():
-        result.iloc[pos] = "; ".join(str(r) for r in sorted(others))
-    return result
+        result[pos] = "; ".join(str(r) for r in sorted(others))
+    return pd.Series(result, index=team.index, dtype=object)

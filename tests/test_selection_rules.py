@@ -110,7 +110,8 @@ def test_lookalike_characters_are_flagged_not_merged(config):
     assert out.loc[3, Out.POSSIBLE_DUPLICATE_OF] == "2"
 
 
-def test_same_lead_email_links_even_with_another_name(config):
+def test_same_lead_email_with_another_name_is_flagged_for_staff_not_merged(config):
+    """One lead for two locals of a state: two teams, each named as a possible duplicate of the other."""
     out = by_row(
         run(
             config,
@@ -118,7 +119,9 @@ def test_same_lead_email_links_even_with_another_name(config):
             team("Salem Classified Employees", "OR", "Jo Hale", "5/2/2021 10:00:00"),
         )
     )
-    assert out.loc[2, Out.DUPLICATE_OF] == 3
+    assert out[Out.DUPLICATE_OF].isna().all()
+    assert {out.loc[2, Col.STATUS], out.loc[3, Col.STATUS]} == {Status.SELECTED}
+    assert "3" in str(out.loc[2, Out.POSSIBLE_DUPLICATE_OF]) and "2" in str(out.loc[3, Out.POSSIBLE_DUPLICATE_OF])
 
 
 def test_kept_row_is_latest_on_time_not_the_late_resubmission(config):
