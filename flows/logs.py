@@ -9,6 +9,7 @@ also leaves out the lines that only repeat it.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from schemas.errors import StaffError
@@ -16,13 +17,14 @@ from schemas.errors import StaffError
 RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
-def _staff_error_names() -> set[str]:
+@functools.cache  # asked for every record a command logs; the error classes are all imported by then
+def _staff_error_names() -> frozenset[str]:
     names, todo = set(), [StaffError]
     while todo:
         kind = todo.pop()
         names.add(kind.__name__)
         todo.extend(kind.__subclasses__())
-    return names
+    return frozenset(names)
 
 
 class StaffErrorsWithoutTraceback(logging.Filter):

@@ -22,7 +22,7 @@ from tasks.ledger import DeliveryReport, LedgerWriter, delivery_report, ledger, 
 from tasks.messages import Notice
 from tasks.notices import NoticePlan, kinds_of
 from tasks.smtp import SmtpSettings, SmtpUnreachableError, send_batch, smtp_settings
-from tasks.store import check_plan_current, freeze_selection, record_actions
+from tasks.store import check_plan_current, freeze_selection, record_moves
 
 
 def to_send(
@@ -92,9 +92,7 @@ def deliver(
     problems = []
     with cohort_lease(engine, config, purpose) as lease:
         if plan.moves:
-            base = plan.actions_seq - len(plan.moves)
-            before = {m["applicant"]: m["from_status"] for m in reversed(plan.moves)}
-            record_actions(engine, cohort, plan.moves, before, seen=base)
+            record_moves(engine, cohort, plan.moves, seen=plan.actions_seq - len(plan.moves))
         check_plan_current(engine, cohort, plan.selection_id, plan.actions_seq)
         if plan.run == RunKind.DECISIONS and plan.selection_id is not None:
             freeze_selection(engine, cohort, plan.selection_id)

@@ -179,7 +179,10 @@ class LedgerWriter:
         failure before this run's claim never overwrites another run's claim or its `sent`)."""
         params = {"state": str(state), "updated_at": now(), "error": error, "attempt": int(attempt), "id": notice_id}
         allowed = [str(s) for s in only_from]
-        self._commit(_MOVE_FROM, params | {"only_from": allowed}) if allowed else self._commit(_MOVE, params)
+        if allowed:
+            self._commit(_MOVE_FROM, params | {"only_from": allowed})
+        else:
+            self._commit(_MOVE, params)
 
     def cc_refused(self, notice_id: int, words: str) -> None:
         """The cc the server refused (the notice went to the lead without it), kept for the report."""

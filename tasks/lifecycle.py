@@ -28,6 +28,7 @@ from tasks.store import (
     baseline_selection,
     frozen_selection_id,
     record_actions,
+    record_moves,
 )
 
 # Statuses a team (one notice-bearing row per applicant) can hold.
@@ -366,9 +367,7 @@ def promote(
     """Compute and record a promotion now, under the cohort's lease (for callers without notices to send)."""
     with cohort_lease(engine, config, "promote-waitlist"):
         promotion = plan_promotion(engine, config, as_of, overrides)
-        if promotion.moves:
-            before = {m["applicant"]: m["from_status"] for m in reversed(promotion.moves)}
-            record_actions(engine, config.cohort_id, promotion.moves, before, promotion.actions_seen)
+        record_moves(engine, config.cohort_id, promotion.moves, promotion.actions_seen)
     return promotion.report
 
 

@@ -482,6 +482,13 @@ def record_actions(
     return len(moves)
 
 
+def record_moves(engine: sa.Engine, cohort: str, moves: list[dict], seen: int) -> int:
+    """record_actions for moves computed together from action sequence `seen`: each team's status before them
+    is the one its first move starts from (the compare-and-set guarantees nothing changed since)."""
+    before = {m["applicant"]: m["from_status"] for m in reversed(moves)}
+    return record_actions(engine, cohort, moves, before, seen)
+
+
 def _advance(conn: sa.Connection, cohort: str, seen: int, to: int) -> bool:
     """Move the cohort's action sequence from `seen` to `to`; False when it no longer is `seen`."""
     if conn.execute(sa.select(action_sequences.c.seq).where(action_sequences.c.cohort == cohort)).first() is None:
