@@ -1,24 +1,36 @@
 # Two set-up commands: `make demo` runs the main job on the bundled example, `make test` runs the checks.
-# Each creates .venv if it is missing and installs the project into it.
+# Each creates .venv if it is missing and installs the project into it from requirements.lock.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 DEMO_OUT ?= out/demo
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint bench venv clean fuzz
+.PHONY: demo test lint bench venv clean fuzz serve chromium lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the versions and hashes of the lock file, then the checkout itself (editable, nothing resolved again).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Resolves pyproject.toml (with the dev extra) into the lock file, keeping the locked versions that still fit;
+# `make lock LOCK_ARGS=--upgrade` moves every one to the newest allowed. uv reads PyPI unless UV_INDEX_URL says otherwise.
+LOCK_ARGS ?=
+# The lock file is replaced only when it changes, so an unchanged lock does not make the next run reinstall.
+lock: $(STAMP)
+	cp $(LOCK) $(LOCK).new
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-emit-index-url \
+	  --custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK).new
+	if cmp -s $(LOCK).new $(LOCK); then rm $(LOCK).new; else mv $(LOCK).new $(LOCK); fi
 
 demo: $(STAMP)
 	$(BIN)/cohort-select select --config cohorts/esp-2021.yaml --out $(DEMO_OUT)
@@ -26,6 +38,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The browser test drives Debian's chromium (Playwright with executable_path; no browser download).
 chromium:
@@ -33,11 +46,14 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed (apt-get install chromium): the browser test will be skipped"; fi; }
 
+# ruff and mypy read their settings from pyproject.toml; coverage of flows/, tasks/ and schemas/ must stay at or
+# above [tool.coverage.report] fail_under.
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
 
-# Hypothesis over intake → select and its outputs for FUZZ_SECONDS (not part of `make test`).
+# Hypothesis over intake → select for FUZZ_SECONDS (not part of `make test`).
 FUZZ_SECONDS ?= 120
 fuzz: $(STAMP)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m pytest -p no:cacheprovider -s tests/fuzz_intake_select.py
@@ -50,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .coverage

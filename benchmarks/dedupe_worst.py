@@ -95,7 +95,7 @@ def worst_rows(n: int, seed: int) -> list[list[str]]:
     return rows
 
 
-def measure(n: int, config: Any, seed: int, repeat: int, pairwise: bool) -> dict[str, Any]:
+def measure(n: int, config: Any, seed: int, repeat: int, *, pairwise: bool) -> dict[str, Any]:
     import tasks.dedupe as dedupe
     from examples.generate import HEADERS
     from tasks.normalize import normalize
@@ -107,7 +107,7 @@ def measure(n: int, config: Any, seed: int, repeat: int, pairwise: bool) -> dict
     pairs = dedupe._similar_name_pairs(keyed, config.dedupe.fuzzy_threshold)
     result: dict[str, Any] = {
         "rows": n,
-        "names": int(keyed[dedupe.Out.NAME_KEY].nunique()),
+        "names": int(keyed[dedupe.Derived.NAME_KEY].nunique()),
         "similar_pairs": len(pairs),
     }
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(CONFIG_PATH)
     sizes = [int(part.replace("_", "")) for part in args.sizes.split(",") if part.strip()]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, fastest of {args.repeat}", flush=True)
-    results = [measure(n, config, args.seed, args.repeat, args.pairwise) for n in sizes]
+    results = [measure(n, config, args.seed, args.repeat, pairwise=args.pairwise) for n in sizes]
     print(report(results))
     return 0
 

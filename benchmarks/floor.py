@@ -76,7 +76,7 @@ def floor(path: Path, config: CohortConfig) -> pd.DataFrame:
         if merged.equals(team):
             break
         team = merged
-    on_time = (df["submitted_utc"] <= pd.Timestamp(config.deadline)).fillna(False)
+    on_time = (df["submitted_utc"] <= pd.Timestamp(config.deadline)).fillna(value=False)
     eligible = df[valid & on_time].assign(team=team[valid & on_time])
     kept = eligible.sort_values("submitted_utc", ascending=False).drop_duplicates("team")
     df.loc[valid & ~on_time, "status"] = "late"

@@ -36,7 +36,9 @@ from benchmarks.smtp import bench_smtp, report_smtp
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = ROOT / "cohorts" / "esp-2021.yaml"
-STEPS = ("read", "normalize", "validate", "dedupe", "cutoff", "score", "select", "write")
+# Between reading the export and writing the decisions: the stages of tasks/pipeline.py, by name.
+PIPELINE_STEPS = ("normalize", "validate", "dedupe", "cutoff", "apply overrides", "score", "select", "staff notes")
+STEPS = ("read", *PIPELINE_STEPS, "write")
 SHEET_SIZES = (1_000, 100_000)
 SHEET_KEY = "1BenchMarkSheetKey0123456789abcdefghij"
 SHEET_TAB = "Form Responses 1"
@@ -92,15 +94,11 @@ def _fresh_process_state() -> None:
 
 
 def run_pipeline(path: Path, config: Any, out_dir: Path, step: Step) -> Any:
-    """The pure pipeline on a CSV export; `step(name, fn, *args)` runs each step (and may measure it)."""
-    from tasks.cutoff import apply_cutoff
+    """The pure pipeline (tasks.pipeline, no overrides) on a CSV export; `step(name, fn, *args)` runs each step (and
+    may measure it)."""
+    from tasks import pipeline
     from tasks.decisions import decisions_frame, summarize_selection, write_decisions
-    from tasks.dedupe import deduplicate
-    from tasks.normalize import normalize
-    from tasks.score import score
-    from tasks.select import select
     from tasks.sources import FileSource, input_sha256, values_to_frame
-    from tasks.validate import validate
 
     def read() -> tuple[Any, str]:
         source = FileSource(path)
@@ -108,16 +106,14 @@ def run_pipeline(path: Path, config: Any, out_dir: Path, step: Step) -> Any:
         return values_to_frame(values), input_sha256(source, values)
 
     def write(decided: Any, input_sha: str) -> None:
-        summary = summarize_selection(decided, config, CONFIG_PATH, input_sha, False)
-        write_decisions(decisions_frame(decided, config, False), summary, out_dir)
+        summary = summarize_selection(decided, config, CONFIG_PATH, input_sha, provisional=False)
+        write_decisions(decisions_frame(decided, config, provisional=False), summary, out_dir)
+
+    def run_stage(stage: pipeline.Stage, frame: Any, inputs: pipeline.PipelineInputs) -> Any:
+        return step(stage.name, stage.run, frame, inputs)
 
     frame, input_sha = step("read", read)
-    frame = step("normalize", normalize, frame, config)
-    frame = step("validate", validate, frame, config)
-    frame = step("dedupe", deduplicate, frame, config)
-    frame = step("cutoff", apply_cutoff, frame, config)
-    frame = step("score", score, frame, config)
-    frame = step("select", select, frame, config)
+    frame = pipeline.run_pipeline(frame, pipeline.PipelineInputs(config), run_step=run_stage)
     step("write", write, frame, input_sha)
     return frame
 
@@ -325,7 +321,7 @@ def bench_sheets(seed: int) -> list[SheetResult]:
     """HTTP requests of one SheetSource read, through a real gspread client against the local fake API."""
     from examples.generate import generate_rows, iter_sheet_values
     from tasks.sources import SheetSource
-    from tests.sheets_server import FakeSheetsServer, client_for
+    from tests.support.sheets import FakeSheetsServer, client_for
 
     results = []
     with FakeSheetsServer() as server:
@@ -345,8 +341,8 @@ def bench_sheets(seed: int) -> list[SheetResult]:
 # ---------------------------------------------------------------------------- report
 
 
-def verdict(ok: bool) -> str:
-    return "MET" if ok else "MISSED"
+def verdict(*, met: bool) -> str:
+    return "MET" if met else "MISSED"
 
 
 def table(header: list[str], rows: list[list[str]], title: str) -> str:
@@ -424,14 +420,14 @@ def report_targets(results: list[SizeResult]) -> str:
         ratio = r.e2e_select_seconds / r.floor_seconds
         lines.append(
             f"  {r.rows:>7,} rows  pipeline/floor {ratio:5.1f}× (≤ {FLOOR_RATIO_MAX:g}×)  "
-            f"{verdict(ratio <= FLOOR_RATIO_MAX)}   [read→write/floor {r.e2e_total_seconds / r.floor_seconds:.1f}×]"
+            f"{verdict(met=ratio <= FLOOR_RATIO_MAX)}   [read→write/floor {r.e2e_total_seconds / r.floor_seconds:.1f}×]"
         )
     big = [r for r in results if r.rows == END_TO_END_ROWS]
     if big:
         total = big[0].e2e_total_seconds
         lines.append(
             f"  end to end at {END_TO_END_ROWS:,} rows: {total:.2f} s (< {END_TO_END_MAX_SECONDS:g} s, no Prefect "
-            f"server)  {verdict(total < END_TO_END_MAX_SECONDS)}"
+            f"server)  {verdict(met=total < END_TO_END_MAX_SECONDS)}"
         )
     else:
         lines.append(f"  end to end at {END_TO_END_ROWS:,} rows: not measured (size not in --sizes)")
@@ -441,7 +437,7 @@ def report_targets(results: list[SizeResult]) -> str:
             growth = by_rows[large].seconds["dedupe"] / by_rows[small].seconds["dedupe"]
             lines.append(
                 f"  dedupe time {large // 1000}k/{small // 1000}k: {growth:.1f}× for 10× rows (≤ "
-                f"{DEDUPE_GROWTH_MAX:g}×)  {verdict(growth <= DEDUPE_GROWTH_MAX)}"
+                f"{DEDUPE_GROWTH_MAX:g}×)  {verdict(met=growth <= DEDUPE_GROWTH_MAX)}"
             )
         else:
             lines.append(f"  dedupe time {large // 1000}k/{small // 1000}k: not measured (sizes not in --sizes)")
@@ -470,7 +466,7 @@ def report_prefect(result: PrefectResult | None, results: list[SizeResult], gx_s
 
 
 def report_sheets(results: list[SheetResult]) -> str:
-    lines = ["Sheets API economy (SheetSource read against tests.sheets_server.FakeSheetsServer)"]
+    lines = ["Sheets API economy (SheetSource read against tests.support.sheets.FakeSheetsServer)"]
     for r in results:
         lines.append(
             f"  {r.rows:>7,} rows: {len(r.requests)} HTTP requests in {r.seconds:.2f} s ({r.values_read:,} rows read)"
@@ -482,7 +478,7 @@ def report_sheets(results: list[SheetResult]) -> str:
     worst = max(counts)
     lines.append(
         f"  ≤ {SHEET_REQUESTS_MAX} requests and the same count at every size: {worst} max, "
-        f"{'constant' if constant else 'varies'}  {verdict(worst <= SHEET_REQUESTS_MAX and constant)}"
+        f"{'constant' if constant else 'varies'}  {verdict(met=worst <= SHEET_REQUESTS_MAX and constant)}"
     )
     lines.append("  write-back: not built yet")
     return "\n".join(lines)
@@ -517,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             print("measuring SMTP throughput ...", flush=True)
             smtp = bench_smtp(args.seed, passes=max(SMTP_PASSES, args.repeat))
             print("measuring dedupe's worst case (benchmarks/dedupe_worst.py) ...", flush=True)
-            worst = [measure_worst(n, config, args.seed, max(3, args.repeat), False) for n in WORST_SIZES]
+            worst = [measure_worst(n, config, args.seed, max(3, args.repeat), pairwise=False) for n in WORST_SIZES]
     finally:
         shutil.rmtree(prefect_home, ignore_errors=True)
 

@@ -4,7 +4,7 @@
 
 The notices come from a recorded selection of a seeded synthetic export (examples.generate), planned with
 tasks.notices.decision_notices; the first N that may be sent are used. Each pass starts a fresh
-tests.smtp_server.SmtpServer (aiosmtpd on 127.0.0.1, in a thread of this process):
+tests.support.smtp.SmtpServer (aiosmtpd on 127.0.0.1, in a thread of this process):
 
 - project: a fresh SQLite store (tasks.store.open_store, WAL), the selection recorded, then
   tasks.delivery.deliver(engine, config, plan, smtp_settings(config)), the notify path (under the lease):
@@ -122,18 +122,12 @@ def _config(base: Path, port: int) -> Any:
 def _decided(n_notices: int, seed: int, config: Any) -> tuple[Any, int]:
     """A selection with at least n_notices teams whose notice may be sent, and the number of export rows."""
     from examples.generate import HEADERS, generate_rows
-    from tasks.cutoff import apply_cutoff
-    from tasks.dedupe import deduplicate
-    from tasks.normalize import normalize
-    from tasks.score import score
-    from tasks.select import select
+    from tasks.pipeline import PipelineInputs, run_pipeline
     from tasks.sources import values_to_frame
-    from tasks.validate import validate
 
     rows = int(n_notices * 1.3)
     frame = values_to_frame([list(HEADERS), *generate_rows(rows, seed=seed)])
-    frame = validate(normalize(frame, config), config)
-    return select(score(apply_cutoff(deduplicate(frame, config), config), config), config), rows
+    return run_pipeline(frame, PipelineInputs(config)), rows
 
 
 def _record(config: Any, decided: Any) -> Any:
@@ -168,7 +162,7 @@ def _project_pass(decided: Any, n_notices: int, profiler: cProfile.Profile | Non
     from schemas.ledger import LedgerState
     from tasks.delivery import deliver
     from tasks.smtp import smtp_settings
-    from tests.smtp_server import SmtpServer
+    from tests.support.smtp import SmtpServer
 
     with tempfile.TemporaryDirectory(prefix="cohort-select-bench-smtp-") as tmp, SmtpServer() as server:
         config = _config(Path(tmp), server.port)
@@ -196,7 +190,7 @@ def _raw_pass(envelopes: list[Envelope], config: Any = None) -> tuple[float, int
     With config, each envelope carries the Notice and its bytes are built in the loop (tasks.messages.message_bytes).
     """
     from tasks.messages import message_bytes
-    from tests.smtp_server import SmtpServer
+    from tests.support.smtp import SmtpServer
 
     with SmtpServer() as server:
         start = time.perf_counter()
@@ -241,10 +235,10 @@ def _set_state_cost(decided: Any, n_notices: int) -> tuple[float, int, float]:
             cursor = raw.cursor()
             start = time.perf_counter()
             for notice_id in ids:
-                for state in (SENDING, SENT):
+                for ledger_state in (SENDING, SENT):
                     cursor.execute(
                         "UPDATE notices SET state = ?, updated_at = ?, last_error = '' WHERE id = ?",
-                        (state, now().isoformat(" "), notice_id),
+                        (ledger_state, now().isoformat(" "), notice_id),
                     )
                     raw.commit()
             sqlite_seconds = time.perf_counter() - start
@@ -371,7 +365,7 @@ def _profile(decided: Any, n_notices: int) -> tuple[float, list[Component], list
 # ---------------------------------------------------------------------------- measure and report
 
 
-def bench_smtp(seed: int = 7, n_notices: int = NOTICES, passes: int = PASSES, profile: bool = False) -> SmtpResult:
+def bench_smtp(seed: int = 7, n_notices: int = NOTICES, passes: int = PASSES, *, profile: bool = False) -> SmtpResult:
     from tasks.messages import message_bytes, needs_smtputf8
     from tasks.smtp import sender_address as build_sender
 
@@ -444,17 +438,17 @@ def report_smtp(r: SmtpResult) -> str:
     kinds = ", ".join(f"{k} {v:,}" for k, v in r.kinds.items())
     ms = 1000 / r.notices
     lines = [
-        f"SMTP: {r.notices:,} notices to aiosmtpd on 127.0.0.1 (tests.smtp_server, a thread of this process), "
+        f"SMTP: {r.notices:,} notices to aiosmtpd on 127.0.0.1 (tests.support.smtp, a thread of this process), "
         f"one connection, security none, fastest of {r.passes} passes",
         f"  notices: the first {r.notices:,} sendable of {r.teams_planned:,} planned from a {r.rows:,}-row export "
         f"({kinds}; {r.with_cc:,} with Cc; {r.utf8} SMTPUTF8; {r.mean_bytes:,.0f} bytes on average)",
-        row("project  tasks.delivery.deliver(): sync_ledger, send_notices, delivery_report", r.project_seconds),
+        row("project  tasks.delivery.deliver(): sync_ledger, send_batch, delivery_report", r.project_seconds),
         row("raw      smtplib.SMTP + sendmail() of the same bytes, built beforehand", r.raw_seconds),
         row("(raw + render: the same with message_bytes in the loop; diagnostic)", r.raw_render_seconds),
         f"  received by the server: project {r.project_received}, raw {r.raw_received}, raw + render "
         f"{r.raw_render_received}; ledger `sent`: {r.ledger_sent}  ({'exactly' if exact else 'NOT exactly'} "
         f"{r.notices:,} each)",
-        f"  project / raw: {r.ratio:.2f}× (≥ {SMTP_RATIO_MIN:g}×)  {verdict(r.met and exact)}",
+        f"  project / raw: {r.ratio:.2f}× (≥ {SMTP_RATIO_MIN:g}×)  {verdict(met=r.met and exact)}",
         f"  per message: raw {raw * ms:.2f} ms, raw + render {raw_render * ms:.2f} ms, project {project * ms:.2f} ms; "
         f"alone (no server): message_bytes {r.render_seconds * ms:.2f} ms, "
         f"LedgerWriter claim + move, ×{r.set_state_calls // r.notices} {r.set_state_seconds * ms:.2f} ms "
@@ -492,8 +486,8 @@ def report_smtp(r: SmtpResult) -> str:
     return "\n".join(lines)
 
 
-def verdict(ok: bool) -> str:
-    return "MET" if ok else "MISSED"
+def verdict(*, met: bool) -> str:
+    return "MET" if met else "MISSED"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="profile the project pass even if the target is met")
     args = parser.parse_args(argv)
-    result = bench_smtp(args.seed, args.notices, args.passes, args.profile)
+    result = bench_smtp(args.seed, args.notices, args.passes, profile=args.profile)
     print(report_smtp(result))
     return 0 if result.met else 1
 

@@ -190,7 +190,7 @@ def _team(rng: random.Random, team_id: int) -> dict[str, object]:
     }
 
 
-def _row(rng: random.Random, team: dict[str, object], moment: dt.datetime, variant: bool) -> list[str]:
+def _row(rng: random.Random, team: dict[str, object], moment: dt.datetime, *, variant: bool) -> list[str]:
     names: tuple[str, str] = team["names"]  # type: ignore[assignment]
     local = names[1] if variant else names[0]
     if variant and rng.random() < 0.5:

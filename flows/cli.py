@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 
 from flows.logs import quiet_staff_errors
+from schemas.columns import Status
 from schemas.config import load_config
 from schemas.errors import StaffError
-from tasks.lifecycle import STAFF_ACTIONS, DriftReport
+from schemas.ledger import RunKind
+from schemas.lifecycle import STAFF_ACTIONS, Action
+from tasks.drift import DriftReport
 
-# Errors a staff member can act on: printed as one message, no traceback.
-STAFF_ERRORS = (StaffError,)
 EXIT_STAFF_ERROR = 2
 EXIT_NOTHING_SELECTED = 3
 EXIT_NOTICES_UNFINISHED = 4
@@ -68,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-ACTION_HELP = {"confirm": "confirmed its place", "decline": "declined", "withdraw": "is withdrawn by staff"}
+ACTION_HELP = {
+    Action.CONFIRM: "confirmed its place",
+    Action.DECLINE: "declined",
+    Action.WITHDRAW: "is withdrawn by staff",
+}
 
 
 def _user() -> str:
@@ -127,10 +132,10 @@ def _run_select(args: argparse.Namespace) -> int:
     print(f"\nDecisions: {os.path.join(args.out, 'decisions.csv')}")
     print(f"Summary:   {os.path.join(args.out, 'summary.json')}")
     print(f"Report:    {os.path.join(args.out, 'report.html')}")
-    if summary.counts["selected"] == 0:
+    if summary.counts[Status.SELECTED] == 0:
         print("No team was selected: no row is valid, on time and not a duplicate.", file=sys.stderr)
         return EXIT_NOTHING_SELECTED
-    eligible = summary.counts["selected"] + summary.counts["waitlisted"]
+    eligible = summary.counts[Status.SELECTED] + summary.counts[Status.WAITLISTED]
     if eligible < summary.capacity:
         print(f"Note: capacity is {summary.capacity} but only {eligible} eligible teams applied; all are selected.")
     return 0
@@ -143,7 +148,7 @@ def _run_notify(args: argparse.Namespace) -> int:
         config_path=args.config,
         out_dir=args.out,
         send=args.send,
-        kind="interest" if args.interest else "decisions",
+        kind=RunKind.INTEREST if args.interest else RunKind.DECISIONS,
         as_of=args.as_of,
         resend_unknown=args.resend_unknown,
         require_approval=False,
@@ -158,7 +163,7 @@ def _run_notify(args: argparse.Namespace) -> int:
 
 def _run_action(args: argparse.Namespace) -> int:
     from tasks.identity import open_cohort_store
-    from tasks.lifecycle import record_staff_action
+    from tasks.staff_actions import record_staff_action
 
     config = load_config(args.config)
     moment = args.as_of or dt.datetime.now(dt.UTC)
@@ -198,7 +203,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 def _run_audit(args: argparse.Namespace) -> int:
     from tasks.audit import write_audit
-    from tasks.decisions import check_output_file
+    from tasks.files import check_output_file
     from tasks.identity import open_cohort_store
 
     config = load_config(args.config)
@@ -226,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         load_config(args.config)
         quiet_staff_errors(repeats=False)  # the command prints the message itself, once
         return COMMANDS[args.command](args)
-    except STAFF_ERRORS as exc:
+    except StaffError as exc:  # a problem staff can act on: printed as one message, no traceback
         print(f"cohort-select {args.command}: {exc}", file=sys.stderr)
         return EXIT_STAFF_ERROR
 

@@ -7,14 +7,8 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows.steps import (
-    check_output_folder_task,
-    extract_task,
-    load_config_task,
-    normalize_task,
-    summarize_intake_task,
-    validate_task,
-)
+from flows.steps import check_output_folder_task, extract_task, in_tasks, load_config_task, summarize_intake_task
+from tasks.pipeline import INTAKE, PipelineInputs, run_pipeline
 from tasks.validate import IntakeSummary
 
 
@@ -30,6 +24,5 @@ def intake(
     config = load_config_task(config_path)
     check_output_folder_task(out_dir)
     raw, _ = extract_task(config, submissions)
-    frame = normalize_task(raw, config)
-    validated = validate_task(frame, config)
+    validated = run_pipeline(raw, PipelineInputs(config), INTAKE, run_step=in_tasks)  # normalize, validate
     return summarize_intake_task(validated, out_dir)

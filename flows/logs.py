@@ -31,7 +31,7 @@ class StaffErrorsWithoutTraceback(logging.Filter):
     """A record carrying a StaffError keeps its words and loses the traceback; with `repeats=False`, records
     that only repeat a staff error (the run's failure, its final state) are left out entirely."""
 
-    def __init__(self, repeats: bool = True) -> None:
+    def __init__(self, *, repeats: bool = True) -> None:
         super().__init__()
         self.repeats = repeats
 
@@ -48,9 +48,9 @@ class StaffErrorsWithoutTraceback(logging.Filter):
         return True
 
 
-def quiet_staff_errors(repeats: bool = True) -> None:
+def quiet_staff_errors(*, repeats: bool = True) -> None:
     """Install the filter on Prefect's run loggers (once per process and setting)."""
     for name in RUN_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, StaffErrorsWithoutTraceback) for f in logger.filters):
-            logger.addFilter(StaffErrorsWithoutTraceback(repeats))
+            logger.addFilter(StaffErrorsWithoutTraceback(repeats=repeats))

@@ -22,7 +22,7 @@ from flows.steps import (
 )
 from schemas.ledger import RunKind
 from tasks.ledger import DeliveryReport
-from tasks.lifecycle import PromotionReport
+from tasks.promotion import PromotionReport
 
 
 class PromotionRun(BaseModel):
@@ -38,6 +38,7 @@ def promote_waitlist(
     out_dir: Annotated[str, Field(description="Folder for the outbox of offers and other change notices")] = (
         "out/promote"
     ),
+    *,
     send: Annotated[
         bool, Field(description="Record the changes and deliver their notices; without it, a dry run to the outbox")
     ] = False,
@@ -52,12 +53,12 @@ def promote_waitlist(
     check_output_folder_task(out_dir)
     moment = as_of or dt.datetime.now(dt.UTC)
     overrides = load_overrides_task(config, None)
-    with run_lease(config, "promote-waitlist", send):
-        promotion = promote_task(config, overrides, moment, send)
+    with run_lease(config, "promote-waitlist", needed=send):
+        promotion = promote_task(config, overrides, moment, send=send)
         plan = plan_notices_task(config, RunKind.LIFECYCLE, moment, promotion.moves)
         if send:
             check_smtp_task(config, plan)
-            report = deliver_task(config, plan, False, "promote-waitlist")
+            report = deliver_task(config, plan, resend_unknown=False, purpose="promote-waitlist")
         else:
             report = outbox_task(config, plan, out_dir)
     return PromotionRun(promotion=promotion.report, notices=notify_by_task(config, plan, moment, report))

@@ -1,4 +1,5 @@
-"""Selection at the deadline: intake → dedupe → cutoff → score → select → decisions for staff."""
+"""Selection at the deadline: the steps of tasks/pipeline.py (intake → dedupe → cutoff → overrides → score → select →
+staff notes), then decisions for staff."""
 
 from __future__ import annotations
 
@@ -9,29 +10,23 @@ from prefect import flow
 from pydantic import Field
 
 from flows.steps import (
-    apply_overrides_task,
     check_deadline_task,
     check_output_folder_task,
-    cutoff_task,
-    dedupe_task,
     drift_task,
     extensions_task,
     extract_task,
+    in_tasks,
     load_config_task,
     load_overrides_task,
-    normalize_task,
     publish_artifacts_task,
     record_selection_task,
-    score_task,
-    select_task,
-    staff_notes_task,
     summarize_task,
-    validate_task,
     write_back_task,
     write_decisions_task,
 )
 from tasks.decisions import SelectionSummary
-from tasks.lifecycle import DriftReport
+from tasks.drift import DriftReport
+from tasks.pipeline import PipelineInputs, run_pipeline
 
 
 @flow(name="select-cohort")
@@ -44,6 +39,7 @@ def select_cohort(
     as_of: Annotated[
         dt.datetime | None, Field(description="Run as if at this moment (ISO-8601 with offset); default now")
     ] = None,
+    *,
     preview: Annotated[bool, Field(description="Allow a provisional selection before the deadline")] = False,
 ) -> SelectionSummary | DriftReport:
     """The whole selection; every input row ends with exactly one status and a reason.
@@ -54,20 +50,15 @@ def select_cohort(
     check_output_folder_task(out_dir)
     overrides = load_overrides_task(config, submissions)
     config = extensions_task(config, overrides)
-    check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview)
+    check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview=preview)
     raw, input_sha = extract_task(config, submissions)
-    validated = validate_task(normalize_task(raw, config), config)
-    deduped = dedupe_task(validated, config)
-    on_time = cutoff_task(deduped, config)
-    eligible = apply_overrides_task(on_time, overrides, config.extensions)
-    scored = score_task(eligible, config)
-    decided = staff_notes_task(select_task(scored, config), overrides)
+    decided = run_pipeline(raw, PipelineInputs(config, overrides), run_step=in_tasks)  # one task per step
     drift = drift_task(decided, config, out_dir)
     if drift.frozen:
         return drift
-    summary = summarize_task(decided, config, config_path, input_sha, preview)
+    summary = summarize_task(decided, config, config_path, input_sha, preview=preview)
     record_selection_task(decided, config, summary)
     write_decisions_task(decided, config, summary, out_dir)
-    write_back_task(decided, config, submissions, preview)
+    write_back_task(decided, config, submissions, preview=preview)
     publish_artifacts_task(decided, config, summary, out_dir)
     return summary

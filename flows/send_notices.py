@@ -23,6 +23,7 @@ from flows.steps import (
     publish_outbox_task,
     record_approval_task,
 )
+from schemas.ledger import ApprovalOutcome, RunKind
 from tasks.ledger import DeliveryReport
 
 
@@ -38,18 +39,19 @@ def wait_for_approval(timeout_seconds: int) -> tuple[str, str]:
     try:
         answer = pause_flow_run(wait_for_input=Approval, timeout=timeout_seconds, poll_interval=2)
     except FlowPauseTimeout:
-        return "timed out", f"no answer within {timeout_seconds} seconds"
-    return ("approved" if answer.approve else "rejected"), answer.note
+        return ApprovalOutcome.TIMED_OUT, f"no answer within {timeout_seconds} seconds"
+    return (ApprovalOutcome.APPROVED if answer.approve else ApprovalOutcome.REJECTED), answer.note
 
 
 @flow(name="send-notices", persist_result=False)  # its report names recipients
 def send_notices(
     config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
     out_dir: Annotated[str, Field(description="Folder for the outbox staff review")] = "out/notices",
+    *,
     send: Annotated[bool, Field(description="Deliver over SMTP; without it, only write the outbox")] = False,
     kind: Annotated[
-        Literal["decisions", "interest"], Field(description="Decision notices, or the interest-list notice")
-    ] = "decisions",
+        Literal[RunKind.DECISIONS, RunKind.INTEREST], Field(description="Decision notices, or the interest-list notice")
+    ] = RunKind.DECISIONS,
     as_of: Annotated[dt.datetime | None, Field(description="Run as if at this moment; default now")] = None,
     resend_unknown: Annotated[
         bool, Field(description="Resend notices left unknown by a cut-off run, with the same Message-ID")
@@ -72,5 +74,5 @@ def send_notices(
         outcome, note = wait_for_approval(approval_timeout_seconds)
         send = record_approval_task(config, kind, str(flow_run.id), outcome, note)
     if send:
-        report = deliver_task(config, plan, resend_unknown, "send-notices")
+        report = deliver_task(config, plan, resend_unknown=resend_unknown, purpose="send-notices")
     return notify_by_task(config, plan, moment, report)

@@ -12,11 +12,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 import yaml
-from prefect import serve
+from prefect import Flow, serve
 from prefect.client.schemas.schedules import RRuleSchedule
+from prefect.deployments.runner import RunnerDeployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.intake import intake
@@ -26,7 +28,7 @@ from flows.send_notices import send_notices
 from flows.simulate import simulate
 from schemas.config import load_config
 
-FLOWS = {
+FLOWS: dict[str, Flow] = {
     "intake": intake,
     "select_cohort": select_cohort,
     "send_notices": send_notices,
@@ -35,10 +37,10 @@ FLOWS = {
 }
 
 
-def deployments(prefect_yaml: str, config_path: str | None) -> list:
+def deployments(prefect_yaml: str, config_path: str | None) -> list[RunnerDeployment]:
     """prefect.yaml's deployments as served deployments, optionally for another cohort file."""
     spec = yaml.safe_load(Path(prefect_yaml).read_text(encoding="utf-8"))
-    served = []
+    served: list[RunnerDeployment] = []
     for item in spec["deployments"]:
         function = item["entrypoint"].split(":")[1]
         parameters = dict(item.get("parameters", {}))
@@ -46,13 +48,17 @@ def deployments(prefect_yaml: str, config_path: str | None) -> list:
             load_config(config_path)
             parameters["config_path"] = config_path
         schedules = [RRuleSchedule(rrule=s["rrule"], timezone=s["timezone"]) for s in item.get("schedules", [])]
+        # Called outside an event loop, to_deployment returns the deployment itself (never a coroutine).
         served.append(
-            FLOWS[function].to_deployment(
-                name=item["name"],
-                parameters=parameters,
-                schedules=schedules,
-                description=item.get("description"),
-                concurrency_limit=item.get("concurrency_limit"),
+            cast(
+                RunnerDeployment,
+                FLOWS[function].to_deployment(
+                    name=item["name"],
+                    parameters=parameters,
+                    schedules=schedules,
+                    description=item.get("description"),
+                    concurrency_limit=item.get("concurrency_limit"),
+                ),
             )
         )
     return served

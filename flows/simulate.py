@@ -8,19 +8,16 @@ from prefect import flow
 from pydantic import Field
 
 from flows.steps import (
-    apply_overrides_task,
     check_output_folder_task,
-    cutoff_task,
-    dedupe_task,
     extensions_task,
     extract_task,
+    in_tasks,
     load_config_task,
     load_overrides_task,
-    normalize_task,
-    score_task,
-    validate_task,
     what_if_task,
 )
+from schemas.frames import Step
+from tasks.pipeline import PipelineInputs, run_pipeline, stages_through
 from tasks.simulate import WhatIf
 
 
@@ -34,13 +31,12 @@ def simulate(
         str | None, Field(description="A CSV or XLSX export to read instead of the configured source")
     ] = None,
 ) -> WhatIf:
-    """intake → dedupe → cutoff → overrides → score, then one selection per combination of limits."""
+    """The steps of tasks/pipeline.py through score (intake → dedupe → cutoff → overrides → score), then one
+    selection per combination of limits."""
     config = load_config_task(config_path)
     check_output_folder_task(out_dir)
     overrides = load_overrides_task(config, submissions)
     config = extensions_task(config, overrides)
     raw, _ = extract_task(config, submissions)
-    validated = validate_task(normalize_task(raw, config), config)
-    on_time = cutoff_task(dedupe_task(validated, config), config)
-    scored = score_task(apply_overrides_task(on_time, overrides, config.extensions), config)
+    scored = run_pipeline(raw, PipelineInputs(config, overrides), stages_through(Step.SCORE), run_step=in_tasks)
     return what_if_task(scored, config, capacities, max_per_state, out_dir)

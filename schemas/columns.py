@@ -79,9 +79,6 @@ LIFECYCLE_KIND_FOR_STATUS: dict[str, Kind] = {
 INITIAL_DECISION_KINDS: frozenset[str] = frozenset(INITIAL_KIND_FOR_STATUS.values())
 LIFECYCLE_KINDS: frozenset[str] = frozenset(LIFECYCLE_KIND_FOR_STATUS.values())
 
-# After the notices: statuses that hold a seat, and those a promotion may draw from.
-SEAT_HOLDING: frozenset[str] = frozenset({Status.SELECTED, Status.CONFIRMED, Status.OFFERED})
-
 
 # Form fields a cohort's column mapping may target. Several headers may map to a list field.
 LIST_FIELDS: frozenset[str] = frozenset({Col.MEMBER_NAMES, Col.MEMBER_EMAILS})
@@ -166,8 +163,9 @@ EDUCATION_LEVELS: tuple[str, ...] = (
 )
 
 
-class Out(StrEnum):
-    """Columns the selection adds to the canonical frame."""
+class Derived(StrEnum):
+    """Columns the pipeline derives: added to the canonical frame by the selection and, after the notices, by the
+    recorded actions."""
 
     NAME_KEY = "name_key"
     TEAM_KEY = "team_key"
@@ -186,6 +184,59 @@ class Out(StrEnum):
     DECIDED_STATUS = "decided_status"  # the status as selected, before any change after the notices
     REASON_CODES = "reason_codes"  # why, as facts a notice can put in the applicant's words (tasks/notices.py)
     MESSAGE_TO_TEAM = "message_to_team"  # words staff chose to send the team (Overrides), shown in the dry run
+
+
+class DriftCol(StrEnum):
+    """Columns of drift.csv besides the team's own (applicant, source_row, local_name, state)."""
+
+    NOTIFIED = "notified"  # yes: a decision notice may have reached the team
+    DECIDED = "decided"  # the status as frozen
+    NOW = "now"  # the status after the recorded actions
+    WOULD_BE = "would_be"  # the status a fresh selection gives
+    CHANGE = "change"
+    WOULD_BE_REASONS = "would_be_reasons"
+    STAFF_ACTION = "staff_action"  # what staff may do about it
+
+
+class WhatIfCol(StrEnum):
+    """Columns of what-if.csv: one row per (capacity, per-state cap) tried."""
+
+    CAPACITY = "capacity"
+    MAX_PER_STATE = "max_per_state"
+    SELECTED = "selected"  # how many
+    WAITLISTED = "waitlisted"  # how many
+    SCORE_CUTOFF = "score_cutoff"  # the lowest selected score
+    CHANGED_VS_CURRENT = "changed_vs_current"  # teams whose status differs from the current config's selection
+    SELECTED_PER_STATE = "selected_per_state"
+    NOTE = "note"  # why the combination is not possible
+
+
+class ReviewCol(StrEnum):
+    """Columns of a reviewers CSV (a `reviews` criterion) besides `team_key`: one reviewer's score of one team."""
+
+    REVIEWER = "reviewer"
+    SCORE = "score"
+
+
+class InterestCol(StrEnum):
+    """Columns of the interest list (people not yet ready to apply), read without case; name and email required."""
+
+    NAME = "name"
+    EMAIL = "email"
+    LOCAL = "local"
+    STATE = "state"
+    DATE = "date"
+
+
+class AuditCol(StrEnum):
+    """Columns of the audit trail (audit.csv), one row per event."""
+
+    AT = "at"
+    ACTOR = "actor"
+    EVENT = "event"
+    TEAM = "team"
+    STATUS = "status"
+    DETAIL = "detail"
 
 
 
@@ -220,3 +271,7 @@ def required_code(field: str) -> str:
 
 
 POINTS_PREFIX = "points_"
+
+# Between the items of one text a person reads: the reasons of a row (Col.REASONS, split again by the summaries),
+# the options of a list cell, the rows a row may duplicate, the refused copies of a notice.
+LIST_SEPARATOR = "; "

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from schemas.columns import (
     CHECKBOX_FIELDS,
@@ -76,7 +77,7 @@ def _prefect_secret(name: str) -> str:
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(name).get()
+        value = cast(Secret, Secret.load(name)).get()
     except ValueError as exc:
         raise SecretError(f"Prefect Secret block {name!r} not found: {exc}") from None
     # A key file's JSON pasted into a Secret block comes back as a mapping: hand it on as JSON again.
@@ -232,8 +233,15 @@ class ReservedSeats(_Model):
         return name
 
 
-NoticeKind = Literal[(*sorted(INITIAL_DECISION_KINDS), Kind.INTEREST.value)]
-LifecycleKind = Literal[tuple(sorted(LIFECYCLE_KINDS))]
+# The subject keys a cohort file may write, as Literal types built from the Kind vocabulary so that a misspelt
+# kind is refused by name. A type checker cannot follow a Literal built at run time, so it sees plain text.
+DECISION_NOTICE_KINDS: tuple[str, ...] = (*sorted(INITIAL_DECISION_KINDS), Kind.INTEREST.value)
+if TYPE_CHECKING:
+    NoticeKind: TypeAlias = str
+    LifecycleKind: TypeAlias = str
+else:
+    NoticeKind = Literal[DECISION_NOTICE_KINDS]
+    LifecycleKind = Literal[tuple(sorted(LIFECYCLE_KINDS))]
 LIFECYCLE_SUBJECTS: dict[str, str] = {
     Kind.OFFER: "A seat is open for your team: {{ program }} ({{ cohort }})",
     Kind.OFFER_EXPIRED: "Your seat offer has expired: {{ program }} ({{ cohort }})",
@@ -255,7 +263,7 @@ class NoticesConfig(_Model):
     @classmethod
     def _every_kind(cls, subjects: dict[str, str]) -> dict[str, str]:
         """The decision kinds must be written; the after-notice kinds (offer, …) have defaults."""
-        missing = sorted(set(NoticeKind.__args__) - set(subjects))
+        missing = sorted(set(DECISION_NOTICE_KINDS) - set(subjects))
         if missing:
             raise ValueError(f"needs a subject for {', '.join(missing)}")
         return {str(kind): text for kind, text in (LIFECYCLE_SUBJECTS | subjects).items()}
@@ -382,9 +390,9 @@ class CohortConfig(_Model):
     def resolve(self, base: Path) -> CohortConfig:
         """Paths in the file are relative to the file; make them absolute once."""
         updates: dict[str, object] = {"state_dir": base / self.state_dir}
-        env_state = os.environ.get("COHORT_STATE_DIR")
-        if env_state:
-            updates["state_dir"] = Path(env_state)
+        env_dir = os.environ.get("COHORT_STATE_DIR")
+        if env_dir:
+            updates["state_dir"] = Path(env_dir)
         for name in ("previous_participants", "reviews", "interest_list", "overrides"):
             if getattr(self, name) is not None:
                 updates[name] = base / getattr(self, name)
@@ -403,7 +411,7 @@ _NoDatesLoader.yaml_implicit_resolvers = {
 }
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     key = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-after")) or "(top)"
     key = key.replace("source.file.", "source.").replace("source.google_sheet.", "source.")
     message = error["msg"].removeprefix("Value error, ")

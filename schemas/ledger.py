@@ -20,9 +20,9 @@ class LedgerState(StrEnum):
     REFUSED = "refused"
 
 
-# States in which a notice may have reached its recipient: never replaced, never sent again by itself.
-OUT_STATES: frozenset[LedgerState] = frozenset({LedgerState.SENDING, LedgerState.SENT, LedgerState.UNKNOWN})
-# States a run may claim a notice from; a notice whose decision changed may be superseded from them.
+# Ledger states in which a notice may have reached its recipient: never replaced, never sent again by itself.
+MAYBE_DELIVERED: frozenset[LedgerState] = frozenset({LedgerState.SENDING, LedgerState.SENT, LedgerState.UNKNOWN})
+# Ledger states a run may claim a notice from; a notice whose decision changed may be superseded from them.
 CLAIMABLE: tuple[LedgerState, ...] = (LedgerState.PENDING, LedgerState.FAILED)
 REPLACEABLE = CLAIMABLE
 
@@ -33,3 +33,11 @@ class RunKind(StrEnum):
     DECISIONS = "decisions"
     LIFECYCLE = "lifecycle"
     INTEREST = "interest"
+
+
+class ApprovalOutcome(StrEnum):
+    """Staff's answer to a send that waits for approval in the Prefect UI (the store's approvals table)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed out"

@@ -158,7 +158,7 @@ def failing(check: Check, values: pd.Series, min_team: int, max_team: int) -> np
     if check.kind == "present":
         return ~values.to_numpy(dtype=bool)
     if check.kind == "true":
-        return values.eq(False).fillna(False).to_numpy(dtype=bool)
+        return values.eq(other=False).fillna(value=False).to_numpy(dtype=bool)
     if check.kind == "absent":
         return values.notna().to_numpy(dtype=bool)
     if check.kind == "in_states":

@@ -2,53 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
-from schemas.columns import Col, Out
+from schemas.columns import AuditCol, Col, Derived
+from schemas.store import StoreCol
 from tasks.decisions import write_table
 from tasks.ledger import ledger
-from tasks.lifecycle import applicant_keys
 from tasks.store import action_log, approval_history, freeze_record, selection_history
+from tasks.teams import applicant_keys
 
-AUDIT_COLUMNS = ("at", "actor", "event", "team", "status", "detail")
 
-
-def _frame(rows: dict[str, object], length: int) -> pd.DataFrame:
-    return pd.DataFrame({name: rows[name] for name in AUDIT_COLUMNS}, index=range(length))
+def _frame(rows: Mapping[str, object], length: int) -> pd.DataFrame:
+    return pd.DataFrame({name: rows[name] for name in AuditCol}, index=range(length))
 
 
 def _selections(history: pd.DataFrame) -> list[pd.DataFrame]:
     if history.empty:
         return []
-    heads = history.drop_duplicates("selection_id")
-    kind = heads["provisional"].map({True: "provisional", False: "final"})
+    heads = history.drop_duplicates(StoreCol.SELECTION_ID)
+    kind = heads[StoreCol.PROVISIONAL].map({True: "provisional", False: "final"})
     recorded = _frame(
         {
-            "at": heads["recorded_at"].to_numpy(),
-            "actor": "select-cohort run",
-            "event": "selection recorded",
-            "team": "",
-            "status": kind.to_numpy(),
-            "detail": (
-                "selection " + heads["selection_id"].astype(str) + ": input sha256 " + heads["input_sha256"]
-                + ", config sha256 " + heads["config_sha256"]
+            AuditCol.AT: heads[StoreCol.RECORDED_AT].to_numpy(),
+            AuditCol.ACTOR: "select-cohort run",
+            AuditCol.EVENT: "selection recorded",
+            AuditCol.TEAM: "",
+            AuditCol.STATUS: kind.to_numpy(),
+            AuditCol.DETAIL: (
+                "selection " + heads[StoreCol.SELECTION_ID].astype(str) + ": input sha256 "
+                + heads[StoreCol.INPUT_SHA256] + ", config sha256 " + heads[StoreCol.CONFIG_SHA256]
             ).to_numpy(),
         },
         len(heads),
     )
     decided = _frame(
         {
-            "at": history["recorded_at"].to_numpy(),
-            "actor": "select-cohort run",
-            "event": "decision",
-            "team": applicant_keys(history.rename(columns={"team_key": Out.TEAM_KEY})).to_numpy(),
-            "status": history[Col.STATUS].to_numpy(),
-            "detail": (
-                "selection " + history["selection_id"].astype(str) + ", row " + history[Col.SOURCE_ROW].astype(str)
-                + ": " + history[Col.REASONS]
+            AuditCol.AT: history[StoreCol.RECORDED_AT].to_numpy(),
+            AuditCol.ACTOR: "select-cohort run",
+            AuditCol.EVENT: "decision",
+            AuditCol.TEAM: applicant_keys(history).to_numpy(),
+            AuditCol.STATUS: history[Col.STATUS].to_numpy(),
+            AuditCol.DETAIL: (
+                "selection " + history[StoreCol.SELECTION_ID].astype(str)
+                + ", row " + history[Col.SOURCE_ROW].astype(str) + ": " + history[Col.REASONS]
             ).to_numpy(),
         },
         len(history),
@@ -61,30 +61,32 @@ def _notices(rows: pd.DataFrame) -> list[pd.DataFrame]:
         return []
     planned = _frame(
         {
-            "at": rows["created_at"].to_numpy(),
-            "actor": "send-notices run",
-            "event": "notice planned",
-            "team": rows["applicant"].to_numpy(),
-            "status": rows["kind"].to_numpy(),
-            "detail": ("to " + rows["recipient"] + ", Message-ID " + rows["message_id"]).to_numpy(),
-        },
-        len(rows),
-    )
-    error = rows["last_error"].fillna("")
-    state = _frame(
-        {
-            "at": rows["updated_at"].to_numpy(),
-            "actor": "send-notices run",
-            "event": "notice " + rows["state"],
-            "team": rows["applicant"].to_numpy(),
-            "status": rows["kind"].to_numpy(),
-            "detail": (
-                rows["attempts"].astype(str) + " attempt(s)" + error.where(error == "", ": " + error)
+            AuditCol.AT: rows[StoreCol.CREATED_AT].to_numpy(),
+            AuditCol.ACTOR: "send-notices run",
+            AuditCol.EVENT: "notice planned",
+            AuditCol.TEAM: rows[Derived.APPLICANT].to_numpy(),
+            AuditCol.STATUS: rows[StoreCol.KIND].to_numpy(),
+            AuditCol.DETAIL: (
+                "to " + rows[StoreCol.RECIPIENT] + ", Message-ID " + rows[StoreCol.MESSAGE_ID]
             ).to_numpy(),
         },
         len(rows),
     )
-    return [planned, state]
+    error = rows[StoreCol.LAST_ERROR].fillna("")
+    where = _frame(
+        {
+            AuditCol.AT: rows[StoreCol.UPDATED_AT].to_numpy(),
+            AuditCol.ACTOR: "send-notices run",
+            AuditCol.EVENT: "notice " + rows[StoreCol.LEDGER_STATE],
+            AuditCol.TEAM: rows[Derived.APPLICANT].to_numpy(),
+            AuditCol.STATUS: rows[StoreCol.KIND].to_numpy(),
+            AuditCol.DETAIL: (
+                rows[StoreCol.ATTEMPTS].astype(str) + " attempt(s)" + error.where(error == "", ": " + error)
+            ).to_numpy(),
+        },
+        len(rows),
+    )
+    return [planned, where]
 
 
 def _approvals(rows: pd.DataFrame) -> list[pd.DataFrame]:
@@ -93,12 +95,12 @@ def _approvals(rows: pd.DataFrame) -> list[pd.DataFrame]:
     return [
         _frame(
             {
-                "at": rows["decided_at"].to_numpy(),
-                "actor": ("staff, in Prefect flow run " + rows["flow_run_id"]).to_numpy(),
-                "event": "approval of " + rows["kind"] + " notices",
-                "team": "",
-                "status": rows["outcome"].to_numpy(),
-                "detail": rows["note"].to_numpy(),
+                AuditCol.AT: rows[StoreCol.DECIDED_AT].to_numpy(),
+                AuditCol.ACTOR: ("staff, in Prefect flow run " + rows[StoreCol.FLOW_RUN_ID]).to_numpy(),
+                AuditCol.EVENT: "approval of " + rows[StoreCol.KIND] + " notices",
+                AuditCol.TEAM: "",
+                AuditCol.STATUS: rows[StoreCol.OUTCOME].to_numpy(),
+                AuditCol.DETAIL: rows[StoreCol.NOTE].to_numpy(),
             },
             len(rows),
         )
@@ -108,18 +110,20 @@ def _approvals(rows: pd.DataFrame) -> list[pd.DataFrame]:
 def _actions(rows: pd.DataFrame) -> list[pd.DataFrame]:
     if rows.empty:
         return []
-    offer = pd.to_datetime(rows["respond_by"], utc=True)
+    offer = pd.to_datetime(rows[Derived.RESPOND_BY], utc=True)
     until = offer.dt.strftime("; respond by %Y-%m-%dT%H:%M:%SZ").fillna("")
-    seat = rows["reserved_seat"].fillna("")
+    seat = rows[Derived.RESERVED_SEAT].fillna("")
     return [
         _frame(
             {
-                "at": rows["at"].to_numpy(),
-                "actor": rows["actor"].to_numpy(),
-                "event": rows["action"].to_numpy(),
-                "team": rows["applicant"].to_numpy(),
-                "status": (rows["from_status"] + " → " + rows["to_status"]).to_numpy(),
-                "detail": (rows["reason"] + until + seat.where(seat == "", "; reserved seat: " + seat)).to_numpy(),
+                AuditCol.AT: rows[StoreCol.AT].to_numpy(),
+                AuditCol.ACTOR: rows[StoreCol.ACTOR].to_numpy(),
+                AuditCol.EVENT: rows[StoreCol.ACTION].to_numpy(),
+                AuditCol.TEAM: rows[Derived.APPLICANT].to_numpy(),
+                AuditCol.STATUS: (rows[StoreCol.FROM_STATUS] + " → " + rows[StoreCol.TO_STATUS]).to_numpy(),
+                AuditCol.DETAIL: (
+                    rows[StoreCol.REASON] + until + seat.where(seat == "", "; reserved seat: " + seat)
+                ).to_numpy(),
             },
             len(rows),
         )
@@ -131,16 +135,22 @@ def audit_trail(engine: sa.Engine, cohort: str) -> pd.DataFrame:
     parts = _selections(selection_history(engine, cohort))
     frozen = freeze_record(engine, cohort)
     if frozen:
-        detail = f"selection {frozen['selection_id']} is the one decision notices are sent from"
-        event = {"at": [frozen["frozen_at"]], "actor": "send-notices run", "event": "freeze", "team": "", "status": ""}
-        parts.append(_frame(event | {"detail": detail}, 1))
+        event: dict[str, object] = {
+            AuditCol.AT: [frozen[StoreCol.FROZEN_AT]],
+            AuditCol.ACTOR: "send-notices run",
+            AuditCol.EVENT: "freeze",
+            AuditCol.TEAM: "",
+            AuditCol.STATUS: "",
+            AuditCol.DETAIL: f"selection {frozen[StoreCol.SELECTION_ID]} is the one decision notices are sent from",
+        }
+        parts.append(_frame(event, 1))
     parts += _notices(ledger(engine, cohort)) + _approvals(approval_history(engine, cohort))
     parts += _actions(action_log(engine, cohort))
     if not parts:
-        return pd.DataFrame(columns=list(AUDIT_COLUMNS))
+        return pd.DataFrame(columns=list(AuditCol))
     trail = pd.concat(parts, ignore_index=True)
-    trail["at"] = pd.to_datetime(trail["at"], utc=True)
-    return trail.sort_values("at", kind="mergesort").reset_index(drop=True)
+    trail[AuditCol.AT] = pd.to_datetime(trail[AuditCol.AT], utc=True)
+    return trail.sort_values(AuditCol.AT, kind="mergesort").reset_index(drop=True)
 
 
 def write_audit(engine: sa.Engine, cohort: str, path: Path) -> tuple[Path, int]:

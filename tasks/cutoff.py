@@ -6,9 +6,10 @@ import datetime as dt
 
 import pandas as pd
 
-from schemas.columns import Col, Out, ReasonCode, Status
+from schemas.columns import Col, Derived, ReasonCode, Status
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
+from tasks.local_time import local_time_text
 from tasks.reason_codes import codes_added, codes_column
 
 
@@ -16,13 +17,7 @@ class DeadlineNotPassedError(StaffError):
     """A selection was asked for before the deadline, without --preview."""
 
 
-def local_time_text(moment: dt.datetime | pd.Timestamp, zone: str) -> str:
-    """'10:00:01 AM EDT on June 7, 2021': how staff and applicants read a moment."""
-    local = pd.Timestamp(moment).tz_convert(zone)
-    return local.strftime("%-I:%M:%S %p %Z on %B %-d, %Y")
-
-
-def check_deadline_passed(config: CohortConfig, as_of: dt.datetime, preview: bool) -> None:
+def check_deadline_passed(config: CohortConfig, as_of: dt.datetime, *, preview: bool) -> None:
     """Refuse a final selection while applications may still arrive."""
     if as_of.tzinfo is None:
         raise DeadlineNotPassedError("--as-of needs a time zone offset, e.g. 2021-06-07T10:00:00-04:00")
@@ -41,15 +36,15 @@ def on_time_mask(
     `submitted` (aligned with the frame) stands for the rows' submitted_at: the same rule for another reading.
     """
     submitted = frame[Col.SUBMITTED_AT] if submitted is None else submitted
-    on_time = (submitted <= pd.Timestamp(config.deadline)).fillna(False).astype(bool)
+    on_time = (submitted <= pd.Timestamp(config.deadline)).fillna(value=False).astype(bool)
     reason = pd.Series("", index=frame.index, dtype=object)
     for grant in config.extensions:
         if grant.source_row is not None:
             target = frame[Col.SOURCE_ROW] == grant.source_row
         else:
-            target = frame[Out.TEAM_KEY] == grant.team
+            target = frame[Derived.TEAM_KEY] == grant.team
         if grant.until is not None:
-            target &= (submitted <= pd.Timestamp(grant.until)).fillna(False)
+            target &= (submitted <= pd.Timestamp(grant.until)).fillna(value=False)
         used = target & ~on_time
         reason[used] = f"On time by staff extension: {grant.reason}"
         on_time = on_time | target
@@ -62,7 +57,7 @@ def on_time_at_both_readings(
     """Whether each row is on time at its earlier reading and at its later one (a time in the hour clocks repeat),
     by the very rule of on_time_mask: the deadline and every extension, by sheet row or by the row's team key."""
     keyed = frame
-    if Out.TEAM_KEY not in frame.columns and any(grant.team is not None for grant in config.extensions):
+    if Derived.TEAM_KEY not in frame.columns and any(grant.team is not None for grant in config.extensions):
         from tasks.dedupe import add_team_keys  # tasks.dedupe imports this module
 
         keyed = add_team_keys(frame)
@@ -72,8 +67,8 @@ def on_time_at_both_readings(
 def apply_cutoff(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """Valid rows submitted after the deadline become `late` (code `late`) and say when they came in."""
     out = frame.copy()
-    late = (out[Col.STATUS] == Status.VALID) & ~out[Out.ON_TIME]
-    out[Out.REASON_CODES] = codes_added(codes_column(out), late, ReasonCode.LATE)
+    late = (out[Col.STATUS] == Status.VALID) & ~out[Derived.ON_TIME]
+    out[Derived.REASON_CODES] = codes_added(codes_column(out), late, ReasonCode.LATE)
     if late.any():
         stamps = out.loc[late, Col.SUBMITTED_AT].map(lambda t: local_time_text(t, config.timezone))
         out.loc[late, Col.STATUS] = Status.LATE.value

@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 from pydantic import BaseModel
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import LIST_SEPARATOR, Col, Derived, Status
 from schemas.config import CohortConfig
-from schemas.errors import StaffError
+from tasks.cells import spreadsheet_safe
+from tasks.files import write_whole
 from tasks.score import points_column
-from tasks.validate import REASON_SEPARATOR
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-class OutputError(StaffError):
-    """An output file could not be written; the file from the previous run is left as it was."""
-
-
-def spreadsheet_safe(text: pd.Series) -> pd.Series:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe, so it stays text.
-
-    A carriage return inside the text becomes a line feed: the CSV writer quotes a cell with a line feed,
-    but writes a bare carriage return unquoted, and a spreadsheet starts a new row there (whose first cell
-    could be a formula).
-    """
-    text = text.astype(str)
-    risky = text.str.startswith(_FORMULA_STARTS)
-    return text.where(~risky, "'" + text).str.replace("\r\n?", "\n", regex=True)
-
-
-def printable(frame: pd.DataFrame, neutralize: bool = True) -> pd.DataFrame:
-    """Lists joined with '; ', times as ISO-8601 UTC, missing as empty; text made formula-safe for CSV."""
+def printable(frame: pd.DataFrame, *, neutralize: bool = True) -> pd.DataFrame:
+    """Lists joined with '; ' (LIST_SEPARATOR), times as ISO-8601 UTC, missing as empty; text formula-safe for CSV."""
     safe = spreadsheet_safe if neutralize else (lambda text: text.astype(str))
     out = pd.DataFrame(index=frame.index)
     for name in frame.columns:
@@ -44,56 +25,12 @@ def printable(frame: pd.DataFrame, neutralize: bool = True) -> pd.DataFrame:
         if isinstance(column.dtype, pd.DatetimeTZDtype):
             out[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
         elif column.dtype == object and column.map(lambda v: isinstance(v, list)).any():
-            out[name] = safe(column.map(lambda v: "; ".join(v) if isinstance(v, list) else ""))
+            out[name] = safe(column.map(lambda v: LIST_SEPARATOR.join(v) if isinstance(v, list) else ""))
         elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             out[name] = column
         else:
             out[name] = safe(column.astype(object).where(column.notna(), "").astype(str))
     return out
-
-
-def _nearest_existing(path: Path) -> Path:
-    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
-
-
-def check_output_folder(path: Path, flag: str = "--out") -> Path:
-    """The folder a run writes into, checked before anything is recorded: not a file, not under a file, writable.
-
-    (It is made when missing.) A run that would fail at its last step must fail at its first.
-    """
-    existing = _nearest_existing(path)
-    if existing == path and not path.is_dir():
-        raise OutputError(
-            f"{flag} {path} is a file, not a folder: give a folder (it is made when missing); nothing was done"
-        )
-    if not existing.is_dir():
-        raise OutputError(f"{flag} {path} lies under {existing}, which is a file, not a folder: nothing was done")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{flag} {path}: {existing} cannot be written to (permissions): nothing was done")
-    return path
-
-
-def check_output_file(path: Path, flag: str = "--out") -> Path:
-    """A file a command writes, checked first: not a folder, its folder not a file, writable."""
-    if path.is_dir():
-        raise OutputError(
-            f"{flag} {path} is a folder: give the file to write, e.g. {path / 'audit.csv'}; nothing was done"
-        )
-    check_output_folder(path.parent, flag=f"{flag} {path}: its folder")
-    return path
-
-
-def write_whole(path: Path, text: str) -> Path:
-    """The file is replaced whole or not at all: written beside it, then renamed over it."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path} ({exc.strerror}); the previous file, if any, is unchanged") from None
-    return path
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -109,19 +46,19 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
 DECISION_COLUMNS: tuple[str, ...] = (
     Col.SOURCE_ROW,
     Col.STATUS,
-    Out.RANK,
-    Out.SCORE,
+    Derived.RANK,
+    Derived.SCORE,
     Col.REASONS,
-    Out.DUPLICATE_OF,
-    Out.POSSIBLE_DUPLICATE_OF,
-    Out.TEAM_KEY,
+    Derived.DUPLICATE_OF,
+    Derived.POSSIBLE_DUPLICATE_OF,
+    Derived.TEAM_KEY,
     Col.LOCAL_NAME,
     Col.STATE,
     Col.LEAD_NAME,
     Col.LEAD_EMAIL,
     Col.SUBMITTER_EMAIL,
     Col.SUBMITTED_AT,
-    Out.RESERVED_SEAT,
+    Derived.RESERVED_SEAT,
 )
 PROVISIONAL = "PROVISIONAL (the deadline has not passed): "
 FINAL_STATUSES = (Status.SELECTED, Status.WAITLISTED, Status.INVALID, Status.DUPLICATE, Status.LATE)
@@ -168,8 +105,8 @@ def reasons_without_answers(decisions: pd.DataFrame) -> pd.Series:
     provisional = reasons.str.startswith(PROVISIONAL)
     reasons = reasons.str.removeprefix(PROVISIONAL)
     invalid = decisions[Col.STATUS] == Status.INVALID
-    failed = reasons[invalid].str.split(REASON_SEPARATOR, regex=False).map(
-        lambda parts: REASON_SEPARATOR.join(dict.fromkeys(part.split(": ")[0] for part in parts if part))
+    failed = reasons[invalid].str.split(LIST_SEPARATOR, regex=False).map(
+        lambda parts: LIST_SEPARATOR.join(dict.fromkeys(part.split(": ")[0] for part in parts if part))
     )
     duplicate = decisions[Col.STATUS] == Status.DUPLICATE
     used = reasons[duplicate].str.split(" (this row also had problems", n=1, regex=False).str[0]
@@ -177,7 +114,7 @@ def reasons_without_answers(decisions: pd.DataFrame) -> pd.Series:
     return shown.where(~provisional, PROVISIONAL + shown)
 
 
-def decisions_frame(decided: pd.DataFrame, config: CohortConfig, provisional: bool) -> pd.DataFrame:
+def decisions_frame(decided: pd.DataFrame, config: CohortConfig, *, provisional: bool) -> pd.DataFrame:
     """One row per input row in sheet order: the decision columns, then points per rubric criterion."""
     columns = [*DECISION_COLUMNS, *(points_column(c) for c in config.rubric)]
     out = decided.sort_values(Col.SOURCE_ROW).reset_index(drop=True)
@@ -195,7 +132,7 @@ def file_sha256(path: Path) -> str:
 
 
 def summarize_selection(
-    decided: pd.DataFrame, config: CohortConfig, config_path: Path, input_sha: str, provisional: bool
+    decided: pd.DataFrame, config: CohortConfig, config_path: Path, input_sha: str, *, provisional: bool
 ) -> SelectionSummary:
     """Counts by status (every status listed), selected per state and the fingerprints of the inputs."""
     counts = decided[Col.STATUS].value_counts()
@@ -211,7 +148,7 @@ def summarize_selection(
         rows=len(decided),
         counts={status.value: int(counts.get(status.value, 0)) for status in FINAL_STATUSES},
         selected_per_state={str(k): int(per_state[k]) for k in sorted(per_state.index)},
-        score_cutoff=float(selected[Out.SCORE].min()) if len(selected) else None,
+        score_cutoff=float(selected[Derived.SCORE].min()) if len(selected) else None,
         input_sha256=input_sha,
         config_sha256=file_sha256(config_path),
     )

@@ -11,16 +11,18 @@ the lead's email, the one team whose rows share it (and its state, or its name).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import unicodedata
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
-from schemas.columns import FORM_FIELDS, Col, Out, Status
+from schemas.columns import FORM_FIELDS, LIST_SEPARATOR, Col, Derived, Status
 from schemas.config import CohortConfig
 from tasks.cutoff import on_time_mask
 
@@ -63,10 +65,10 @@ def add_team_keys(frame: pd.DataFrame) -> pd.DataFrame:
     names = out[Col.LOCAL_NAME].fillna("").astype(str)
     codes, uniques = pd.factorize(names)
     keys = np.array([name_key(name) for name in uniques.tolist()] + [""], dtype=object)
-    out[Out.NAME_KEY] = pd.Series(keys[codes], index=out.index, dtype="str") if len(names) else names
+    out[Derived.NAME_KEY] = pd.Series(keys[codes], index=out.index, dtype="str") if len(names) else names
     state = out[Col.STATE].astype(object).where(out[Col.STATE].notna(), "??")
-    out[Out.TEAM_KEY] = state.astype(str) + ":" + out[Out.NAME_KEY]
-    out[Out.STABLE_ID] = _content_ids(out)
+    out[Derived.TEAM_KEY] = state.astype(str) + ":" + out[Derived.NAME_KEY]
+    out[Derived.STABLE_ID] = _content_ids(out)
     return out
 
 
@@ -83,8 +85,16 @@ def _content_ids(frame: pd.DataFrame) -> pd.Series:
 _UTC_SECONDS = pd.DatetimeTZDtype(unit="s", tz="UTC")
 
 
+def answer_text(value: Any) -> str:
+    """One answer as hashed for the stable id: str() of it, a list's items joined by \\x1f, a missing answer ""."""
+    if isinstance(value, list):
+        return "\x1f".join(map(str, value))
+    return "" if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
+
+
 def _answer_texts(values: pd.Series) -> list[str]:
-    """One column's answers as hashed for the stable id: str() of each, lists joined by \\x1f, missing as ""."""
+    """answer_text of each of a column's answers, for the column types the pipeline makes without a Python call
+    per answer (tests/test_fast_paths.py holds the two to agreeing)."""
     if values.dtype == _UTC_SECONDS:
         naive = values.dt.tz_localize(None).to_numpy()
         years = naive[~np.isnat(naive)].astype("datetime64[Y]").astype("int64") + 1970
@@ -97,15 +107,11 @@ def _answer_texts(values: pd.Series) -> list[str]:
     if isinstance(values.dtype, pd.BooleanDtype):
         truth = np.where(values.to_numpy(dtype=bool, na_value=False), "True", "False")
         return np.where(values.isna().to_numpy(dtype=bool), "", truth).tolist()
-    if values.dtype == object:
-        items = values.tolist()
-        if all(type(v) is list for v in items):
-            try:
-                return ["\x1f".join(v) for v in items]
-            except TypeError:
-                return ["\x1f".join(map(str, v)) for v in items]
-        values = values.map(lambda v: "\x1f".join(map(str, v)) if isinstance(v, list) else v)
-    return values.astype(object).where(values.notna(), "").astype(str).tolist()
+    items = values.tolist()
+    if values.dtype == object and all(type(v) is list for v in items):
+        with contextlib.suppress(TypeError):  # an item that is not text: answer_text makes it text
+            return ["\x1f".join(v) for v in items]
+    return [answer_text(value) for value in items]
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -130,14 +136,14 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 def _complete(frame: pd.DataFrame) -> np.ndarray:
     """Rows that name a local and a readable state: a team is made of these."""
-    return ((frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
+    return ((frame[Derived.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
 
 
 def _key_edges(frame: pd.DataFrame, complete: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows sharing the name key within a state: (first row of the key, row) pairs."""
     rows = np.flatnonzero(complete)
     # Codes number the keys in order of first appearance, so each key's first row is its smallest.
-    codes, _ = pd.factorize(frame[Out.TEAM_KEY].to_numpy(dtype=object)[complete])
+    codes, _ = pd.factorize(frame[Derived.TEAM_KEY].to_numpy(dtype=object)[complete])
     _, first = np.unique(codes, return_index=True)
     return rows[first][codes], rows
 
@@ -158,8 +164,8 @@ def _lead_rows(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "pos": np.flatnonzero(shared),
             "email": uniques[codes[shared]],
-            "state": state,
-            "key": frame[Out.NAME_KEY].to_numpy(dtype=object)[shared],
+            Col.STATE: state,
+            "key": frame[Derived.NAME_KEY].to_numpy(dtype=object)[shared],
             "group": codes[shared] * max(1, len(states)) + state_codes,  # (email, state) as one integer
         }
     )
@@ -180,8 +186,8 @@ def _shared_lead_pairs(leads: pd.DataFrame, threshold: float) -> tuple[np.ndarra
     leads = leads[np.isin(group, groups[names > 1])]
     if leads.empty:
         return _NO_PAIRS, _NO_PAIRS
-    distinct = leads.drop_duplicates(["email", "state", "key"])
-    keys = distinct.merge(distinct, on=["email", "state"])
+    distinct = leads.drop_duplicates(["email", Col.STATE, "key"])
+    keys = distinct.merge(distinct, on=["email", Col.STATE])
     keys = keys[keys["key_x"] < keys["key_y"]]
     plain = {key: skeleton(key) for key in set(keys["key_x"]) | set(keys["key_y"])}
     similar = np.array(
@@ -193,9 +199,9 @@ def _shared_lead_pairs(leads: pd.DataFrame, threshold: float) -> tuple[np.ndarra
         dtype=bool,
     )
     links = keys.loc[similar, ["pos_x", "pos_y"]].to_numpy(dtype="int64")
-    apart = keys.loc[~similar, ["email", "state", "key_x", "key_y"]]
-    rows = apart.merge(leads.rename(columns={"key": "key_x", "pos": "pos_a"}), on=["email", "state", "key_x"])
-    rows = rows.merge(leads.rename(columns={"key": "key_y", "pos": "pos_b"}), on=["email", "state", "key_y"])
+    apart = keys.loc[~similar, ["email", Col.STATE, "key_x", "key_y"]]
+    rows = apart.merge(leads.rename(columns={"key": "key_x", "pos": "pos_a"}), on=["email", Col.STATE, "key_x"])
+    rows = rows.merge(leads.rename(columns={"key": "key_y", "pos": "pos_b"}), on=["email", Col.STATE, "key_y"])
     return links, rows[["pos_a", "pos_b"]].to_numpy(dtype="int64")
 
 
@@ -213,13 +219,13 @@ def _incomplete_links(leads: pd.DataFrame, complete: np.ndarray, labels: np.ndar
     whole = leads[whole_rows & leads["email"].isin(set(part["email"])).to_numpy()]
     # Per (email, state), (email, name key) and email: the teams of the complete rows, each with its rows.
     teams_by: dict[tuple, dict[int, list[int]]] = {}
-    for pos, email, state, key in zip(*(whole[c].tolist() for c in ("pos", "email", "state", "key")), strict=True):
+    for pos, email, state, key in zip(*(whole[c].tolist() for c in ("pos", "email", Col.STATE, "key")), strict=True):
         team = int(labels[pos])
-        for by in (("state", email, state), ("key", email, key), ("email", email)):
+        for by in ((Col.STATE, email, state), ("key", email, key), ("email", email)):
             teams_by.setdefault(by, {}).setdefault(team, []).append(pos)
     links, staff = [], []
-    for pos, email, state, key in zip(*(part[c].tolist() for c in ("pos", "email", "state", "key")), strict=True):
-        by = ("state", email, state) if state else ("key", email, key) if key else ("email", email)
+    for pos, email, state, key in zip(*(part[c].tolist() for c in ("pos", "email", Col.STATE, "key")), strict=True):
+        by = (Col.STATE, email, state) if state else ("key", email, key) if key else ("email", email)
         teams = teams_by.get(by, {})
         if len(teams) == 1:
             links.append((pos, next(iter(teams.values()))[0]))
@@ -230,13 +236,13 @@ def _incomplete_links(leads: pd.DataFrame, complete: np.ndarray, labels: np.ndar
 
 def _similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Distinct name keys of one block scoring at least `threshold` (compared through their skeletons)."""
-    named = ((frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
-    # Distinct (state, name key) pairs, first appearance first (no Python tuple per row: at 100,000 rows those
-    # tuples kept the garbage collector busy).
+    named = ((frame[Derived.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
+    # Distinct (state, name key) pairs, first appearance first (no Python tuple per row: at 100,000 rows such
+    # tuples keep the garbage collector busy).
     distinct = pd.DataFrame(
-        {"state": frame[Col.STATE].to_numpy()[named], "key": frame[Out.NAME_KEY].to_numpy()[named]}
+        {Col.STATE: frame[Col.STATE].to_numpy()[named], "key": frame[Derived.NAME_KEY].to_numpy()[named]}
     ).drop_duplicates()
-    states, keys = distinct["state"].tolist(), distinct["key"].tolist()
+    states, keys = distinct[Col.STATE].tolist(), distinct["key"].tolist()
     plains = [skeleton(key) for key in keys]
     # Block: state, first word and the numbers in the name ("District 1" never meets "District 13").
     block_of = [
@@ -315,13 +321,13 @@ def _fuzzy_row_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
             {"pos_a": "int64", "pos_b": "int64", "same_person": bool}
         )
     # Only rows whose name is in some pair can join one.
-    named = frame[Out.NAME_KEY].isin(set(pairs["name_a"]) | set(pairs["name_b"])).to_numpy()
+    named = frame[Derived.NAME_KEY].isin(set(pairs["name_a"]) | set(pairs["name_b"])).to_numpy()
     candidates = frame.loc[named]
     rows = pd.DataFrame(
         {
             "pos": np.flatnonzero(named),
             Col.STATE: candidates[Col.STATE].to_numpy(),
-            Out.NAME_KEY: candidates[Out.NAME_KEY].to_numpy(),
+            Derived.NAME_KEY: candidates[Derived.NAME_KEY].to_numpy(),
             "email": candidates[Col.LEAD_EMAIL].fillna("").to_numpy(),
             "lead": candidates[Col.LEAD_NAME].fillna("").str.casefold().to_numpy(),
         }
@@ -337,7 +343,7 @@ def _fuzzy_row_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 def _order_key(frame: pd.DataFrame) -> pd.Series:
     """Later submissions first, then the stable id: the row a team keeps."""
-    return frame[Col.SUBMITTED_AT].astype("int64").astype(str).str.zfill(20) + frame[Out.STABLE_ID]
+    return frame[Col.SUBMITTED_AT].astype("int64").astype(str).str.zfill(20) + frame[Derived.STABLE_ID]
 
 
 def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
@@ -348,10 +354,10 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """
     out = add_team_keys(frame)
     on_time, extension = on_time_mask(out, config)
-    out[Out.ON_TIME] = on_time
-    out[Out.EXTENSION] = extension
-    out[Out.DUPLICATE_OF] = pd.array([pd.NA] * len(out), dtype="Int64")
-    out[Out.POSSIBLE_DUPLICATE_OF] = ""
+    out[Derived.ON_TIME] = on_time
+    out[Derived.EXTENSION] = extension
+    out[Derived.DUPLICATE_OF] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out[Derived.POSSIBLE_DUPLICATE_OF] = ""
     if out.empty:
         return out
     threshold = config.dedupe.fuzzy_threshold
@@ -370,19 +376,19 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     labels[row_links[:, 0]] = labels[row_links[:, 1]]
     team = pd.Series(labels, index=out.index)
 
-    eligible = ((out[Col.STATUS] == Status.VALID) & out[Out.ON_TIME]).to_numpy(dtype=bool)
+    eligible = ((out[Col.STATUS] == Status.VALID) & out[Derived.ON_TIME]).to_numpy(dtype=bool)
     # Only the columns the choice needs, not a copy of every answer.
-    candidates = out.loc[eligible, [Col.SUBMITTED_AT, Out.STABLE_ID, Col.SOURCE_ROW, Out.TEAM_KEY]]
+    candidates = out.loc[eligible, [Col.SUBMITTED_AT, Derived.STABLE_ID, Col.SOURCE_ROW, Derived.TEAM_KEY]]
     ranked = candidates.assign(_team=labels[eligible], _order=_order_key(candidates))
     kept = ranked.sort_values("_order", ascending=False).drop_duplicates("_team")
     # Per team label (a row position): whether the team keeps a row, its sheet row and its team key.
     kept_teams = kept["_team"].to_numpy()
     keeps, kept_row, kept_key = np.zeros(len(out), bool), np.zeros(len(out), "int64"), np.empty(len(out), object)
-    keeps[kept_teams], kept_row[kept_teams], kept_key[kept_teams] = True, kept[Col.SOURCE_ROW], kept[Out.TEAM_KEY]
+    keeps[kept_teams], kept_row[kept_teams], kept_key[kept_teams] = True, kept[Col.SOURCE_ROW], kept[Derived.TEAM_KEY]
     has_kept, kept_for = keeps[labels], kept_row[labels]
     source_rows = out[Col.SOURCE_ROW].to_numpy()
     is_duplicate = has_kept & (kept_for != source_rows)
-    out[Out.DUPLICATE_OF] = pd.arrays.IntegerArray(np.where(is_duplicate, kept_for, 0), ~is_duplicate)
+    out[Derived.DUPLICATE_OF] = pd.arrays.IntegerArray(np.where(is_duplicate, kept_for, 0), ~is_duplicate)
     if is_duplicate.any():
         status = out[Col.STATUS].to_numpy(dtype=object, copy=True)
         status[is_duplicate] = Status.DUPLICATE.value
@@ -400,7 +406,7 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     # A team of two rows or more that keeps no row takes the team key of its latest complete row (every such team
     # has one): one applicant, one notice.
     unkept = complete & ~has_kept & (np.bincount(labels, minlength=len(out))[labels] > 1)
-    fallback = out.loc[unkept, [Col.SUBMITTED_AT, Out.STABLE_ID, Out.TEAM_KEY]]
+    fallback = out.loc[unkept, [Col.SUBMITTED_AT, Derived.STABLE_ID, Derived.TEAM_KEY]]
     latest = (
         fallback.assign(_team=labels[unkept], _order=_order_key(fallback))
         .sort_values("_order", ascending=False)
@@ -408,15 +414,15 @@ def deduplicate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     )
     keyed = keeps.copy()
     keyed[latest["_team"].to_numpy()] = True
-    kept_key[latest["_team"].to_numpy()] = latest[Out.TEAM_KEY].to_numpy(dtype=object)
+    kept_key[latest["_team"].to_numpy()] = latest[Derived.TEAM_KEY].to_numpy(dtype=object)
     has_key = keyed[labels]
-    team_key = out[Out.TEAM_KEY].to_numpy(dtype=object, copy=True)
+    team_key = out[Derived.TEAM_KEY].to_numpy(dtype=object, copy=True)
     team_key[has_key] = kept_key[labels[has_key]]
-    out[Out.TEAM_KEY] = pd.Series(team_key, index=out.index, dtype=out[Out.TEAM_KEY].dtype)
+    out[Derived.TEAM_KEY] = pd.Series(team_key, index=out.index, dtype=out[Derived.TEAM_KEY].dtype)
     representative = pd.Series(np.where(has_kept, kept_for, source_rows), index=out.index).astype("int64")
     name_only = fuzzy.loc[~fuzzy["same_person"], ["pos_a", "pos_b"]].to_numpy(dtype="int64")
     staff = pd.DataFrame(np.concatenate([name_only, lead_pairs, row_pairs]), columns=["pos_a", "pos_b"])
-    out[Out.POSSIBLE_DUPLICATE_OF] = _possible_duplicates(staff, team, representative)
+    out[Derived.POSSIBLE_DUPLICATE_OF] = _possible_duplicates(staff, team, representative)
     return out
 
 
@@ -434,5 +440,5 @@ def _possible_duplicates(pairs: pd.DataFrame, team: pd.Series, representative: p
             links.setdefault(b, set()).add(rows[a])
     result = np.full(len(team), "", dtype=object)
     for pos, others in links.items():
-        result[pos] = "; ".join(str(r) for r in sorted(others))
+        result[pos] = LIST_SEPARATOR.join(str(r) for r in sorted(others))
     return pd.Series(result, index=team.index, dtype=object)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from schemas.columns import INITIAL_DECISION_KINDS
 from schemas.config import CohortConfig
 from schemas.ledger import CLAIMABLE, LedgerState, RunKind
+from schemas.store import StoreCol
 from tasks.lease import cohort_lease
 from tasks.ledger import DeliveryReport, LedgerWriter, delivery_report, ledger, not_sent, sync_ledger
 from tasks.messages import Notice
@@ -26,13 +27,13 @@ from tasks.store import check_plan_current, freeze_selection, record_moves
 
 
 def to_send(
-    engine: sa.Engine, cohort: str, planned: list[Notice], resend_unknown: bool
+    engine: sa.Engine, cohort: str, planned: list[Notice], *, resend_unknown: bool
 ) -> list[tuple[int, Notice]]:
     """(ledger id, notice) for each planned notice the ledger holds as claimable, in ledger order."""
-    claimable = _claimable(resend_unknown)
+    claimable = _claimable(resend_unknown=resend_unknown)
     by_key = {(n.applicant, n.kind, n.version): n for n in planned if not n.refusal}
     rows = ledger(engine, cohort)
-    rows = rows[rows["state"].isin(claimable)]
+    rows = rows[rows[StoreCol.LEDGER_STATE].isin(claimable)]
     batch = []
     for row in rows.itertuples():
         notice = by_key.get((row.applicant, row.kind, row.version))
@@ -41,7 +42,7 @@ def to_send(
     return batch
 
 
-def _claimable(resend_unknown: bool) -> tuple[str, ...]:
+def _claimable(*, resend_unknown: bool) -> tuple[str, ...]:
     return tuple(CLAIMABLE) + ((LedgerState.UNKNOWN,) if resend_unknown else ())
 
 
@@ -57,6 +58,7 @@ def sync_and_send(
     kinds: Iterable[str],
     settings: SmtpSettings | None,
     owner: str = "",
+    *,
     resend_unknown: bool = False,
     still_holding: Callable[[], bool] = lambda: True,
     base_delay: float = 1.0,
@@ -65,9 +67,9 @@ def sync_and_send(
     batch stopped early (the server unreachable), or ""."""
     cohort = config.cohort_id
     sync_ledger(engine, cohort, planned, kinds, live_owners={owner} if owner else ())
-    writer = LedgerWriter(engine, owner, _claimable(resend_unknown))
+    writer = LedgerWriter(engine, owner, _claimable(resend_unknown=resend_unknown))
     try:
-        batch = to_send(engine, cohort, planned, resend_unknown)
+        batch = to_send(engine, cohort, planned, resend_unknown=resend_unknown)
         if batch:
             send_batch(writer, batch, config, settings or smtp_settings(config), still_holding, base_delay=base_delay)
     except SmtpUnreachableError as exc:
@@ -82,6 +84,7 @@ def deliver(
     config: CohortConfig,
     plan: NoticePlan,
     settings: SmtpSettings | None,
+    *,
     resend_unknown: bool = False,
     base_delay: float = 1.0,
     purpose: str = "send-notices",
@@ -97,7 +100,15 @@ def deliver(
         if plan.run == RunKind.DECISIONS and plan.selection_id is not None:
             freeze_selection(engine, cohort, plan.selection_id)
         unreachable = sync_and_send(
-            engine, config, plan.notices, kinds, settings, lease.owner, resend_unknown, lease.still_holding, base_delay
+            engine,
+            config,
+            plan.notices,
+            kinds,
+            settings,
+            lease.owner,
+            resend_unknown=resend_unknown,
+            still_holding=lease.still_holding,
+            base_delay=base_delay,
         )
         if unreachable:
             waiting = [n.applicant for n in not_sent(engine, cohort, plan.notices) if not n.refusal]

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from schemas.config import CohortConfig, FileSourceConfig
 from schemas.errors import StaffError
-from schemas.ledger import OUT_STATES
+from schemas.ledger import MAYBE_DELIVERED
+from schemas.store import StoreCol
 from tasks.store import StoreError, advice, cohorts, notices, now, open_store, write_transaction
 
 
@@ -30,21 +31,22 @@ def source_ref(config: CohortConfig) -> str:
 
 def _notified(conn: sa.Connection) -> set[str]:
     """Cohort ids whose notices may have reached someone."""
-    rows = conn.execute(sa.select(notices.c.cohort).where(notices.c.state.in_(sorted(OUT_STATES))).distinct())
+    rows = conn.execute(sa.select(notices.c.cohort).where(notices.c.state.in_(sorted(MAYBE_DELIVERED))).distinct())
     return {row.cohort for row in rows}
 
 
 def _renamed_words(config: CohortConfig, old: sa.RowMapping) -> str:
     return (
-        f"the state store holds cohort id {config.cohort_id!r} as {old['program']!r} / {old['name']!r}, and its "
-        f"notices have gone out; the cohort file now says {config.program!r} / {config.cohort!r}. To keep its "
+        f"the state store holds cohort id {config.cohort_id!r} as {old[StoreCol.PROGRAM]!r} / "
+        f"{old[StoreCol.NAME]!r}, and its notices have gone out; the cohort file now says {config.program!r} / "
+        f"{config.cohort!r}. To keep its "
         f"ledger under the new name (no notice is sent again), add `id: {config.cohort_id}` to the cohort file; "
         "nothing was done"
     )
 
 
 def _sibling_words(config: CohortConfig, sibling: str, known: sa.RowMapping | None) -> str:
-    names = f" ({known['program']!r} / {known['name']!r})" if known is not None else ""
+    names = f" ({known[StoreCol.PROGRAM]!r} / {known[StoreCol.NAME]!r})" if known is not None else ""
     return (
         f"the state store already holds cohort {sibling!r}{names}, whose notices have gone out, and this cohort "
         f"file names a call it does not know ({config.program!r} / {config.cohort!r}). If the call was renamed, "
@@ -63,7 +65,7 @@ def check_identity(engine: sa.Engine, config: CohortConfig) -> None:
             known = conn.execute(sa.select(cohorts).where(cohorts.c.cohort == config.cohort_id)).mappings().first()
             notified = _notified(conn)
             if known is not None:
-                if (known["program"], known["name"]) == (config.program, config.cohort):
+                if (known[StoreCol.PROGRAM], known[StoreCol.NAME]) == (config.program, config.cohort):
                     return
                 if config.id is None and config.cohort_id in notified:
                     raise CohortIdentityError(_renamed_words(config, known))
@@ -74,10 +76,10 @@ def check_identity(engine: sa.Engine, config: CohortConfig) -> None:
                 )
                 return
             if config.id is None:
-                registered = {row["cohort"]: row for row in conn.execute(sa.select(cohorts)).mappings()}
+                registered = {row[StoreCol.COHORT]: row for row in conn.execute(sa.select(cohorts)).mappings()}
                 for sibling in sorted(notified - {config.cohort_id}):
                     other = registered.get(sibling)
-                    if other is None or other["source"] == source or other["program"] == config.program:
+                    if other is None or other[StoreCol.SOURCE] == source or other[StoreCol.PROGRAM] == config.program:
                         raise CohortIdentityError(_sibling_words(config, sibling, other))
             conn.execute(
                 cohorts.insert().values(
@@ -101,7 +103,7 @@ def _registered_as(engine: sa.Engine, config: CohortConfig) -> bool:
             known = conn.execute(sa.select(cohorts).where(cohorts.c.cohort == config.cohort_id)).mappings().first()
     except OperationalError as exc:
         raise StoreError(f"the state store could not be read: {advice(exc)}") from None
-    return known is not None and (known["program"], known["name"]) == (config.program, config.cohort)
+    return known is not None and (known[StoreCol.PROGRAM], known[StoreCol.NAME]) == (config.program, config.cohort)
 
 
 def open_cohort_store(config: CohortConfig) -> sa.Engine:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
+from schemas.store import StoreCol
 from tasks.store import StoreError, advice, leases, now, write_transaction
 
 
@@ -43,8 +44,8 @@ def describe_run(purpose: str) -> str:
 
         if flow_run.id:
             return f"{purpose} (Prefect flow run {flow_run.name} {flow_run.id}, {where})"
-    except Exception:  # noqa: BLE001 - outside Prefect the runtime may not import or answer
-        pass
+    except Exception:  # noqa: BLE001, S110 - the run's name comes from the Prefect API, which may not answer; the
+        pass  # lease is described by the process then, and a description must never stop the run that takes it
     return f"{purpose} ({where})"
 
 
@@ -76,31 +77,31 @@ class Lease:
         """Take the lease if it is free, expired or already ours; else the holder's row."""
         stamp = now()
         values = {
-            "owner": self.owner,
-            "holder": self.holder,
-            "acquired_at": stamp,
-            "heartbeat_at": stamp,
-            "expires_at": stamp + dt.timedelta(seconds=self.expire_seconds),
+            StoreCol.OWNER: self.owner,
+            StoreCol.HOLDER: self.holder,
+            StoreCol.ACQUIRED_AT: stamp,
+            StoreCol.HEARTBEAT_AT: stamp,
+            StoreCol.EXPIRES_AT: stamp + dt.timedelta(seconds=self.expire_seconds),
         }
         try:
             with write_transaction(self.engine) as conn:
                 row = conn.execute(sa.select(leases).where(leases.c.cohort == self.cohort)).mappings().first()
                 if row is None:
-                    conn.execute(leases.insert().values(cohort=self.cohort, token=1, **values))
+                    conn.execute(leases.insert().values({StoreCol.COHORT: self.cohort, StoreCol.TOKEN: 1} | values))
                     return None
-                if row["owner"] != self.owner and _aware(row["expires_at"]) > stamp:
+                if row[StoreCol.OWNER] != self.owner and _aware(row[StoreCol.EXPIRES_AT]) > stamp:
                     return dict(row)
                 taken = conn.execute(
                     leases.update()
-                    .where(leases.c.cohort == self.cohort, leases.c.token == row["token"])
-                    .values(token=row["token"] + 1, **values)
+                    .where(leases.c.cohort == self.cohort, leases.c.token == row[StoreCol.TOKEN])
+                    .values({StoreCol.TOKEN: row[StoreCol.TOKEN] + 1} | values)
                 ).rowcount
                 return None if taken == 1 else dict(row)
         except IntegrityError:
-            return {"holder": "another run (starting at this moment)", "acquired_at": stamp, "heartbeat_at": stamp}
+            return _busy("another run (starting at this moment)", stamp)
         except OperationalError as exc:
             if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                return {"holder": "another run (writing to the store)", "acquired_at": stamp, "heartbeat_at": stamp}
+                return _busy("another run (writing to the store)", stamp)
             raise StoreError(f"the cohort's lease could not be taken: {advice(exc)}") from None
 
     def renew(self) -> None:
@@ -136,16 +137,21 @@ class Lease:
             conn.execute(leases.delete().where(leases.c.cohort == self.cohort, leases.c.owner == self.owner))
 
 
+def _busy(holder: str, stamp: dt.datetime) -> dict:
+    """A lease row for a holder the store did not let this run read (it was taking the lease just then)."""
+    return {StoreCol.HOLDER: holder, StoreCol.ACQUIRED_AT: stamp, StoreCol.HEARTBEAT_AT: stamp}
+
+
 # Leases this process holds, by (store, cohort): a step inside a run that already holds one reuses it.
 _HELD: dict[tuple[str, str], Lease] = {}
 _HELD_LOCK = threading.Lock()
 
 
 def _waited_message(cohort: str, row: dict, waited: float, expire_seconds: float) -> str:
-    since = _aware(row["acquired_at"]).strftime("%Y-%m-%d %H:%M:%S UTC")
-    heard = _aware(row["heartbeat_at"]).strftime("%H:%M:%S UTC")
+    since = _aware(row[StoreCol.ACQUIRED_AT]).strftime("%Y-%m-%d %H:%M:%S UTC")
+    heard = _aware(row[StoreCol.HEARTBEAT_AT]).strftime("%H:%M:%S UTC")
     return (
-        f"another run holds cohort {cohort}'s lease for sending notices and recording changes: {row['holder']}, "
+        f"another run holds cohort {cohort}'s lease for sending notices and recording changes: {row[StoreCol.HOLDER]}, "
         f"since {since} (last heard from at {heard}). This run waited {waited:g} s and did nothing; run it again "
         f"when that run has finished (a run that crashed lets go {expire_seconds:g} s after it was last heard from)"
     )

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
+from schemas.columns import Derived
 from schemas.ledger import CLAIMABLE, REPLACEABLE, LedgerState
+from schemas.store import StoreCol
 from tasks.messages import Notice
 from tasks.store import StoreError, advice, notices, now, write_transaction
 
@@ -36,7 +38,7 @@ class DeliveryReport(BaseModel):
     def as_text(self) -> str:
         head = f"Sent over SMTP by this run: {self.sent_by_this_run} (the ledger, all runs:)"
         lines = ["Dry run: nothing was sent" if self.dry_run else head]
-        lines += [f"  {state:<11} {n:>5}" for state, n in self.counts.items()]
+        lines += [f"  {ledger_state:<11} {n:>5}" for ledger_state, n in self.counts.items()]
         sections = (
             ("Failed", self.failed),
             ("Unknown", self.unknown),
@@ -112,22 +114,23 @@ def sync_ledger(
 
 def _new_row(cohort: str, notice: Notice, stamp) -> dict:
     return {
-        "cohort": cohort,
-        "applicant": notice.applicant,
-        "kind": notice.kind,
-        "version": notice.version,
-        "state": LedgerState.REFUSED if notice.refusal else LedgerState.PENDING,
-        "attempts": 0,
-        "last_error": notice.refusal,
-        "message_id": notice.message_id,
-        "recipient": notice.to,
-        "cc": notice.cc,
-        "subject": notice.subject,
-        "created_at": stamp,
-        "updated_at": stamp,
+        StoreCol.COHORT: cohort,
+        Derived.APPLICANT: notice.applicant,
+        StoreCol.KIND: notice.kind,
+        StoreCol.VERSION: notice.version,
+        StoreCol.LEDGER_STATE: LedgerState.REFUSED if notice.refusal else LedgerState.PENDING,
+        StoreCol.ATTEMPTS: 0,
+        StoreCol.LAST_ERROR: notice.refusal,
+        StoreCol.MESSAGE_ID: notice.message_id,
+        StoreCol.RECIPIENT: notice.to,
+        StoreCol.CC: notice.cc,
+        StoreCol.SUBJECT: notice.subject,
+        StoreCol.CREATED_AT: stamp,
+        StoreCol.UPDATED_AT: stamp,
     }
 
 
+# The updates a send makes for each notice, as text SQL prepared once: the hot path of a send (benchmarks/smtp.py).
 _MOVE = sa.text(
     "UPDATE notices SET state = :state, updated_at = :updated_at, last_error = :error, "
     "attempts = attempts + :attempt WHERE id = :id"
@@ -159,7 +162,7 @@ class LedgerWriter:
     def __init__(self, engine: sa.Engine, owner: str = "", claimable: Iterable[str] = CLAIMABLE) -> None:
         self.connection = engine.connect()
         self.owner = owner
-        self.claimable = [str(state) for state in claimable]
+        self.claimable = [str(s) for s in claimable]
 
     def claim(self, notice_id: int) -> bool:
         """pending/failed (or the states given) → sending, for this run only: False when another run has it."""
@@ -173,11 +176,11 @@ class LedgerWriter:
         return self._commit(_CLAIM, params) == 1
 
     def move(
-        self, notice_id: int, state: str, error: str = "", attempt: bool = False, only_from: Iterable[str] = ()
+        self, notice_id: int, to: str, error: str = "", *, attempt: bool = False, only_from: Iterable[str] = ()
     ) -> None:
-        """Record what became of a notice; with `only_from`, only if it is still in one of those states (a
-        failure before this run's claim never overwrites another run's claim or its `sent`)."""
-        params = {"state": str(state), "updated_at": now(), "error": error, "attempt": int(attempt), "id": notice_id}
+        """Record what became of a notice (the ledger state it moves `to`); with `only_from`, only if it is still in
+        one of those states (a failure before this run's claim never overwrites another run's claim or its `sent`)."""
+        params = {"state": str(to), "updated_at": now(), "error": error, "attempt": int(attempt), "id": notice_id}
         allowed = [str(s) for s in only_from]
         if allowed:
             self._commit(_MOVE_FROM, params | {"only_from": allowed})
@@ -202,24 +205,24 @@ class LedgerWriter:
 
 
 def delivery_report(
-    engine: sa.Engine, cohort: str, kinds: Iterable[str], dry_run: bool, outbox: str | None, sent_by: str = ""
+    engine: sa.Engine, cohort: str, kinds: Iterable[str], *, dry_run: bool, outbox: str | None, sent_by: str = ""
 ) -> DeliveryReport:
     """Counts by ledger state, how many the run `sent_by` sent itself, and the notices staff must look at."""
     rows = ledger(engine, cohort)
-    rows = rows[rows["kind"].isin(set(kinds))]
-    counts = rows["state"].value_counts()
-    mine = (rows["state"] == LedgerState.SENT) & (rows["claimed_by"] == sent_by) & bool(sent_by)
+    rows = rows[rows[StoreCol.KIND].isin(set(kinds))]
+    counts = rows[StoreCol.LEDGER_STATE].value_counts()
+    mine = (rows[StoreCol.LEDGER_STATE] == LedgerState.SENT) & (rows[StoreCol.CLAIMED_BY] == sent_by) & bool(sent_by)
 
-    def listed(state: LedgerState) -> list[str]:
-        chosen = rows[rows["state"] == state]
+    def listed(ledger_state: LedgerState) -> list[str]:
+        chosen = rows[rows[StoreCol.LEDGER_STATE] == ledger_state]
         return [f"{r.applicant} {r.recipient} ({r.kind}): {r.last_error}" for r in chosen.itertuples()]
 
-    refused_cc = rows[rows["cc_refused"].fillna("") != ""]
+    refused_cc = rows[rows[StoreCol.CC_REFUSED].fillna("") != ""]
     return DeliveryReport(
         dry_run=dry_run,
         counts={
-            state.value: int(counts.get(state, 0))
-            for state in (
+            ledger_state.value: int(counts.get(ledger_state, 0))
+            for ledger_state in (
                 LedgerState.SENT,
                 LedgerState.PENDING,
                 LedgerState.FAILED,
@@ -240,5 +243,6 @@ def delivery_report(
 def not_sent(engine: sa.Engine, cohort: str, planned: list[Notice]) -> list[Notice]:
     """The planned notices the ledger does not hold as sent."""
     rows = ledger(engine, cohort)
-    done = {(r.applicant, r.kind, r.version) for r in rows[rows["state"] == LedgerState.SENT].itertuples()}
+    sent = rows[rows[StoreCol.LEDGER_STATE] == LedgerState.SENT]
+    done = {(r.applicant, r.kind, r.version) for r in sent.itertuples()}
     return [n for n in planned if (n.applicant, n.kind, n.version) not in done]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,6 +22,8 @@ from schemas.config import CohortConfig
 from schemas.errors import StaffError
 from schemas.states import STATE_LOOKUP, state_key
 from schemas.suite import TIMESTAMP_PATTERNS, yes_no_text
+from tasks.gcpause import collector_paused
+from tasks.local_time import date_text
 
 FORM_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 _YES_NO = {"yes": True, "no": False}
@@ -80,13 +80,9 @@ _SEPARATOR = "\x1f"
 _BATCH_ANSWERS = 100_000
 
 
-def clean_text(column: pd.Series) -> pd.Series:
-    """Unicode NFC, no NUL bytes or direction overrides, trimmed: the same answer typed twice compares equal."""
-    return clean_columns([column])[0]
-
-
 def clean_columns(columns: list[pd.Series]) -> list[pd.Series]:
-    """clean_text for several columns.
+    """Each column's answers in Unicode NFC, without NUL bytes or direction overrides, trimmed: the same answer
+    typed twice compares equal.
 
     Answers are cleaned as one text, joined by a separator none of them contains, so NFC and the removals are
     each one pass in C rather than one Python call per answer; then each answer is trimmed.
@@ -126,10 +122,16 @@ def _clean_batch(texts: list[pd.Series]) -> list[pd.Series]:
     return out
 
 
+def clean_answer(answer: str) -> str:
+    """One answer in NFC, without NUL bytes or direction controls, trimmed: what clean_columns makes of each answer,
+    a whole batch at once (tests/test_fast_paths.py holds the two to agreeing)."""
+    return _BIDI.sub("", unicodedata.normalize("NFC", answer).replace("\x00", "")).strip()
+
+
 def _clean_each(text: pd.Series) -> pd.Series:
-    """The same cleaning answer by answer (for answers holding the separator, or missing ones)."""
-    text = text.str.normalize("NFC").str.replace("\x00", "", regex=False)
-    return text.str.replace(_BIDI_CONTROLS, "", regex=True).str.strip()
+    """clean_answer on each answer, a missing one left missing (for answers holding the separator, or missing ones)."""
+    answers = [clean_answer(value) if isinstance(value, str) else value for value in text.tolist()]
+    return pd.Series(answers, index=text.index, name=text.name, dtype="str")
 
 
 def _by_distinct(text: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
@@ -180,7 +182,7 @@ def _local_times(text: pd.Series, order: str) -> tuple[pd.Series, np.ndarray]:
     if not slash.all():
         # Only the unread answers are tried as XLSX times.
         xlsx = ~slash
-        xlsx[xlsx] = text[xlsx].str.fullmatch(_XLSX_TIME).fillna(False).to_numpy(dtype=bool)
+        xlsx[xlsx] = text[xlsx].str.fullmatch(_XLSX_TIME).fillna(value=False).to_numpy(dtype=bool)
         local = _read_where(local, text, xlsx, format="ISO8601")
     local = _plausible(local)
     return local, slash & local.notna().to_numpy(dtype=bool)
@@ -218,7 +220,7 @@ def _other_order_message(text: str, sheet_row: object, order: str) -> str:
     where = f" in sheet row {sheet_row}" if sheet_row is not None else ""
     return (
         f"the responses sheet writes its timestamps {other} ({TIMESTAMP_PATTERNS[other]}): {text!r}{where} can "
-        f"only be read as {reading:%B} {reading.day}, {reading.year}, and no timestamp in the sheet reads only "
+        f"only be read as {date_text(reading)}, and no timestamp in the sheet reads only "
         f"{order}, but the cohort config reads them {order}. Set `timestamp_order: {other}` in the cohort file "
         "(or, if that one timestamp is a typo, correct it in the sheet)."
     )
@@ -295,24 +297,6 @@ def to_yes_no(text: pd.Series) -> pd.Series:
     return _by_distinct(text, lambda distinct: distinct.str.casefold().map(_YES_NO).astype("boolean"))
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a comprehension builds a list per row.
-
-    Such lists never form reference cycles, and every one that survives counts towards the collector's next full
-    pass over every live object: at 100,000 rows those passes cost normalize more than its own work. Only plain
-    comprehensions run paused (pandas objects, which can form cycles, are made outside), and the collector's
-    previous state is restored afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def option_key(option: str) -> str:
     """How checkbox options compare: without case or spaces (" food  services" is the form's "Food Services")."""
     return "".join(option.split()).casefold()
@@ -357,9 +341,7 @@ def split_checkboxes(text: pd.Series, known: tuple[str, ...] = ()) -> pd.Series:
     widest = max((option.count(",") + 1 for option in known), default=1)
 
     def read(distinct: pd.Series) -> pd.Series:
-        values = distinct.tolist()
-        with collector_paused():
-            chosen = [_read_checkboxes(value, by_key, widest) for value in values]
+        chosen = [_read_checkboxes(value, by_key, widest) for value in distinct.tolist()]
         return pd.Series(chosen, index=distinct.index, dtype=object)
 
     return _by_distinct(text, read)

@@ -1,6 +1,6 @@
 """Notices: which team gets which notice, rendered from templates/ (jinja2), as email messages.
 
-Rendering is strict (StrictUndefined), so a template that needs a missing value fails at preview,
+Rendering is strict (StrictUndefined, tasks/templating.py), so a template that needs a missing value fails at preview,
 never at send. A notice says the applicant's case in words written for them: the context holds facts
 (status, waitlist position, reason codes worded by templates/notices/reasons.yaml, and the words staff chose
 to send, `message_to_team`), never the staff `reasons` text with its notes and names. Header values built
@@ -15,12 +15,13 @@ import functools
 import hashlib
 import re
 import unicodedata
+import zipfile
 from email.utils import parseaddr
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2 import Template, TemplateError
 from pydantic import BaseModel
 
 from schemas.columns import (
@@ -29,8 +30,9 @@ from schemas.columns import (
     LIFECYCLE_KIND_FOR_STATUS,
     LIFECYCLE_KINDS,
     Col,
+    Derived,
+    InterestCol,
     Kind,
-    Out,
     ReasonCode,
     Status,
 )
@@ -38,13 +40,17 @@ from schemas.config import CohortConfig
 from schemas.errors import StaffError
 from schemas.ledger import RunKind
 from schemas.states import USPS_STATES
-from tasks.cutoff import DeadlineNotPassedError, local_time_text
-from tasks.lifecycle import course_start_moment, current_decisions, team_rows
+from schemas.store import StoreCol
+from tasks.cutoff import DeadlineNotPassedError
+from tasks.local_time import date_text, local_time_text
 from tasks.messages import Notice, message_id, sender_domain, with_payload
+from tasks.promotion import course_start_moment
+from tasks.sheets import SourceError
 from tasks.sources import FileSource, values_to_frame
+from tasks.teams import current_decisions, team_rows
+from tasks.templating import TEMPLATES, template_environment
 from tasks.validate import is_valid_address
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 REASON_SENTENCES = TEMPLATES / "notices" / "reasons.yaml"
 KIND_FOR_STATUS: dict[str, Kind] = INITIAL_KIND_FOR_STATUS | LIFECYCLE_KIND_FOR_STATUS
 DECISION_KINDS: frozenset[str] = INITIAL_DECISION_KINDS | LIFECYCLE_KINDS
@@ -52,21 +58,6 @@ DECISION_KINDS: frozenset[str] = INITIAL_DECISION_KINDS | LIFECYCLE_KINDS
 
 class NoticeError(StaffError):
     """A notice cannot be prepared (a template problem, an unreadable interest list)."""
-
-
-@functools.cache
-def template_environment() -> Environment:
-    """One environment per process: templates compile once."""
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        keep_trailing_newline=True,
-    )
-
-
-def _date_text(day) -> str:
-    return f"{day:%B} {day.day}, {day.year}"
 
 
 def _common_context(config: CohortConfig) -> dict:
@@ -77,10 +68,15 @@ def _common_context(config: CohortConfig) -> dict:
         "program": config.program,
         "cohort": config.cohort,
         "reply_to": config.email.reply_to or sender,
-        "confirm_by": _date_text(config.notices.confirm_by),
+        "confirm_by": date_text(config.notices.confirm_by),
         "deadline": local_time_text(config.deadline, config.timezone),
-        "course": {"summary": config.notices.course_summary, "start_date": _date_text(config.notices.course_start)},
+        "course": {"summary": config.notices.course_summary, "start_date": date_text(config.notices.course_start)},
     }
+
+
+# What filling a template can raise: jinja2's own errors (a missing template, bad syntax, a value the context does
+# not have), and those of the Python its expressions run (a filter given the wrong type, a division by zero).
+FILL_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError)
 
 
 def _render(kind: str, context: dict, subject_template: str) -> tuple[str, str, str]:
@@ -90,7 +86,7 @@ def _render(kind: str, context: dict, subject_template: str) -> tuple[str, str, 
         subject = env.from_string(subject_template).render(context)
         text = env.get_template(f"notices/{kind}.txt").render(context)
         html = env.get_template(f"notices/{kind}.html").render(context)
-    except Exception as exc:  # jinja2 raises several types; all mean the template cannot be filled
+    except FILL_ERRORS as exc:
         raise NoticeError(f"the {kind} notice cannot be rendered: {exc.__class__.__name__}: {exc}") from None
     return fold_safe(header_text(subject)), text, html
 
@@ -210,9 +206,7 @@ def applicant_reasons(codes: list[str], facts: dict) -> list[str]:
     for code in codes:
         try:
             made.append(_sentence_template(str(code)).render(facts))
-        except NoticeError:
-            raise
-        except Exception as exc:  # a sentence naming a fact there is none of
+        except FILL_ERRORS as exc:  # e.g. a sentence naming a fact there is none of
             raise NoticeError(f"the sentence for reason code {code!r} cannot be filled: {exc}") from None
     return made
 
@@ -221,7 +215,7 @@ def _sentence_facts(row: dict, config: CohortConfig, base: dict) -> dict:
     """What a reason sentence may name: the team's state and reserved seat, the cohort's limits and deadline."""
     return {
         "state": USPS_STATES.get(row[Col.STATE] or "", row[Col.STATE] or ""),
-        "reserve": row.get(Out.RESERVED_SEAT) or "",
+        "reserve": row.get(Derived.RESERVED_SEAT) or "",
         "capacity": config.capacity,
         "max_per_state": config.max_per_state,
         "deadline": base["deadline"],
@@ -232,13 +226,13 @@ def _sentence_facts(row: dict, config: CohortConfig, base: dict) -> dict:
 
 
 def _reason_codes(row: dict) -> list[str]:
-    codes = row.get(Out.REASON_CODES)
+    codes = row.get(Derived.REASON_CODES)
     return [str(code) for code in codes] if isinstance(codes, list | tuple) else []
 
 
 def message_to_team(row: dict) -> str:
     """The words staff chose to send the team, line by line with control and format characters removed."""
-    message = row.get(Out.MESSAGE_TO_TEAM)
+    message = row.get(Derived.MESSAGE_TO_TEAM)
     if not isinstance(message, str):
         return ""
     return "\n".join(_without_separators(line) for line in message.strip().splitlines()).strip()
@@ -253,7 +247,7 @@ def _codes_of_status(status: str) -> list[str]:
 def _applicant_facts(row: dict, rank: int | None, config: CohortConfig, base: dict) -> dict:
     """The `decision` of a notice's context: only facts the applicant may read."""
     codes = _reason_codes(row) or _codes_of_status(row[Col.STATUS])
-    respond_by = row.get(Out.RESPOND_BY)
+    respond_by = row.get(Derived.RESPOND_BY)
     respond_text = "" if respond_by is None or pd.isna(respond_by) else local_time_text(respond_by, config.timezone)
     return {
         "status": row[Col.STATUS],
@@ -279,7 +273,7 @@ def decision_notices(
     made = []
     for row in rows.to_dict(orient="records"):
         kind = KIND_FOR_STATUS[Status(row[Col.STATUS])]
-        rank = None if pd.isna(row[Out.RANK]) else int(row[Out.RANK])
+        rank = None if pd.isna(row[Derived.RANK]) else int(row[Derived.RANK])
         decision = _applicant_facts(row, rank, config, base)
         context = base | {
             "team": {
@@ -297,10 +291,10 @@ def decision_notices(
         version = decision_version(row[Col.STATUS], rank, decision["codes"], decision["message_to_team"])
         refusal = _refusal(to)
         if too_late and kind in LIFECYCLE_KINDS and not refusal:
-            refusal = f"the course started on {_date_text(config.notices.course_start)}: no notice after the start"
+            refusal = f"the course started on {date_text(config.notices.course_start)}: no notice after the start"
         made.append(
             Notice(
-                applicant=row[Out.APPLICANT],
+                applicant=row[Derived.APPLICANT],
                 kind=kind,
                 version=version,
                 to=to,
@@ -308,7 +302,7 @@ def decision_notices(
                 subject=subject,
                 text=text,
                 html=html,
-                message_id=message_id(config.cohort_id, row[Out.APPLICANT], kind, version, domain),
+                message_id=message_id(config.cohort_id, row[Derived.APPLICANT], kind, version, domain),
                 refusal=refusal,
             )
         )
@@ -319,18 +313,18 @@ def read_interest_list(path: Path) -> pd.DataFrame:
     """The "not yet ready" list: name, email, local, state, date; one row per address (first kept)."""
     try:
         frame = values_to_frame(FileSource(path).read_values())
-    except Exception as exc:
+    except (SourceError, LookupError, zipfile.BadZipFile) as exc:  # openpyxl: KeyError for a zip that is no workbook
         raise NoticeError(f"cannot read the interest list {path}: {exc}") from None
     frame.columns = [str(c).strip().casefold() for c in frame.columns]
-    missing = {"name", "email"} - set(frame.columns)
+    missing = {InterestCol.NAME, InterestCol.EMAIL} - set(frame.columns)
     if missing:
         raise NoticeError(f"the interest list {path} lacks column(s) {', '.join(sorted(missing))}")
-    for column in ("local", "state", "date"):
+    for column in (InterestCol.LOCAL, InterestCol.STATE, InterestCol.DATE):
         if column not in frame.columns:
             frame[column] = ""
-    frame["email"] = frame["email"].str.strip().str.lower()
-    frame["name"] = frame["name"].str.strip()
-    return frame[frame["email"] != ""].drop_duplicates("email", keep="first")
+    frame[InterestCol.EMAIL] = frame[InterestCol.EMAIL].str.strip().str.lower()
+    frame[InterestCol.NAME] = frame[InterestCol.NAME].str.strip()
+    return frame[frame[InterestCol.EMAIL] != ""].drop_duplicates(InterestCol.EMAIL, keep="first")
 
 
 def interest_notices(
@@ -339,20 +333,21 @@ def interest_notices(
     """The future-opportunities notice for each address not already getting a decision notice."""
     base = _common_context(config)
     made = []
-    for person in people[~people["email"].isin(already_notified)].to_dict(orient="records"):
-        context = base | {"person": {"name": person["name"] or "colleague", "local": person["local"].strip()}}
-        subject, text, html = _render("interest", context, config.notices.subjects["interest"])
+    for person in people[~people[InterestCol.EMAIL].isin(already_notified)].to_dict(orient="records"):
+        email, name, local = person[InterestCol.EMAIL], person[InterestCol.NAME], person[InterestCol.LOCAL]
+        context = base | {"person": {"name": name or "colleague", "local": local.strip()}}
+        subject, text, html = _render(Kind.INTEREST, context, config.notices.subjects[Kind.INTEREST])
         made.append(
             Notice(
-                applicant=person["email"],
-                kind="interest",
+                applicant=email,
+                kind=Kind.INTEREST,
                 version="1",
-                to=person["email"],
+                to=email,
                 subject=subject,
                 text=text,
                 html=html,
-                message_id=message_id(config.cohort_id, person["email"], "interest", "1", domain),
-                refusal=_refusal(person["email"]),
+                message_id=message_id(config.cohort_id, email, Kind.INTEREST, "1", domain),
+                refusal=_refusal(email),
             )
         )
     return [with_payload(n, config) for n in made]
@@ -387,14 +382,15 @@ def plan_notices(
     domain = sender_domain(config)
     decisions = decision_notices(decided, config, domain, as_of)
     moves = moves or []
-    plan = {"run": run, "selection_id": head["id"], "actions_seq": head["actions_seen"] + len(moves), "moves": moves}
+    seq = head["actions_seen"] + len(moves)
+    plan = {"run": run, "selection_id": head[StoreCol.ID], "actions_seq": seq, "moves": moves}
     if run in (RunKind.DECISIONS, RunKind.LIFECYCLE):
         if as_of < config.deadline:
             raise DeadlineNotPassedError(
                 "decision notices cannot go out before the deadline "
                 f"({local_time_text(config.deadline, config.timezone)})"
             )
-        if head["provisional"]:
+        if head[StoreCol.PROVISIONAL]:
             raise NoticeError("the latest selection is provisional (--preview): run `cohort-select select` again")
         chosen = decisions if run == RunKind.DECISIONS else [n for n in decisions if n.kind in LIFECYCLE_KINDS]
         return NoticePlan(**plan, notices=chosen)

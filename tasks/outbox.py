@@ -9,6 +9,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from schemas.config import CohortConfig
+from schemas.ledger import LedgerState
+from tasks.cells import one_line_cell
 from tasks.ledger import DeliveryReport, delivery_report, not_sent
 from tasks.messages import Notice, dated
 from tasks.notices import NoticePlan, kinds_of
@@ -32,13 +34,8 @@ def write_outbox(planned: list[Notice], out_dir: Path, moment: dt.datetime | Non
             if not notice.refusal:
                 (outbox / name).write_bytes(dated(notice.payload, stamp))
             cells = (notice.applicant, notice.to, notice.cc, notice.kind, notice.subject, notice.message_to_team)
-            writer.writerow([name if not notice.refusal else "", *(_cell(v) for v in (*cells, notice.refusal))])
+            writer.writerow([name if not notice.refusal else "", *(one_line_cell(v) for v in (*cells, notice.refusal))])
     return outbox
-
-
-def _cell(text: str) -> str:
-    text = text.replace("\r", " ").replace("\n", " ")
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t")) else text
 
 
 def dry_run(engine: sa.Engine, config: CohortConfig, plan: NoticePlan, out_dir: Path) -> DeliveryReport:
@@ -47,6 +44,6 @@ def dry_run(engine: sa.Engine, config: CohortConfig, plan: NoticePlan, out_dir: 
     outbox = write_outbox(waiting, out_dir)
     report = delivery_report(engine, config.cohort_id, kinds_of(plan.run), dry_run=True, outbox=str(outbox))
     report.refused = [f"{n.applicant} {n.to} ({n.kind}): {n.refusal}" for n in waiting if n.refusal]
-    report.counts["refused"] = len(report.refused)
+    report.counts[LedgerState.REFUSED] = len(report.refused)
     report.counts["would send"] = len(waiting) - len(report.refused)
     return report

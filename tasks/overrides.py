@@ -6,7 +6,7 @@ into the decision's reasons, which are for staff only: `note` and `by` never rea
 staff do want the team to read go in `message_to_team` (on a row of any action, or on a `message` row,
 which does nothing else); the team's notices show them under "A note from the program staff".
 After the notices, confirm / decline / withdraw rows are recorded by the promote-waitlist flow
-(tasks/lifecycle.py), once each, with `by` as the actor and `note` as the reason.
+(tasks/staff_actions.py), once each, with `by` as the actor and `note` as the reason.
 """
 
 from __future__ import annotations
@@ -15,21 +15,21 @@ from collections.abc import Sequence
 
 import gspread
 import pandas as pd
-from gspread.utils import absolute_range_name
 from pydantic import BaseModel
 
-from schemas.columns import Col, Out, ReasonCode, Status
+from schemas.columns import LIST_SEPARATOR, Col, Derived, ReasonCode, Status
 from schemas.config import CohortConfig, Extension
 from schemas.errors import StaffError
+from schemas.lifecycle import STAFF_ACTIONS, OverrideAction, OverrideCol
 from schemas.states import STATE_LOOKUP, state_key
 from tasks.dedupe import name_key
-from tasks.lifecycle import STAFF_ACTIONS
 from tasks.reason_codes import codes_column, codes_where, constant_codes
-from tasks.sources import FileSource, sheets_errors
+from tasks.sheets import NOT_SHARED, sheets_errors, worksheet_values, worksheets
+from tasks.sources import FileSource
 
 OVERRIDES_TITLE = "Overrides"
-MESSAGE = "message"  # an override that only carries a message_to_team
-ACTIONS = ("force-select", "force-decline", "extension", "note", MESSAGE, *STAFF_ACTIONS)
+# Every action an Overrides row may name, in the order a refusal lists them.
+ACTIONS = (*OverrideAction, *STAFF_ACTIONS)
 
 
 class OverrideError(StaffError):
@@ -61,23 +61,23 @@ def parse_overrides(values: list[list[str]]) -> list[Override]:
     if not values:
         return []
     header = [str(title).strip().casefold() for title in values[0]]
-    if "action" not in header or not ({"team", "source_row"} & set(header)):
+    if OverrideCol.ACTION not in header or not ({OverrideCol.TEAM, Col.SOURCE_ROW} & set(header)):
         raise OverrideError("the Overrides sheet needs an `action` column and a `team` or `source_row` column")
     made = []
     for sheet_row, cells in enumerate(values[1:], start=2):
         record = dict(zip(header, [str(c).strip() for c in cells] + [""] * (len(header) - len(cells)), strict=False))
         if not any(record.values()):
             continue
-        action = record.get("action", "").casefold()
+        action = record.get(OverrideCol.ACTION, "").casefold()
         if action not in ACTIONS:
             raise OverrideError(f"Overrides row {sheet_row}: action {action!r} is not one of {', '.join(ACTIONS)}")
-        target = record.get("source_row", "")
+        target = record.get(Col.SOURCE_ROW, "")
         if target and not target.isdigit():
             raise OverrideError(f"Overrides row {sheet_row}: source_row {target!r} is not a row number")
-        team = record.get("team", "")
+        team = record.get(OverrideCol.TEAM, "")
         if not team and not target:
             raise OverrideError(f"Overrides row {sheet_row}: give the team (team_key) or the source_row")
-        if action == MESSAGE and not record.get("message_to_team", ""):
+        if action == OverrideAction.MESSAGE and not record.get(Derived.MESSAGE_TO_TEAM, ""):
             raise OverrideError(f"Overrides row {sheet_row}: a `message` row needs the words in `message_to_team`")
         made.append(
             Override(
@@ -85,9 +85,9 @@ def parse_overrides(values: list[list[str]]) -> list[Override]:
                 team=team,
                 source_row=int(target) if target else None,
                 action=action,
-                note=record.get("note", ""),
-                by=record.get("by", ""),
-                message_to_team=record.get("message_to_team", ""),
+                note=record.get(OverrideCol.NOTE, ""),
+                by=record.get(OverrideCol.BY, ""),
+                message_to_team=record.get(Derived.MESSAGE_TO_TEAM, ""),
             )
         )
     return made
@@ -95,14 +95,11 @@ def parse_overrides(values: list[list[str]]) -> list[Override]:
 
 def read_sheet_overrides(client: gspread.Client, key: str) -> list[Override]:
     """The spreadsheet's Overrides worksheet; none when the worksheet does not exist."""
-    http = client.http_client
-    with sheets_errors(key, "Overrides read", "not found, or not shared with the service account"):
-        metadata = http.fetch_sheet_metadata(key)
-        titles = [sheet["properties"]["title"] for sheet in metadata.get("sheets", [])]
-        if OVERRIDES_TITLE not in titles:
+    with sheets_errors(key, "Overrides read", NOT_SHARED):
+        if OVERRIDES_TITLE not in worksheets(client, key):
             return []
-        body = http.values_get(key, absolute_range_name(OVERRIDES_TITLE))
-    return parse_overrides([[str(c) for c in row] for row in body.get("values", [])])
+        values = worksheet_values(client, key, OVERRIDES_TITLE)
+    return parse_overrides(values)
 
 
 def read_file_overrides(config: CohortConfig) -> list[Override]:
@@ -129,7 +126,7 @@ def team_key(typed: str) -> str:
 def _targets(frame: pd.DataFrame, override: Override) -> pd.Series:
     if override.source_row is not None:
         return frame[Col.SOURCE_ROW] == override.source_row
-    return frame[Out.TEAM_KEY] == team_key(override.team)
+    return frame[Derived.TEAM_KEY] == team_key(override.team)
 
 
 def _granted(overrides: list[Override]) -> list[Extension]:
@@ -137,7 +134,7 @@ def _granted(overrides: list[Override]) -> list[Extension]:
     return [
         Extension(source_row=o.source_row, team=None if o.source_row else team_key(o.team), reason=f"{o.said()}")
         for o in overrides
-        if o.action == "extension"
+        if o.action == OverrideAction.EXTENSION
     ]
 
 
@@ -167,7 +164,7 @@ def unmatched_targets(
     notices were sent from.
     """
     rows = set(frame[Col.SOURCE_ROW].tolist())
-    keys = set(frame[Out.TEAM_KEY].tolist()) if Out.TEAM_KEY in frame.columns else set()
+    keys = set(frame[Derived.TEAM_KEY].tolist()) if Derived.TEAM_KEY in frame.columns else set()
 
     def misses(source_row: int | None, team: str | None) -> list[str]:
         found = []
@@ -205,17 +202,17 @@ def apply_before_selection(
             + "\n".join(f"  - {problem}" for problem in problems)
         )
     out = frame.copy()
-    out[Out.STAFF_SELECT] = False
-    out[Out.REASON_CODES] = codes_column(out)
+    out[Derived.STAFF_SELECT] = False
+    out[Derived.REASON_CODES] = codes_column(out)
     for override in overrides:
         target = _targets(out, override) & (out[Col.STATUS] == Status.VALID)
-        if override.action == "force-decline":
+        if override.action == OverrideAction.FORCE_DECLINE:
             out.loc[target, Col.STATUS] = Status.INVALID.value
             out.loc[target, Col.REASONS] = f"Declined by staff decision: {override.said()}"
             declined = constant_codes(out.index, ReasonCode.STAFF_DECLINED)
-            out[Out.REASON_CODES] = codes_where(out[Out.REASON_CODES], target, declined)
-        elif override.action == "force-select":
-            out.loc[target, Out.STAFF_SELECT] = True
+            out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], target, declined)
+        elif override.action == OverrideAction.FORCE_SELECT:
+            out.loc[target, Derived.STAFF_SELECT] = True
     return out
 
 
@@ -224,25 +221,25 @@ def add_staff_notes(decided: pd.DataFrame, overrides: list[Override]) -> pd.Data
     message_to_team set as the team's `message_to_team` (several in sheet order) and recorded in the reasons too,
     so staff reviewing the decisions see what the team will read."""
     out = decided.copy()
-    out[Out.MESSAGE_TO_TEAM] = messages_column(out)
+    out[Derived.MESSAGE_TO_TEAM] = messages_column(out)
     for override in overrides:
         target = _targets(out, override)
-        if override.action in ("note", "force-select"):
-            label = "Staff note" if override.action == "note" else "Staff asked to select this team"
-            out.loc[target, Col.REASONS] = out.loc[target, Col.REASONS] + f"; {label}: {override.said()}"
+        if override.action in (OverrideAction.NOTE, OverrideAction.FORCE_SELECT):
+            label = "Staff note" if override.action == OverrideAction.NOTE else "Staff asked to select this team"
+            out.loc[target, Col.REASONS] = out.loc[target, Col.REASONS] + f"{LIST_SEPARATOR}{label}: {override.said()}"
         if override.message_to_team:
             out.loc[target, Col.REASONS] = (
-                out.loc[target, Col.REASONS] + f"; Message to the team: {override.message_said()}"
+                out.loc[target, Col.REASONS] + f"{LIST_SEPARATOR}Message to the team: {override.message_said()}"
             )
-            out[Out.MESSAGE_TO_TEAM] = with_message(out[Out.MESSAGE_TO_TEAM], target, override.message_to_team)
+            out[Derived.MESSAGE_TO_TEAM] = with_message(out[Derived.MESSAGE_TO_TEAM], target, override.message_to_team)
     return out
 
 
 def messages_column(frame: pd.DataFrame) -> pd.Series:
     """The frame's messages to teams, "" where there is none."""
-    if Out.MESSAGE_TO_TEAM not in frame.columns:
+    if Derived.MESSAGE_TO_TEAM not in frame.columns:
         return pd.Series("", index=frame.index, dtype=object)
-    return frame[Out.MESSAGE_TO_TEAM].fillna("").astype(str).astype(object)
+    return frame[Derived.MESSAGE_TO_TEAM].fillna("").astype(str).astype(object)
 
 
 def with_message(messages: pd.Series, target: pd.Series, message: str) -> pd.Series:

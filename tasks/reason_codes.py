@@ -10,19 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from schemas.columns import Out
+from schemas.columns import Derived
 
 
 def no_codes(index: pd.Index) -> pd.Series:
     """An empty list of codes for every row."""
-    return pd.Series(_objects([[] for _ in range(len(index))]), index=index, dtype=object, name=Out.REASON_CODES)
+    return pd.Series(_objects([[] for _ in range(len(index))]), index=index, dtype=object, name=Derived.REASON_CODES)
 
 
 def codes_column(frame: pd.DataFrame) -> pd.Series:
     """The frame's codes; none for any row when no earlier step gave codes (a frame built by hand)."""
-    if Out.REASON_CODES not in frame.columns:
+    if Derived.REASON_CODES not in frame.columns:
         return no_codes(frame.index)
-    return frame[Out.REASON_CODES].map(lambda codes: list(codes) if isinstance(codes, list | tuple) else [])
+    return frame[Derived.REASON_CODES].map(lambda codes: list(codes) if isinstance(codes, list | tuple) else [])
 
 
 def code_lists(*parts: pd.Series) -> pd.Series:
@@ -44,7 +44,7 @@ def codes_where(codes: pd.Series, where: pd.Series, given: pd.Series) -> pd.Seri
     values = codes.to_numpy(dtype=object, copy=True)
     replacement = given.reindex(codes.index).to_numpy(dtype=object)
     values[mask] = replacement[mask]
-    return pd.Series(values, index=codes.index, dtype=object, name=Out.REASON_CODES)
+    return pd.Series(values, index=codes.index, dtype=object, name=Derived.REASON_CODES)
 
 
 def codes_added(codes: pd.Series, where: pd.Series, code: str) -> pd.Series:
@@ -52,7 +52,7 @@ def codes_added(codes: pd.Series, where: pd.Series, code: str) -> pd.Series:
     mask = where.reindex(codes.index, fill_value=False).to_numpy(dtype=bool)
     values = codes.to_numpy(dtype=object, copy=True)
     values[mask] = _objects([[*got, str(code)] for got in values[mask]])
-    return pd.Series(values, index=codes.index, dtype=object, name=Out.REASON_CODES)
+    return pd.Series(values, index=codes.index, dtype=object, name=Derived.REASON_CODES)
 
 
 def _objects(items: list) -> np.ndarray:

@@ -7,11 +7,12 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup, escape
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Derived, Status
 from schemas.config import CohortConfig
-from tasks.cutoff import local_time_text
-from tasks.decisions import SelectionSummary, write_whole
-from tasks.notices import template_environment
+from tasks.decisions import SelectionSummary
+from tasks.files import write_whole
+from tasks.local_time import local_time_text
+from tasks.templating import template_environment
 
 _BAR = 18
 _WIDTH = 520
@@ -51,7 +52,7 @@ def score_bins(scores: pd.Series, bins: int = 8) -> dict[str, int]:
 def render_report(decisions: pd.DataFrame, summary: SelectionSummary, config: CohortConfig) -> str:
     """The report's HTML; applicant text is escaped by the template environment."""
     shown = decisions.sort_values(Col.SOURCE_ROW).astype(object).where(decisions.notna(), "")
-    waitlist = shown[shown[Col.STATUS] == Status.WAITLISTED].sort_values(Out.RANK)
+    waitlist = shown[shown[Col.STATUS] == Status.WAITLISTED].sort_values(Derived.RANK)
     candidates = decisions[decisions[Col.STATUS].isin([Status.SELECTED, Status.WAITLISTED])]
     return (
         template_environment()
@@ -60,7 +61,7 @@ def render_report(decisions: pd.DataFrame, summary: SelectionSummary, config: Co
             summary=summary,
             deadline_text=local_time_text(config.deadline, config.timezone),
             per_state_svg=bar_chart(summary.selected_per_state, "selected"),
-            scores_svg=bar_chart(score_bins(candidates[Out.SCORE].astype(float)), "teams"),
+            scores_svg=bar_chart(score_bins(candidates[Derived.SCORE].astype(float)), "teams"),
             waitlist=waitlist.to_dict(orient="records"),
             decisions=shown.to_dict(orient="records"),
         )

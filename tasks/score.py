@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.columns import POINTS_PREFIX, Col, Out, Status
+from schemas.columns import POINTS_PREFIX, Col, Derived, ReviewCol, Status
 from schemas.config import CohortConfig, Criterion
 from schemas.errors import StaffError
 
@@ -23,25 +23,25 @@ def read_team_list(path) -> set[str]:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise RubricDataError(f"cannot read previous participants {path}: {exc}") from None
-    if Out.TEAM_KEY not in frame.columns:
+    if Derived.TEAM_KEY not in frame.columns:
         raise RubricDataError(f"{path} needs a `team_key` column (values like NY:troy education association)")
-    return set(frame[Out.TEAM_KEY].str.strip())
+    return set(frame[Derived.TEAM_KEY].str.strip())
 
 
 def read_reviews(path) -> pd.Series:
     """Average reviewer score per team key, from a CSV with team_key, reviewer, score."""
     try:
-        frame = pd.read_csv(path, dtype={Out.TEAM_KEY: str, "reviewer": str}, keep_default_na=False)
+        frame = pd.read_csv(path, dtype={Derived.TEAM_KEY: str, ReviewCol.REVIEWER: str}, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise RubricDataError(f"cannot read reviews {path}: {exc}") from None
-    missing = {Out.TEAM_KEY, "reviewer", "score"} - set(frame.columns)
+    missing = {Derived.TEAM_KEY, *ReviewCol} - set(frame.columns)
     if missing:
         raise RubricDataError(f"{path} lacks column(s) {', '.join(sorted(missing))}")
-    scores = pd.to_numeric(frame["score"], errors="coerce")
+    scores = pd.to_numeric(frame[ReviewCol.SCORE], errors="coerce")
     if scores.isna().any():
-        bad = frame.loc[scores.isna(), "score"].head(3).tolist()
+        bad = frame.loc[scores.isna(), ReviewCol.SCORE].head(3).tolist()
         raise RubricDataError(f"{path} has scores that are not numbers: {bad}")
-    return scores.groupby(frame[Out.TEAM_KEY].str.strip()).mean()
+    return scores.groupby(frame[Derived.TEAM_KEY].str.strip()).mean()
 
 
 def map_points(answers: pd.Series, mapping: dict[str, float]) -> pd.Series:
@@ -70,9 +70,9 @@ def criterion_points(frame: pd.DataFrame, criterion: Criterion, config: CohortCo
         raw = map_points(frame[criterion.field], criterion.map or {})
     elif criterion.kind == "first_time":
         previous = read_team_list(config.previous_participants)
-        raw = (~frame[Out.TEAM_KEY].isin(previous)).astype(float) * criterion.points
+        raw = (~frame[Derived.TEAM_KEY].isin(previous)).astype(float) * criterion.points
     else:
-        raw = frame[Out.TEAM_KEY].map(read_reviews(config.reviews)).astype(float).fillna(0.0) * criterion.points
+        raw = frame[Derived.TEAM_KEY].map(read_reviews(config.reviews)).astype(float).fillna(0.0) * criterion.points
     if criterion.max_points is not None:
         raw = raw.clip(upper=criterion.max_points)
     return raw
@@ -88,5 +88,5 @@ def score(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         column = points_column(criterion)
         out[column] = points.reindex(out.index)
         total = total.add(points, fill_value=0.0)
-    out[Out.SCORE] = total.round(2).where(candidates)
+    out[Derived.SCORE] = total.round(2).where(candidates)
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.columns import Col, Out, ReasonCode, Status
+from schemas.columns import LIST_SEPARATOR, Col, Derived, ReasonCode, Status
 from schemas.config import CohortConfig
 from schemas.states import USPS_STATES
 from tasks.reason_codes import code_lists, codes_column, codes_where
@@ -19,8 +19,8 @@ STAFF_SELECTED = "staff decision"
 
 def selection_order(candidates: pd.DataFrame) -> pd.Index:
     """Candidates' index labels, best first."""
-    ordered = candidates.assign(_neg=-candidates[Out.SCORE]).sort_values(
-        ["_neg", Col.SUBMITTED_AT, Out.STABLE_ID], kind="mergesort"
+    ordered = candidates.assign(_neg=-candidates[Derived.SCORE]).sort_values(
+        ["_neg", Col.SUBMITTED_AT, Derived.STABLE_ID], kind="mergesort"
     )
     return ordered.index
 
@@ -29,10 +29,10 @@ def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortCon
     """Index label → reserve name, for the teams that take reserved seats."""
     picks: dict[object, str] = {}
     per_state: dict[str, int] = {}
-    if Out.STAFF_SELECT in candidates.columns:
+    if Derived.STAFF_SELECT in candidates.columns:
         for label in order:
             state = candidates.at[label, Col.STATE]
-            forced = bool(candidates.at[label, Out.STAFF_SELECT])
+            forced = bool(candidates.at[label, Derived.STAFF_SELECT])
             if forced and len(picks) < config.capacity and per_state.get(state, 0) < config.max_per_state:
                 picks[label] = STAFF_SELECTED
                 per_state[state] = per_state.get(state, 0) + 1
@@ -64,10 +64,10 @@ def reserves_qualified(frame: pd.DataFrame, config: CohortConfig) -> pd.Series:
 def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """Selected / waitlisted with rank and a reason a person can read, for every candidate."""
     out = frame.copy()
-    out[Out.RANK] = pd.array([pd.NA] * len(out), dtype="Int64")
-    out[Out.RESERVED_SEAT] = ""
-    out[Out.RESERVES] = reserves_qualified(out, config)
-    out[Out.REASON_CODES] = codes_column(out)
+    out[Derived.RANK] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out[Derived.RESERVED_SEAT] = ""
+    out[Derived.RESERVES] = reserves_qualified(out, config)
+    out[Derived.REASON_CODES] = codes_column(out)
     candidates = out.loc[out[Col.STATUS] == Status.VALID]
     if candidates.empty:
         return out
@@ -86,18 +86,19 @@ def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     selected = [label for label in order if label in chosen]
     waitlisted = [label for label in order if label not in chosen]
     out.loc[selected, Col.STATUS] = Status.SELECTED.value
-    out.loc[selected, Out.RANK] = range(1, len(selected) + 1)
+    out.loc[selected, Derived.RANK] = range(1, len(selected) + 1)
     out.loc[waitlisted, Col.STATUS] = Status.WAITLISTED.value
-    out.loc[waitlisted, Out.RANK] = range(1, len(waitlisted) + 1)
+    out.loc[waitlisted, Derived.RANK] = range(1, len(waitlisted) + 1)
     for label, name in reserved.items():
-        out.at[label, Out.RESERVED_SEAT] = name
+        out.at[label, Derived.RESERVED_SEAT] = name
     decided = selected + waitlisted
     out.loc[decided, Col.REASONS] = _reasons(out.loc[decided], config, len(selected))
     in_decided = pd.Series(out.index.isin(decided), index=out.index)
-    out[Out.REASON_CODES] = codes_where(out[Out.REASON_CODES], in_decided, _reason_codes(out.loc[decided], config))
-    if Out.EXTENSION in out.columns:
-        extended = out.index.isin(decided) & (out[Out.EXTENSION].fillna("") != "")
-        out.loc[extended, Col.REASONS] = out.loc[extended, Col.REASONS] + "; " + out.loc[extended, Out.EXTENSION]
+    out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], in_decided, _reason_codes(out.loc[decided], config))
+    if Derived.EXTENSION in out.columns:
+        extended = out.index.isin(decided) & (out[Derived.EXTENSION].fillna("") != "")
+        granted = out.loc[extended, Derived.EXTENSION]
+        out.loc[extended, Col.REASONS] = out.loc[extended, Col.REASONS] + LIST_SEPARATOR + granted
     return out
 
 
@@ -110,7 +111,7 @@ def _capped(decided: pd.DataFrame, config: CohortConfig) -> pd.Series:
 def _reason_codes(decided: pd.DataFrame, config: CohortConfig) -> pd.Series:
     """The facts of `_reasons`: selected (and how it holds its seat), or why waitlisted (state cap, seats filled)."""
     selected = decided[Col.STATUS] == Status.SELECTED
-    seat = decided[Out.RESERVED_SEAT]
+    seat = decided[Derived.RESERVED_SEAT]
     waiting = pd.Series(ReasonCode.SEATS_FILLED.value, index=decided.index).where(
         ~_capped(decided, config), ReasonCode.STATE_CAP.value
     )
@@ -123,10 +124,10 @@ def _reason_codes(decided: pd.DataFrame, config: CohortConfig) -> pd.Series:
 def _reasons(decided: pd.DataFrame, config: CohortConfig, n_selected: int) -> pd.Series:
     """'Selected: rank 4 of 20, 11.5 points' / 'Waitlisted: Illinois already has 2 selected teams …'."""
     status = decided[Col.STATUS]
-    points = decided[Out.SCORE].map("{:g} points".format)
-    rank = decided[Out.RANK].astype(str)
-    seat = decided[Out.RESERVED_SEAT].where(
-        decided[Out.RESERVED_SEAT] == "", " (reserved seat: " + decided[Out.RESERVED_SEAT] + ")"
+    points = decided[Derived.SCORE].map("{:g} points".format)
+    rank = decided[Derived.RANK].astype(str)
+    seat = decided[Derived.RESERVED_SEAT].where(
+        decided[Derived.RESERVED_SEAT] == "", " (reserved seat: " + decided[Derived.RESERVED_SEAT] + ")"
     )
     state_name = decided[Col.STATE].map(lambda code: USPS_STATES.get(code, code))
     capped = _capped(decided, config)

@@ -8,21 +8,10 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Derived, Status, WhatIfCol
 from schemas.config import CohortConfig
 from tasks.decisions import write_table
 from tasks.select import select
-
-WHAT_IF_COLUMNS = (
-    "capacity",
-    "max_per_state",
-    "selected",
-    "waitlisted",
-    "score_cutoff",
-    "changed_vs_current",
-    "selected_per_state",
-    "note",
-)
 
 
 class WhatIf(BaseModel):
@@ -41,15 +30,16 @@ class WhatIf(BaseModel):
         titles = f"{'capacity':>8} {'per state':>9} {'selected':>8} {'waitlist':>8} {'cut-off':>7} {'changed':>7}"
         lines = [head, titles]
         for row in self.rows:
-            if row["note"]:
-                lines.append(f"{row['capacity']:>8} {row['max_per_state']:>9}  {row['note']}")
+            tried = f"{row[WhatIfCol.CAPACITY]:>8} {row[WhatIfCol.MAX_PER_STATE]:>9}"
+            if row[WhatIfCol.NOTE]:
+                lines.append(f"{tried}  {row[WhatIfCol.NOTE]}")
                 continue
-            cutoff = "" if row["score_cutoff"] is None else f"{row['score_cutoff']:g}"
+            cutoff = "" if row[WhatIfCol.SCORE_CUTOFF] is None else f"{row[WhatIfCol.SCORE_CUTOFF]:g}"
             lines.append(
-                f"{row['capacity']:>8} {row['max_per_state']:>9} {row['selected']:>8} {row['waitlisted']:>8} "
-                f"{cutoff:>7} {row['changed_vs_current']:>7}"
+                f"{tried} {row[WhatIfCol.SELECTED]:>8} {row[WhatIfCol.WAITLISTED]:>8} "
+                f"{cutoff:>7} {row[WhatIfCol.CHANGED_VS_CURRENT]:>7}"
             )
-            lines.append(f"{'':>19}selected per state: {row['selected_per_state'] or '(none)'}")
+            lines.append(f"{'':>19}selected per state: {row[WhatIfCol.SELECTED_PER_STATE] or '(none)'}")
         lines.append(f"Table: {self.path}")
         return "\n".join(lines)
 
@@ -59,29 +49,29 @@ def what_if(scored: pd.DataFrame, config: CohortConfig, capacities: list[int], c
     current = select(scored, config)
     rows = []
     for capacity, cap in itertools.product(capacities, caps):
-        row = dict.fromkeys(WHAT_IF_COLUMNS, "") | {"capacity": capacity, "max_per_state": cap}
+        row = dict.fromkeys(WhatIfCol, "") | {WhatIfCol.CAPACITY: capacity, WhatIfCol.MAX_PER_STATE: cap}
         reserved = sum(r.seats for r in config.reserved_seats)
         if capacity < 1 or cap < 1 or reserved > capacity:
-            row["note"] = (
+            row[WhatIfCol.NOTE] = (
                 f"not possible: {reserved} reserved seats exceed the capacity"
                 if capacity >= 1 and cap >= 1
                 else "not possible: capacity and the per-state cap must be at least 1"
             )
-            row["score_cutoff"] = None
+            row[WhatIfCol.SCORE_CUTOFF] = None
             rows.append(row)
             continue
         decided = select(scored, config.model_copy(update={"capacity": capacity, "max_per_state": cap}))
         chosen = decided[decided[Col.STATUS] == Status.SELECTED]
         per_state = chosen[Col.STATE].value_counts().sort_index()
         row |= {
-            "selected": len(chosen),
-            "waitlisted": int((decided[Col.STATUS] == Status.WAITLISTED).sum()),
-            "score_cutoff": float(chosen[Out.SCORE].min()) if len(chosen) else None,
-            "changed_vs_current": int((decided[Col.STATUS] != current[Col.STATUS]).sum()),
-            "selected_per_state": ", ".join(f"{state} {n}" for state, n in per_state.items()),
+            WhatIfCol.SELECTED: len(chosen),
+            WhatIfCol.WAITLISTED: int((decided[Col.STATUS] == Status.WAITLISTED).sum()),
+            WhatIfCol.SCORE_CUTOFF: float(chosen[Derived.SCORE].min()) if len(chosen) else None,
+            WhatIfCol.CHANGED_VS_CURRENT: int((decided[Col.STATUS] != current[Col.STATUS]).sum()),
+            WhatIfCol.SELECTED_PER_STATE: ", ".join(f"{state} {n}" for state, n in per_state.items()),
         }
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(WHAT_IF_COLUMNS))
+    return pd.DataFrame(rows, columns=list(WhatIfCol))
 
 
 def write_what_if(table: pd.DataFrame, config: CohortConfig, out_dir: Path) -> WhatIf:

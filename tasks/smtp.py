@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
+from schemas.columns import LIST_SEPARATOR
 from schemas.config import CohortConfig, SecretError
 from schemas.errors import StaffError
 from schemas.ledger import LedgerState
@@ -320,7 +321,7 @@ def _deliver_one(
             trouble.clear()
             writer.move(notice_id, LedgerState.SENT)
             if handover.cc_refused:
-                writer.cc_refused(notice_id, "; ".join(f"{a}: {w}" for a, w in handover.cc_refused.items()))
+                writer.cc_refused(notice_id, LIST_SEPARATOR.join(f"{a}: {w}" for a, w in handover.cc_refused.items()))
             return
         _record_failure(writer, notice_id, handover, error)
         if attempt < attempts:

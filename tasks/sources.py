@@ -6,30 +6,28 @@ import csv
 import hashlib
 import io
 import json
-import random
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import gspread
 import numpy as np
 import pandas as pd
-import requests
-from gspread.exceptions import APIError
-from gspread.http_client import HTTPClient
-from gspread.utils import absolute_range_name
 
 from schemas.columns import Col
 from schemas.config import CohortConfig, FileSourceConfig, SheetSourceConfig
-from schemas.errors import StaffError
-from tasks.normalize import clean_title, collector_paused, title_key
-
-
-class SourceError(StaffError):
-    """Responses could not be read; the message says which source and what to check."""
+from tasks.gcpause import collector_paused
+from tasks.normalize import clean_title, title_key
+from tasks.sheets import (
+    NOT_SHARED,
+    SourceError,
+    request_timeout,
+    sheet_client,
+    sheets_errors,
+    worksheet_values,
+    worksheets,
+)
 
 
 class ResponseSource(Protocol):
@@ -60,7 +58,7 @@ class FileSource:
         except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
             raise SourceError(f"cannot read {self.path.name}: {exc}") from None
         cells = frame.fillna("").to_numpy(dtype=object)
-        with collector_paused():  # a list per row; see tasks.normalize.collector_paused
+        with collector_paused():  # a list per row (tasks/gcpause.py)
             return cells.tolist()
 
 
@@ -104,44 +102,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame(rows, dtype=object)
 
 
-class RetryingHTTPClient(HTTPClient):
-    """gspread's client with bounded retries of 408/429/5xx and dropped connections.
-
-    gspread's own BackOffHTTPClient retries without a bound on attempts and never retries a timeout.
-    """
-
-    attempts: int = 5
-    base_delay: float = 1.0
-    retry_codes: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return super().request(*args, **kwargs)
-            except APIError as exc:
-                if exc.code not in self.retry_codes or attempt == self.attempts:
-                    raise
-            except (requests.ConnectionError, requests.Timeout):
-                if attempt == self.attempts:
-                    raise
-            time.sleep(self.base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4))
-        raise AssertionError("unreachable")
-
-
-@contextmanager
-def sheets_errors(key: str, doing: str, when_refused: str) -> Iterator[None]:
-    """Sheets API failures become one SourceError a staff member can act on, never a traceback."""
-    try:
-        yield
-    except APIError as exc:
-        message = exc.error.get("message", "")
-        if exc.code in (403, 404):
-            raise SourceError(f"Google Sheet {key} {when_refused} ({message})") from None
-        raise SourceError(f"Google Sheets API refused the {doing} ({exc.code}): {message}") from None
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise SourceError(f"Google Sheets API did not answer: {exc.__class__.__name__} (during the {doing})") from None
-
-
 @dataclass
 class SheetSource:
     """The live responses worksheet: one metadata read and one values read, never per-row calls."""
@@ -152,44 +112,10 @@ class SheetSource:
     timeout: float = 60.0
 
     def read_values(self) -> list[list[str]]:
-        http = self.client.http_client
-        http.set_timeout(self.timeout)
-        with sheets_errors(self.key, "read", "not found, or not shared with the service account"):
-            metadata = http.fetch_sheet_metadata(self.key)
-            titles = [sheet["properties"]["title"] for sheet in metadata.get("sheets", [])]
-            if self.worksheet not in titles:
+        with request_timeout(self.client, self.timeout), sheets_errors(self.key, "read", NOT_SHARED):
+            if self.worksheet not in worksheets(self.client, self.key):
                 raise SourceError(f"Google Sheet {self.key} has no worksheet named {self.worksheet!r}")
-            body = http.values_get(self.key, absolute_range_name(self.worksheet))
-        return [[str(cell) for cell in row] for row in body.get("values", [])]
-
-
-def service_account_client(credentials_json: str) -> gspread.Client:
-    """A gspread client for a service-account key given as JSON text or as a key file path.
-
-    No message quotes the key's text: it is a secret, and messages reach logs.
-    """
-    text = credentials_json.strip().lstrip("\ufeff")
-    if not text.startswith("{"):
-        if "\n" in text or len(text) > 1024:
-            raise SourceError(
-                "the service-account key is neither JSON nor the path of a key file: store the key file's whole JSON"
-            )
-        try:
-            text = Path(text).read_text("utf-8-sig").strip()
-        except OSError as exc:
-            raise SourceError(f"cannot read the service-account key file: {exc.strerror}") from None
-    try:
-        info = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceError(
-            f"the service-account key is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
-    if not isinstance(info, dict):
-        raise SourceError("the service-account key is not a JSON object: store the key file's whole JSON")
-    try:
-        return gspread.service_account_from_dict(info, http_client=RetryingHTTPClient)
-    except (ValueError, KeyError) as exc:
-        raise SourceError(f"the service-account key is not usable: {exc}") from None
+            return worksheet_values(self.client, self.key, self.worksheet)
 
 
 def source_for(config: CohortConfig, override: Path | None = None) -> ResponseSource:
@@ -199,7 +125,7 @@ def source_for(config: CohortConfig, override: Path | None = None) -> ResponseSo
     if isinstance(config.source, FileSourceConfig):
         return FileSource(config.source.path)
     sheet: SheetSourceConfig = config.source
-    return SheetSource(sheet.key, sheet.worksheet, service_account_client(sheet.credentials.reveal()))
+    return SheetSource(sheet.key, sheet.worksheet, sheet_client(sheet))
 
 
 def _blank(row: list) -> bool:

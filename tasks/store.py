@@ -16,29 +16,30 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from schemas.columns import INITIAL_DECISION_KINDS, Col, Out
+from schemas.columns import INITIAL_DECISION_KINDS, Col, Derived
 from schemas.errors import StaffError
-from schemas.ledger import OUT_STATES
+from schemas.ledger import MAYBE_DELIVERED
+from schemas.store import StoreCol
 
 metadata = sa.MetaData()
 
 selections = sa.Table(
     "selections",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("cohort", sa.String(200), nullable=False, index=True),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("input_sha256", sa.String(64), nullable=False),
-    sa.Column("config_sha256", sa.String(64), nullable=False),
-    sa.Column("provisional", sa.Boolean, nullable=False),
+    sa.Column(StoreCol.ID, sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(StoreCol.COHORT, sa.String(200), nullable=False, index=True),
+    sa.Column(StoreCol.RECORDED_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.INPUT_SHA256, sa.String(64), nullable=False),
+    sa.Column(StoreCol.CONFIG_SHA256, sa.String(64), nullable=False),
+    sa.Column(StoreCol.PROVISIONAL, sa.Boolean, nullable=False),
 )
 
 DECISION_FIELDS = (
     Col.SOURCE_ROW,
-    Out.TEAM_KEY,
+    Derived.TEAM_KEY,
     Col.STATUS,
-    Out.RANK,
-    Out.SCORE,
+    Derived.RANK,
+    Derived.SCORE,
     Col.REASONS,
     Col.LOCAL_NAME,
     Col.STATE,
@@ -46,85 +47,87 @@ DECISION_FIELDS = (
     Col.LEAD_EMAIL,
     Col.SUBMITTER_EMAIL,
     Col.MEMBER_NAMES,
-    Out.RESERVED_SEAT,
-    Out.RESERVES,
-    Out.REASON_CODES,
-    Out.MESSAGE_TO_TEAM,
+    Derived.RESERVED_SEAT,
+    Derived.RESERVES,
+    Derived.REASON_CODES,
+    Derived.MESSAGE_TO_TEAM,
 )
-JSON_FIELDS = (Col.MEMBER_NAMES, Out.RESERVES, Out.REASON_CODES)
+JSON_FIELDS = (Col.MEMBER_NAMES, Derived.RESERVES, Derived.REASON_CODES)
 # Filled in when the frame lacks them (a selection made without the staff-notes step, or by an older version).
-DECISION_DEFAULTS: dict[str, object] = {Out.REASON_CODES: [], Out.MESSAGE_TO_TEAM: ""}
+DECISION_DEFAULTS: dict[str, object] = {Derived.REASON_CODES: [], Derived.MESSAGE_TO_TEAM: ""}
 
 decisions = sa.Table(
     "decisions",
     metadata,
-    sa.Column("selection_id", sa.ForeignKey("selections.id"), primary_key=True),
-    sa.Column("source_row", sa.Integer, primary_key=True),
-    sa.Column("team_key", sa.Text, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("rank", sa.Integer),
-    sa.Column("score", sa.Float),
-    sa.Column("reasons", sa.Text, nullable=False),
-    sa.Column("local_name", sa.Text, nullable=False),
-    sa.Column("state", sa.String(8)),
-    sa.Column("lead_name", sa.Text, nullable=False),
-    sa.Column("lead_email", sa.Text, nullable=False),
-    sa.Column("submitter_email", sa.Text, nullable=False),
-    sa.Column("member_names", sa.Text, nullable=False),
-    sa.Column("reserved_seat", sa.Text),
-    sa.Column("reserves", sa.Text),
-    sa.Column("reason_codes", sa.Text),
-    sa.Column("message_to_team", sa.Text),
+    sa.Column(StoreCol.SELECTION_ID, sa.ForeignKey(selections.c.id), primary_key=True),
+    sa.Column(Col.SOURCE_ROW, sa.Integer, primary_key=True),
+    sa.Column(Derived.TEAM_KEY, sa.Text, nullable=False),
+    sa.Column(Col.STATUS, sa.String(20), nullable=False),
+    sa.Column(Derived.RANK, sa.Integer),
+    sa.Column(Derived.SCORE, sa.Float),
+    sa.Column(Col.REASONS, sa.Text, nullable=False),
+    sa.Column(Col.LOCAL_NAME, sa.Text, nullable=False),
+    sa.Column(Col.STATE, sa.String(8)),
+    sa.Column(Col.LEAD_NAME, sa.Text, nullable=False),
+    sa.Column(Col.LEAD_EMAIL, sa.Text, nullable=False),
+    sa.Column(Col.SUBMITTER_EMAIL, sa.Text, nullable=False),
+    sa.Column(Col.MEMBER_NAMES, sa.Text, nullable=False),
+    sa.Column(Derived.RESERVED_SEAT, sa.Text),
+    sa.Column(Derived.RESERVES, sa.Text),
+    sa.Column(Derived.REASON_CODES, sa.Text),
+    sa.Column(Derived.MESSAGE_TO_TEAM, sa.Text),
 )
 
 # The selection notices were sent from: once a decision notice is out, it is the baseline for good.
 freezes = sa.Table(
     "freezes",
     metadata,
-    sa.Column("cohort", sa.String(200), primary_key=True),
-    sa.Column("selection_id", sa.ForeignKey("selections.id"), nullable=False),
-    sa.Column("frozen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.COHORT, sa.String(200), primary_key=True),
+    sa.Column(StoreCol.SELECTION_ID, sa.ForeignKey(selections.c.id), nullable=False),
+    sa.Column(StoreCol.FROZEN_AT, sa.DateTime(timezone=True), nullable=False),
 )
 
 # Every change to a team's decision after the notices: who, when (effective and recorded), why.
 actions = sa.Table(
     "actions",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("cohort", sa.String(200), nullable=False, index=True),
-    sa.Column("applicant", sa.Text, nullable=False),
-    sa.Column("action", sa.String(20), nullable=False),
-    sa.Column("from_status", sa.String(20), nullable=False),
-    sa.Column("to_status", sa.String(20), nullable=False),
-    sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("respond_by", sa.DateTime(timezone=True)),
-    sa.Column("reserved_seat", sa.Text, nullable=False, default=""),
-    sa.Column("origin", sa.Text, nullable=False, default=""),
+    sa.Column(StoreCol.ID, sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(StoreCol.COHORT, sa.String(200), nullable=False, index=True),
+    sa.Column(Derived.APPLICANT, sa.Text, nullable=False),
+    sa.Column(StoreCol.ACTION, sa.String(20), nullable=False),
+    sa.Column(StoreCol.FROM_STATUS, sa.String(20), nullable=False),
+    sa.Column(StoreCol.TO_STATUS, sa.String(20), nullable=False),
+    sa.Column(StoreCol.ACTOR, sa.Text, nullable=False),
+    sa.Column(StoreCol.REASON, sa.Text, nullable=False),
+    sa.Column(StoreCol.AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.RECORDED_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(Derived.RESPOND_BY, sa.DateTime(timezone=True)),
+    sa.Column(Derived.RESERVED_SEAT, sa.Text, nullable=False, default=""),
+    sa.Column(StoreCol.ORIGIN, sa.Text, nullable=False, default=""),
 )
 
 notices = sa.Table(
     "notices",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("cohort", sa.String(200), nullable=False),
-    sa.Column("applicant", sa.Text, nullable=False),
-    sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("version", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(20), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text, nullable=False, default=""),
-    sa.Column("message_id", sa.Text, nullable=False),
-    sa.Column("recipient", sa.Text, nullable=False),
-    sa.Column("cc", sa.Text, nullable=False, default=""),
-    sa.Column("subject", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("claimed_by", sa.Text),  # the run that claimed it for sending (its lease owner)
-    sa.Column("cc_refused", sa.Text),  # the cc the server refused, with its words; the lead still got it
-    sa.UniqueConstraint("cohort", "applicant", "kind", "version", name="one_notice_per_decision"),
+    sa.Column(StoreCol.ID, sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(StoreCol.COHORT, sa.String(200), nullable=False),
+    sa.Column(Derived.APPLICANT, sa.Text, nullable=False),
+    sa.Column(StoreCol.KIND, sa.String(20), nullable=False),
+    sa.Column(StoreCol.VERSION, sa.String(64), nullable=False),
+    sa.Column(StoreCol.LEDGER_STATE, sa.String(20), nullable=False),
+    sa.Column(StoreCol.ATTEMPTS, sa.Integer, nullable=False, default=0),
+    sa.Column(StoreCol.LAST_ERROR, sa.Text, nullable=False, default=""),
+    sa.Column(StoreCol.MESSAGE_ID, sa.Text, nullable=False),
+    sa.Column(StoreCol.RECIPIENT, sa.Text, nullable=False),
+    sa.Column(StoreCol.CC, sa.Text, nullable=False, default=""),
+    sa.Column(StoreCol.SUBJECT, sa.Text, nullable=False),
+    sa.Column(StoreCol.CREATED_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.UPDATED_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.CLAIMED_BY, sa.Text),  # the run that claimed it for sending (its lease owner)
+    sa.Column(StoreCol.CC_REFUSED, sa.Text),  # the cc the server refused, with its words; the lead still got it
+    sa.UniqueConstraint(
+        StoreCol.COHORT, Derived.APPLICANT, StoreCol.KIND, StoreCol.VERSION, name="one_notice_per_decision"
+    ),
 )
 
 # One row per cohort: its stable id (the key of every other table), the names it was registered with and
@@ -132,46 +135,46 @@ notices = sa.Table(
 cohorts = sa.Table(
     "cohorts",
     metadata,
-    sa.Column("cohort", sa.String(200), primary_key=True),
-    sa.Column("program", sa.Text, nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.COHORT, sa.String(200), primary_key=True),
+    sa.Column(StoreCol.PROGRAM, sa.Text, nullable=False),
+    sa.Column(StoreCol.NAME, sa.Text, nullable=False),
+    sa.Column(StoreCol.SOURCE, sa.Text, nullable=False),
+    sa.Column(StoreCol.REGISTERED_AT, sa.DateTime(timezone=True), nullable=False),
 )
 
 # The number of lifecycle actions recorded for a cohort: a run records its moves only by moving this from the
-# value it computed them from (compare-and-set), so two runs never both act on one state.
+# value it computed them from (compare-and-set), so two runs never both act on one team's decision.
 action_sequences = sa.Table(
     "action_sequences",
     metadata,
-    sa.Column("cohort", sa.String(200), primary_key=True),
-    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column(StoreCol.COHORT, sa.String(200), primary_key=True),
+    sa.Column(StoreCol.SEQ, sa.Integer, nullable=False),
 )
 
 # The one run per cohort that may send notices or record lifecycle changes (see tasks/lease.py).
 leases = sa.Table(
     "leases",
     metadata,
-    sa.Column("cohort", sa.String(200), primary_key=True),
-    sa.Column("owner", sa.Text, nullable=False),
-    sa.Column("holder", sa.Text, nullable=False),
-    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("token", sa.Integer, nullable=False),
+    sa.Column(StoreCol.COHORT, sa.String(200), primary_key=True),
+    sa.Column(StoreCol.OWNER, sa.Text, nullable=False),
+    sa.Column(StoreCol.HOLDER, sa.Text, nullable=False),
+    sa.Column(StoreCol.ACQUIRED_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.HEARTBEAT_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.EXPIRES_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.TOKEN, sa.Integer, nullable=False),
 )
 
 
 approvals = sa.Table(
     "approvals",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("cohort", sa.String(200), nullable=False),
-    sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("flow_run_id", sa.String(64), nullable=False),
-    sa.Column("outcome", sa.String(20), nullable=False),
-    sa.Column("note", sa.Text, nullable=False),
-    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.ID, sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(StoreCol.COHORT, sa.String(200), nullable=False),
+    sa.Column(StoreCol.KIND, sa.String(20), nullable=False),
+    sa.Column(StoreCol.FLOW_RUN_ID, sa.String(64), nullable=False),
+    sa.Column(StoreCol.OUTCOME, sa.String(20), nullable=False),
+    sa.Column(StoreCol.NOTE, sa.Text, nullable=False),
+    sa.Column(StoreCol.DECIDED_AT, sa.DateTime(timezone=True), nullable=False),
 )
 
 
@@ -286,7 +289,7 @@ def _stored_value(value: object) -> object:
 
 
 def record_selection(
-    engine: sa.Engine, cohort: str, decided: pd.DataFrame, input_sha: str, config_sha: str, provisional: bool
+    engine: sa.Engine, cohort: str, decided: pd.DataFrame, input_sha: str, config_sha: str, *, provisional: bool
 ) -> int:
     """Stores one selection run and its decisions in one transaction; returns its id.
 
@@ -316,7 +319,7 @@ def record_selection(
                 conn.execute(
                     decisions.insert(),
                     [
-                        {"selection_id": selection_id} | {str(k): _stored_value(v) for k, v in row.items()}
+                        {StoreCol.SELECTION_ID: selection_id} | {str(k): _stored_value(v) for k, v in row.items()}
                         for row in rows
                     ],
                 )
@@ -337,7 +340,7 @@ def latest_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame
         )
         if head is None:
             raise NoSelectionError(f"no selection is recorded for cohort {cohort!r}: run `cohort-select select` first")
-        return dict(head), _decisions_of(conn, head["id"])
+        return dict(head), _decisions_of(conn, head[StoreCol.ID])
 
 
 def _decisions_of(conn: sa.Connection, selection_id: int) -> pd.DataFrame:
@@ -346,8 +349,8 @@ def _decisions_of(conn: sa.Connection, selection_id: int) -> pd.DataFrame:
     )
     for column in JSON_FIELDS:
         frame[column] = frame[column].map(lambda text: json.loads(text) if isinstance(text, str) else [])
-    frame[Out.RESERVED_SEAT] = frame[Out.RESERVED_SEAT].fillna("")
-    frame[Out.MESSAGE_TO_TEAM] = frame[Out.MESSAGE_TO_TEAM].fillna("")
+    frame[Derived.RESERVED_SEAT] = frame[Derived.RESERVED_SEAT].fillna("")
+    frame[Derived.MESSAGE_TO_TEAM] = frame[Derived.MESSAGE_TO_TEAM].fillna("")
     return frame
 
 
@@ -358,7 +361,7 @@ def frozen_selection_id(engine: sa.Engine, cohort: str) -> int | None:
 
 
 def _frozen_id(conn: sa.Connection, cohort: str) -> int | None:
-    out = (notices.c.state.in_(sorted(OUT_STATES))) & (notices.c.kind.in_(sorted(INITIAL_DECISION_KINDS)))
+    out = (notices.c.state.in_(sorted(MAYBE_DELIVERED))) & (notices.c.kind.in_(sorted(INITIAL_DECISION_KINDS)))
     row = conn.execute(sa.select(freezes.c.selection_id).where(freezes.c.cohort == cohort)).first()
     if row is None:
         return None
@@ -397,7 +400,7 @@ def baseline_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFra
         return latest_selection(engine, cohort)
     with engine.connect() as conn:
         head = conn.execute(sa.select(selections).where(selections.c.id == frozen)).mappings().one()
-        return dict(head) | {"frozen": True}, _decisions_of(conn, frozen)
+        return dict(head), _decisions_of(conn, frozen)
 
 
 def freeze_selection(engine: sa.Engine, cohort: str, selection_id: int) -> None:
@@ -470,13 +473,13 @@ def record_actions(
                 )
             latest = _latest_actions(conn, cohort)
             for move in moves:
-                holds = latest.get(move["applicant"], current.get(move["applicant"]))
-                if holds != move["from_status"]:
-                    raise TransitionError(
-                        f"team {move['applicant']} is {holds}, not {move['from_status']}: nothing was recorded"
-                    )
-                latest[move["applicant"]] = move["to_status"]
-            conn.execute(actions.insert(), [{"cohort": cohort, "recorded_at": now()} | _in_utc(m) for m in moves])
+                team, was = move[Derived.APPLICANT], move[StoreCol.FROM_STATUS]
+                holds = latest.get(team, current.get(team))
+                if holds != was:
+                    raise TransitionError(f"team {team} is {holds}, not {was}: nothing was recorded")
+                latest[team] = move[StoreCol.TO_STATUS]
+            stamp = {StoreCol.COHORT: cohort, StoreCol.RECORDED_AT: now()}
+            conn.execute(actions.insert(), [stamp | _in_utc(m) for m in moves])
     except OperationalError as exc:
         raise StoreError(f"the decision change was not recorded (nothing was written): {advice(exc)}") from None
     return len(moves)
@@ -485,7 +488,7 @@ def record_actions(
 def record_moves(engine: sa.Engine, cohort: str, moves: list[dict], seen: int) -> int:
     """record_actions for moves computed together from action sequence `seen`: each team's status before them
     is the one its first move starts from (the compare-and-set guarantees nothing changed since)."""
-    before = {m["applicant"]: m["from_status"] for m in reversed(moves)}
+    before = {m[Derived.APPLICANT]: m[StoreCol.FROM_STATUS] for m in reversed(moves)}
     return record_actions(engine, cohort, moves, before, seen)
 
 

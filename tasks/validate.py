@@ -15,7 +15,7 @@ import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel
 
-from schemas.columns import YES_NO_FIELDS, Col, Out, Status
+from schemas.columns import LIST_SEPARATOR, YES_NO_FIELDS, Col, Derived, Status
 from schemas.config import CohortConfig
 from schemas.suite import (
     FAILED_CHECKS,
@@ -26,11 +26,10 @@ from schemas.suite import (
     row_checks,
     yes_no_text,
 )
-from tasks.cutoff import local_time_text, on_time_at_both_readings
+from tasks.cutoff import on_time_at_both_readings
+from tasks.local_time import local_time_text
 from tasks.normalize import clock_change_trouble, repeated_hour_readings
 from tasks.reason_codes import codes_where, no_codes
-
-REASON_SEPARATOR = "; "
 
 
 class ValidationRunError(Exception):
@@ -52,14 +51,15 @@ def is_valid_address(address: str) -> bool:
 
 
 # Two fast paths accept addresses without calling email-validator (~30 µs an address); anything else (quoted,
-# special-use or internationalised domains, unusual characters) takes the full check.
+# special-use or internationalised domains, a "--" in the domain, unusual characters) takes the full check.
+# Both accept exactly what is_valid_address accepts (tests/test_fast_paths.py).
 # Common: plain ASCII in the usual form, at most 64 characters before the @ and 254 in all, not a special-use
-# domain (as before: this path does not look at "--" in a domain label, which email-validator would).
+# domain, no "--" in the domain (a label with "--" is Punycode or reserved for it: email-validator decides it).
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 _NOT_SPECIAL_USE = "".join(rf"(?<!\.(?i:{re.escape(name)}))" for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
 _COMMON_ADDRESS = re.compile(
-    rf"(?=[^@]{{1,64}}@)(?=.{{1,254}}\Z)[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@{_DOMAIN}{_NOT_SPECIAL_USE}"
+    rf"(?=[^@]{{1,64}}@)(?=.{{1,254}}\Z)[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@(?!.*--){_DOMAIN}{_NOT_SPECIAL_USE}"
 )
 # Internationalised: letters beyond ASCII before the @ (josé.müller@…), a plain ASCII domain with no "--"
 # (no Punycode), already NFC, at most 254 bytes in UTF-8: exactly the ones email-validator accepts.
@@ -131,7 +131,7 @@ def _yes_no_checks(frame: pd.DataFrame, field: str) -> dict[str, pd.Series]:
     return {
         f"has_{field}": answered,
         f"{field}_yes_or_no": _flag(answer.notna(), answered & answer.isna()),
-        f"{field}_ok": _flag(answer.fillna(False), answer.notna()),
+        f"{field}_ok": _flag(answer.fillna(value=False), answer.notna()),
     }
 
 
@@ -277,7 +277,6 @@ def failed_rows(checks: pd.DataFrame, min_team: int, max_team: int) -> dict[int,
     return found
 
 
-_QUOTED = (Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT, Col.SUBMITTER_EMAIL, Col.LEAD_EMAIL)
 _FIELDS = string.Formatter()
 
 
@@ -301,7 +300,7 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     out = frame.drop(columns=[yes_no_text(field) for field in sorted(YES_NO_FIELDS)], errors="ignore")
     out[Col.STATUS] = Status.VALID.value
     out[Col.REASONS] = ""
-    out[Out.REASON_CODES] = no_codes(out.index)
+    out[Derived.REASON_CODES] = no_codes(out.index)
     if out.empty:
         return out
     checks = check_frame(frame, config.timezone, config)
@@ -323,12 +322,12 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         shown = {name: _display_values(frame, checks, name, rows) for name in dict.fromkeys(fields)}
         for j, i in enumerate(hit.tolist()):
             texts[i].append(check.reason.format(**{name: values[j] for name, values in shown.items()}))
-    joined = pd.Series([REASON_SEPARATOR.join(row) for row in texts], index=list(failures))
+    joined = pd.Series([LIST_SEPARATOR.join(row) for row in texts], index=list(failures))
     bad = out[Col.SOURCE_ROW].isin(joined.index)
     out.loc[bad, Col.REASONS] = out.loc[bad, Col.SOURCE_ROW].map(joined)
     out.loc[bad, Col.STATUS] = Status.INVALID.value
     codes = pd.Series(failed_check_codes(bits, config.team_size.min, config.team_size.max), index=list(failures))
-    out[Out.REASON_CODES] = codes_where(out[Out.REASON_CODES], bad, out[Col.SOURCE_ROW].map(codes))
+    out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], bad, out[Col.SOURCE_ROW].map(codes))
     return out
 
 
@@ -355,7 +354,7 @@ def reason_kind(reason: str) -> str:
 def summarize_intake(validated: pd.DataFrame) -> IntakeSummary:
     """Counts of outcomes and of invalid rows by reason (a row may have several reasons)."""
     invalid = validated[validated[Col.STATUS] == Status.INVALID]
-    kinds = invalid[Col.REASONS].str.split(REASON_SEPARATOR).explode().map(reason_kind)
+    kinds = invalid[Col.REASONS].str.split(LIST_SEPARATOR).explode().map(reason_kind)
     counts = kinds.value_counts()
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return IntakeSummary(

@@ -1,8 +1,8 @@
 """Decisions written back to the responses spreadsheet, in a "Decisions" worksheet, for staff.
 
 One metadata read, at most one structural request (add the worksheet, or grow it), and one values
-batch update with valueInputOption=RAW, so applicant text such as `=HYPERLINK(...)` stays text.
-Never `update_cell`: gspread sends it as USER_ENTERED, which would run a formula.
+batch update with valueInputOption=RAW (tasks.sheets.write_values), so applicant text such as
+`=HYPERLINK(...)` stays text.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 import gspread
 import pandas as pd
 from gspread.exceptions import APIError
-from gspread.utils import absolute_range_name
 
 from tasks.decisions import printable
-from tasks.sources import sheets_errors
+from tasks.sheets import add_worksheet, resize_worksheet, sheets_errors, worksheets, write_values
 
 DECISIONS_TITLE = "Decisions"
 CELL_LIMIT = 50_000  # Google Sheets refuses a whole write with one cell longer than this
@@ -42,27 +41,22 @@ def write_decisions_to_sheet(
     client: gspread.Client, key: str, decisions: pd.DataFrame, title: str = DECISIONS_TITLE
 ) -> int:
     """Replace the worksheet's contents with the decisions; returns the number of API requests made."""
-    http = client.http_client
     values = decision_values(decisions)
     rows, columns = len(values), max(len(row) for row in values)
     with sheets_errors(key, "write-back", "cannot be written: share it with the service account as Editor"):
-        metadata = http.fetch_sheet_metadata(key)
-        sheets = {s["properties"]["title"]: s["properties"] for s in metadata.get("sheets", [])}
+        sheets = worksheets(client, key)
         made = 1
         grid = {"rowCount": max(rows, 100), "columnCount": columns}
         if title not in sheets:
             made += 1
             try:
-                http.batch_update(
-                    key, {"requests": [{"addSheet": {"properties": {"title": title, "gridProperties": grid}}}]}
-                )
+                add_worksheet(client, key, title, grid)
             except APIError as exc:
                 # A retry after a lost answer: the first request was applied, so the retry is refused.
                 if exc.code != 400 or "already exists" not in str(exc.error.get("message", "")):
                     raise
                 made += 1
-                metadata = http.fetch_sheet_metadata(key)
-                sheets = {s["properties"]["title"]: s["properties"] for s in metadata.get("sheets", [])}
+                sheets = worksheets(client, key)
         if title not in sheets:
             old_rows = rows
         else:
@@ -73,24 +67,9 @@ def write_decisions_to_sheet(
                     "rowCount": max(current["rowCount"], rows),
                     "columnCount": max(current["columnCount"], columns),
                 }
-                http.batch_update(
-                    key,
-                    {
-                        "requests": [
-                            {
-                                "updateSheetProperties": {
-                                    "properties": {"sheetId": sheets[title]["sheetId"], "gridProperties": grow},
-                                    "fields": "gridProperties.rowCount,gridProperties.columnCount",
-                                }
-                            }
-                        ]
-                    },
-                )
+                resize_worksheet(client, key, sheets[title]["sheetId"], grow)
                 made += 1
         blank = [[""] * columns for _ in range(max(0, old_rows - rows))]
         padded = [row + [""] * (columns - len(row)) for row in values] + blank
-        http.values_batch_update(
-            key,
-            {"valueInputOption": "RAW", "data": [{"range": absolute_range_name(title, "A1"), "values": padded}]},
-        )
+        write_values(client, key, title, padded)
         return made + 1

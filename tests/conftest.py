@@ -1,12 +1,14 @@
-"""Shared fixtures: the bundled config, small frames, and one Prefect test server per session."""
+"""Shared fixtures: the bundled config and one Prefect test server per session (shared builders and paths are in
+tests/support/)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
 import pytest
+
+from tests.support.paths import CONFIG_PATH
 
 # Before anything imports prefect: a private home, no analytics, no GX phone-home.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="cohort-select-prefect-")
@@ -20,10 +22,6 @@ for _name in ("SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "COHOR
 # Prefect sets up its log handlers once, on first import, bound to the sys.stderr of that moment: do it here,
 # on the session's stream, not inside a test whose captured stream is closed when it ends.
 import prefect.main  # noqa: E402, F401
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_PATH = ROOT / "cohorts" / "esp-2021.yaml"
-EXAMPLE_PATH = ROOT / "examples" / "esp-2021-responses.csv"
 
 
 @pytest.fixture(scope="session")

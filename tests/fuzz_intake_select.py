@@ -20,27 +20,16 @@ from hypothesis import strategies as st
 
 from examples.generate import HEADERS
 from schemas.columns import Col, Status
-from tasks.cutoff import apply_cutoff
 from tasks.decisions import FINAL_STATUSES, decisions_frame, printable, summarize_selection
-from tasks.dedupe import deduplicate
-from tasks.normalize import normalize
 from tasks.notices import plan_notices
+from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.report import render_report
-from tasks.score import score
-from tasks.select import select
 from tasks.sources import values_to_frame
 from tasks.store import open_store, record_selection
-from tasks.validate import validate
-from tests.conftest import CONFIG_PATH
-from tests.corpus.build import DATES, FORMULAS, NUMBERS, answers, line
-from tests.test_corpus import (
-    AFTER,
-    FORMULA_STARTS,
-    MESSAGE_HEADERS,
-    REPORT_ATTRIBUTES,
-    REPORT_TAGS,
-    _ReportParser,
-)
+from tests.support.corpus import DATES, FORMULAS, NUMBERS, answers, line
+from tests.support.injection import FORMULA_STARTS, MESSAGE_HEADERS, REPORT_ATTRIBUTES, REPORT_TAGS, ReportParser
+from tests.support.moments import AFTER_DEADLINE
+from tests.support.paths import CONFIG_PATH
 
 FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "120"))
 HOSTILE = [
@@ -102,8 +91,7 @@ ENGINE = open_store("sqlite://")
 def check_example(rows: list[list[str]]) -> None:
     config = CONFIG
     values = [list(HEADERS), *rows]
-    validated = validate(normalize(values_to_frame(values), config), config)
-    decided = select(score(apply_cutoff(deduplicate(validated, config), config), config), config)
+    decided = run_pipeline(values_to_frame(values), PipelineInputs(config))
 
     answered = [n for n, cells in enumerate(rows, start=2) if any(str(c).strip() for c in cells)]
     assert decided[Col.SOURCE_ROW].tolist() == answered
@@ -122,12 +110,12 @@ def check_example(rows: list[list[str]]) -> None:
     assert not [cell for r in table for cell in r if cell.startswith(FORMULA_STARTS)]
 
     summary = summarize_selection(decided, config, CONFIG_PATH, "fuzz", provisional=False)
-    parser = _ReportParser()
+    parser = ReportParser()
     parser.feed(render_report(decisions, summary, config))
     assert parser.tags <= REPORT_TAGS and parser.attributes <= REPORT_ATTRIBUTES
 
     record_selection(ENGINE, config.cohort, decided, "fuzz", "fuzz", provisional=False)
-    for notice in plan_notices(ENGINE, config, "decisions", AFTER):
+    for notice in plan_notices(ENGINE, config, "decisions", AFTER_DEADLINE):
         if notice.refusal:
             continue
         head = notice.payload.split(b"\r\n\r\n", 1)[0].decode("utf-8")

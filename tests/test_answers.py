@@ -3,8 +3,6 @@ any case or twice, an option holding a comma, and a Yes/No question answered wit
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -12,16 +10,15 @@ from hypothesis import strategies as st
 
 import tasks.normalize
 from schemas.columns import EDUCATION_LEVELS, JOB_FAMILIES, Col, Status
+from schemas.frames import Step
 from schemas.states import _EXTRA_SPELLINGS, USPS_STATES, _state_lookup
-from tasks.dedupe import deduplicate
 from tasks.normalize import normalize, split_checkboxes, to_state_codes, unknown_options
-from tasks.score import score
+from tasks.pipeline import PipelineInputs, run_pipeline, stages_through
 from tasks.sources import FileSource, values_to_frame
 from tasks.validate import validate
-from tests.corpus.build import ANSWERS
-from tests.helpers import raw_frame, row
-
-CORPUS = Path(__file__).parent / "corpus"
+from tests.support.corpus import ANSWERS
+from tests.support.paths import CORPUS_DIR
+from tests.support.rows import raw_frame, row
 
 
 def code_of(text: str) -> str | None:
@@ -130,7 +127,8 @@ def test_two_states_can_never_share_a_spelling(monkeypatch):
 
 def test_an_option_repeated_in_one_answer_counts_once(config):
     families = "Food Services, Food Services, food services"
-    out = score(deduplicate(intake(config, row(ESP_job_families_represented_on_the_team=families)), config), config)
+    raw = raw_frame(row(ESP_job_families_represented_on_the_team=families))
+    out = run_pipeline(raw, PipelineInputs(config), stages_through(Step.SCORE))
     assert out.loc[0, Col.JOB_FAMILIES] == ["Food Services"]
     assert out.loc[0, "points_job_family_diversity"] == 1
 
@@ -172,7 +170,7 @@ def test_an_option_holding_a_comma_is_read_whole_when_it_is_on_the_form(config, 
     assert out.loc[0, Col.STATUS] == Status.VALID, out.loc[0, Col.REASONS]
 
 
-def test_education_levels_keep_the_forms_spelling_so_a_reserved_seat_finds_them(config):
+def test_education_levels_keep_the_forms_spelling_so_a_reserved_seat_finds_them():
     levels = split_checkboxes(pd.Series(["HIGHER EDUCATION, early childhood, Early Childhood"]), EDUCATION_LEVELS)
     assert levels.iloc[0] == ["Higher Education", "Early Childhood"]
 
@@ -226,7 +224,7 @@ def test_the_answers_as_written_serve_the_reasons_only(config):
 
 
 def test_corpus_answers_as_people_write_them(config):
-    frame = validate(normalize(values_to_frame(FileSource(CORPUS / "answers.csv").read_values()), config), config)
+    frame = validate(normalize(values_to_frame(FileSource(CORPUS_DIR / "answers.csv").read_values()), config), config)
     fields = {"State": Col.STATE, "ESP job families represented on the team": Col.JOB_FAMILIES}
     fields |= {"Education levels your local serves": Col.EDUCATION_LEVELS}
     for at, (title, text, expected) in enumerate(ANSWERS):

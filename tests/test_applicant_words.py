@@ -19,12 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from examples.generate import HEADERS, generate_rows
-from schemas.columns import Col, Out, ReasonCode, Status, check_code, required_code
+from schemas.columns import LIST_SEPARATOR, Col, Derived, ReasonCode, Status, check_code, required_code
 from schemas.config import load_config
 from schemas.suite import reason_codes_produced, row_checks
-from tasks.cutoff import apply_cutoff
-from tasks.dedupe import deduplicate
-from tasks.normalize import normalize
 from tasks.notices import (
     KIND_FOR_STATUS,
     NoticeError,
@@ -35,13 +32,13 @@ from tasks.notices import (
     decision_version,
     header_text,
 )
-from tasks.overrides import OverrideError, add_staff_notes, apply_before_selection, parse_overrides, with_extensions
-from tasks.score import score
-from tasks.select import STAFF_SELECTED, select
+from tasks.overrides import OverrideError, add_staff_notes, parse_overrides, with_extensions
+from tasks.pipeline import PipelineInputs, run_pipeline
+from tasks.select import STAFF_SELECTED
 from tasks.sources import FileSource, values_to_frame
-from tasks.validate import REASON_SEPARATOR, validate
-from tests.conftest import CONFIG_PATH, EXAMPLE_PATH
-from tests.helpers import raw_frame, row
+from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
+from tests.support.rows import row
+from tests.support.selection import run
 
 DOMAIN = "example.org"
 OVERRIDES_HEADER = ["team", "source_row", "action", "note", "by", "message_to_team"]
@@ -78,10 +75,7 @@ def key(n: int, state: str) -> str:
 
 def decide(config, overrides, *rows: list[str]) -> pd.DataFrame:
     """The pure pipeline with overrides, as the select flow runs it."""
-    config = with_extensions(config, overrides)
-    frame = validate(normalize(raw_frame(*rows), config), config)
-    eligible = apply_before_selection(apply_cutoff(deduplicate(frame, config), config), overrides)
-    return add_staff_notes(select(score(eligible, config), config), overrides)
+    return run(with_extensions(config, overrides), *rows, overrides=overrides)
 
 
 # Each case: the team, and words its notice must hold (text; the HTML holds them escaped).
@@ -143,7 +137,7 @@ def notices(decided):
 
 def test_the_cases_get_the_statuses_and_codes_they_are_about(decided):
     got = decided.set_index(Col.SOURCE_ROW)
-    codes = {n: got.loc[n + 1, Out.REASON_CODES] for n in range(1, 9)}
+    codes = {n: got.loc[n + 1, Derived.REASON_CODES] for n in range(1, 9)}
     assert codes == {
         1: [ReasonCode.SELECTED],
         2: [ReasonCode.STATE_CAP],
@@ -155,8 +149,8 @@ def test_the_cases_get_the_statuses_and_codes_they_are_about(decided):
         8: [ReasonCode.SEATS_FILLED],
     }
     assert all(type(code) is str for value in codes.values() for code in value)  # plain text, as stored
-    assert got.loc[9, Out.MESSAGE_TO_TEAM] == MESSAGE
-    assert (got.drop(index=9)[Out.MESSAGE_TO_TEAM] == "").all()
+    assert got.loc[9, Derived.MESSAGE_TO_TEAM] == MESSAGE
+    assert (got.drop(index=9)[Derived.MESSAGE_TO_TEAM] == "").all()
     # The staff reasons keep every word, message included: decisions.csv is for staff.
     assert got.loc[8, Col.REASONS] == f"Declined by staff decision: {DECLINE_NOTE} ({DECLINE_NAME})"
     assert f"; Staff note: {STAFF_NOTE} ({STAFF_NAME})" in got.loc[9, Col.REASONS]
@@ -173,7 +167,7 @@ def test_notices_say_the_applicants_case_and_never_the_staff_reasons(decided, no
         assert words in shown(notice.html), words
     staff = decided.set_index(Col.SOURCE_ROW).loc[n + 1, Col.REASONS]
     forbidden = [*STAFF_WORDS, STAFF_NOTE, STAFF_NAME, DECLINE_NOTE, DECLINE_NAME, "Kim", "Jane"]
-    forbidden += [part for part in staff.split(REASON_SEPARATOR) if part and part != f"Message to the team: {MESSAGE}"]
+    forbidden += [part for part in staff.split(LIST_SEPARATOR) if part and part != f"Message to the team: {MESSAGE}"]
     for body in (notice.text, shown(notice.html), notice.subject):
         for words in forbidden:
             assert words not in body, (words, body)
@@ -185,7 +179,7 @@ def test_notices_say_the_applicants_case_and_never_the_staff_reasons(decided, no
         assert "A note from the program staff" not in notice.text + notice.html
 
 
-def test_a_staff_note_never_makes_a_new_notice_but_a_message_does(decided):
+def test_a_staff_note_never_makes_a_new_notice_but_a_message_does():
     config = small_config()
     without = decision_notices(decide(config, [], *ROWS), config, DOMAIN)
     noted = parse_overrides([OVERRIDES_HEADER, [key(4, "IL"), "", "note", STAFF_NOTE, STAFF_NAME, ""]])
@@ -225,14 +219,14 @@ def test_every_code_the_pipeline_can_produce_has_a_sentence_and_no_sentence_is_s
 
 def test_a_code_without_a_sentence_stops_the_dry_run(decided):
     broken = decided.copy()
-    broken[Out.REASON_CODES] = broken[Out.REASON_CODES].map(lambda codes: [*codes, "check:made_up"])
+    broken[Derived.REASON_CODES] = broken[Derived.REASON_CODES].map(lambda codes: [*codes, "check:made_up"])
     with pytest.raises(NoticeError, match="reason code 'check:made_up' has no sentence for the applicant"):
         decision_notices(broken, small_config(), DOMAIN)
 
 
 def test_a_decision_recorded_without_codes_still_gets_words_for_the_applicant(decided):
     """A selection frozen before decisions had codes cannot be recorded again: its regrets are said generally."""
-    old = decision_notices(decided.drop(columns=[Out.REASON_CODES]), small_config(), DOMAIN)
+    old = decision_notices(decided.drop(columns=[Derived.REASON_CODES]), small_config(), DOMAIN)
     now = decision_notices(decided, small_config(), DOMAIN)
     for before, after in zip(old, now, strict=True):
         assert (before.kind, before.to) == (after.kind, after.to)
@@ -251,11 +245,11 @@ def test_every_decision_and_lifecycle_notice_shows_the_message_to_the_team(decid
         made = one.copy()
         made[Col.STATUS] = status
         made[Col.SOURCE_ROW] = 100 + n
-        made[Out.TEAM_KEY] = f"OH:team {n}"
+        made[Derived.TEAM_KEY] = f"OH:team {n}"
         made[Col.LEAD_EMAIL] = f"lead{n}@example.org"
-        made[Out.REASON_CODES] = [[ReasonCode.LATE if status == Status.LATE else check_code(Col.STATE)]]
-        made[Out.RESPOND_BY] = pd.Timestamp("2021-07-01T12:00:00Z")
-        made[Out.MESSAGE_TO_TEAM] = "Line one <b>\nLine two"
+        made[Derived.REASON_CODES] = [[ReasonCode.LATE if status == Status.LATE else check_code(Col.STATE)]]
+        made[Derived.RESPOND_BY] = pd.Timestamp("2021-07-01T12:00:00Z")
+        made[Derived.MESSAGE_TO_TEAM] = "Line one <b>\nLine two"
         rows.append(made)
     made = decision_notices(pd.concat(rows, ignore_index=True), small_config(), DOMAIN)
     assert sorted(n.kind for n in made) == sorted(str(k) for k in KIND_FOR_STATUS.values())
@@ -280,9 +274,9 @@ def test_message_to_team_column_and_the_message_action():
     ]
     with pytest.raises(OverrideError, match="row 2: a `message` row needs the words in `message_to_team`"):
         parse_overrides([["team", "action", "message_to_team"], ["OH:a", "message", ""]])
-    frame = pd.DataFrame({Col.SOURCE_ROW: [2, 3], Out.TEAM_KEY: ["OH:a", "OH:b"], Col.REASONS: ["x", "y"]})
+    frame = pd.DataFrame({Col.SOURCE_ROW: [2, 3], Derived.TEAM_KEY: ["OH:a", "OH:b"], Col.REASONS: ["x", "y"]})
     noted = add_staff_notes(frame, got)
-    assert noted[Out.MESSAGE_TO_TEAM].tolist() == ["See you soon.\n\nWelcome aboard.", ""]
+    assert noted[Derived.MESSAGE_TO_TEAM].tolist() == ["See you soon.\n\nWelcome aboard.", ""]
 
 
 def test_reason_codes_and_staff_reasons_always_name_the_same_facts():
@@ -291,12 +285,11 @@ def test_reason_codes_and_staff_reasons_always_name_the_same_facts():
     sheets = [values_to_frame([list(HEADERS), *generate_rows(120, seed)]) for seed in (3, 11)]
     sheets.append(values_to_frame(FileSource(EXAMPLE_PATH).read_values()))
     for raw in sheets:
-        frame = validate(normalize(raw, config), config)
-        out = select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
+        out = run_pipeline(raw, PipelineInputs(config))
         for got in out.to_dict(orient="records"):
-            codes, reasons, status = got[Out.REASON_CODES], got[Col.REASONS], got[Col.STATUS]
+            codes, reasons, status = got[Derived.REASON_CODES], got[Col.REASONS], got[Col.STATUS]
             if status == Status.INVALID:
-                assert len(codes) == len(reasons.split(REASON_SEPARATOR)) and all(c.startswith("check:") for c in codes)
+                assert len(codes) == len(reasons.split(LIST_SEPARATOR)) and all(c.startswith("check:") for c in codes)
             elif status == Status.LATE:
                 assert codes == [ReasonCode.LATE] and reasons.startswith("Late: ")
             elif status == Status.WAITLISTED:
@@ -304,7 +297,7 @@ def test_reason_codes_and_staff_reasons_always_name_the_same_facts():
                 assert codes == [ReasonCode.STATE_CAP if capped else ReasonCode.SEATS_FILLED]
             elif status == Status.SELECTED:
                 held = {"": [], STAFF_SELECTED: [ReasonCode.STAFF_SELECTED]}.get(
-                    got[Out.RESERVED_SEAT], [ReasonCode.RESERVED_SEAT]
+                    got[Derived.RESERVED_SEAT], [ReasonCode.RESERVED_SEAT]
                 )
                 assert codes == [ReasonCode.SELECTED, *held]
                 assert ("(reserved seat: " in reasons) == bool(held)
@@ -322,9 +315,9 @@ def one_of_each(decided) -> pd.DataFrame:
     rows = []
     for n, status in enumerate(KIND_FOR_STATUS):
         made = decided[decided[Col.STATUS] == Status.SELECTED].head(1).copy()
-        made[[Col.STATUS, Col.SOURCE_ROW, Out.TEAM_KEY]] = [status, 100 + n, f"OH:team {n}"]
-        made[Out.REASON_CODES] = [[ReasonCode.LATE if status == Status.LATE else check_code(Col.STATE)]]
-        made[Out.RESPOND_BY] = pd.Timestamp("2021-07-01T12:00:00Z")
+        made[[Col.STATUS, Col.SOURCE_ROW, Derived.TEAM_KEY]] = [status, 100 + n, f"OH:team {n}"]
+        made[Derived.REASON_CODES] = [[ReasonCode.LATE if status == Status.LATE else check_code(Col.STATE)]]
+        made[Derived.RESPOND_BY] = pd.Timestamp("2021-07-01T12:00:00Z")
         rows.append(made)
     return pd.concat(rows, ignore_index=True)
 

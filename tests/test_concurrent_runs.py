@@ -3,7 +3,7 @@ against a real SMTP server (aiosmtpd on 127.0.0.1) that takes 0.1–0.5 s over e
 
 Each case ends with every notice received exactly once (counted by Message-ID at the server), nothing lost
 (every notice the ledger holds is sent, or refused for a recorded reason), and seats given once.
-`CONCURRENCY=path` writes what each case tried and received (the README's Hardening table).
+`CONCURRENCY=path` writes what each case tried and received (the concurrent-runs table of tests/README.md).
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Derived, Status
 from schemas.ledger import LedgerState
 from tasks.ledger import ledger
-from tasks.lifecycle import current_decisions, team_rows
 from tasks.store import action_log, frozen_selection_id, latest_selection, open_store
-from tests.conftest import ROOT
-from tests.smtp_server import SmtpServer
-from tests.test_notices import make_config
+from tasks.teams import current_decisions, team_rows
+from tests.support.configs import make_config
+from tests.support.moments import AFTER, AFTER_DEADLINE, LATER
+from tests.support.paths import ROOT
+from tests.support.rows import numbered_team
+from tests.support.scenarios import free_a_seat, selected_and_sent
+from tests.support.selection import record
+from tests.support.smtp import SmtpServer
 
-AFTER = "2021-06-08T09:00:00-04:00"
-LATER = "2021-06-09T09:00:00-04:00"
 RESULTS: list[dict] = []
 
 
@@ -72,14 +74,6 @@ def _at_once(*commands: list[str]) -> list[subprocess.CompletedProcess]:
     return done
 
 
-def _selected_and_sent(tmp_path: Path, smtp: SmtpServer, **changes):
-    """The bundled example selected and its decision notices sent (in this process), for the cases after them."""
-    config, path = make_config(tmp_path, smtp.port, **changes)
-    assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
-    assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "n"), "--send"]) == 0
-    return config, path
-
-
 def _check_once_and_nothing_lost(case: str, config, smtp: SmtpServer, runs: list[subprocess.CompletedProcess]):
     engine = open_store(config.database_url)
     rows = ledger(engine, config.cohort_id)
@@ -119,19 +113,9 @@ def test_two_sends_at_once_deliver_each_notice_once(prefect_server, tmp_path, sl
     assert frozen_selection_id(engine, config.cohort_id) == head["id"]
 
 
-def _free_a_seat(path: Path, config) -> str:
-    """A selected team declines (recorded by staff), so a seat is free for the waitlist."""
-    engine = open_store(config.database_url)
-    teams = team_rows(current_decisions(engine, config.cohort_id)[1])
-    leaving = teams.loc[teams[Col.STATUS] == Status.SELECTED, Out.APPLICANT].iloc[0]
-    said = ["decline", "--config", str(path), "--team", leaving, "--reason", "cannot attend", "--as-of", AFTER]
-    assert main(said) == 0
-    return leaving
-
-
 def test_a_send_and_a_promote_at_once(prefect_server, tmp_path, slow_smtp):
-    config, path = _selected_and_sent(tmp_path, slow_smtp)
-    _free_a_seat(path, config)
+    config, path = selected_and_sent(tmp_path, slow_smtp)
+    free_a_seat(path, config)
     before = len(slow_smtp.received)
     runs = _at_once(
         _cli("notify", "--config", str(path), "--as-of", LATER, "--send", "--out", str(tmp_path / "a")),
@@ -141,14 +125,14 @@ def test_a_send_and_a_promote_at_once(prefect_server, tmp_path, slow_smtp):
     # (it says decisions changed) or runs first and sends the decline; either way each notice arrives once.
     assert runs[1].returncode == 0, runs[1].stderr[-800:]
     assert runs[0].returncode == 0 or "decisions changed after these notices were planned" in runs[0].stderr
-    engine, rows = _check_once_and_nothing_lost("notify --send and promote --send at once", config, slow_smtp, runs)
+    _engine, rows = _check_once_and_nothing_lost("notify --send and promote --send at once", config, slow_smtp, runs)
     assert Counter(rows.loc[rows["kind"].isin(["declined", "offer"]), "kind"]) == {"declined": 1, "offer": 1}
     assert len(slow_smtp.received) - before == 2
 
 
 def test_two_promotes_at_once_make_each_offer_once(prefect_server, tmp_path, slow_smtp):
-    config, path = _selected_and_sent(tmp_path, slow_smtp)
-    _free_a_seat(path, config)
+    config, path = selected_and_sent(tmp_path, slow_smtp)
+    free_a_seat(path, config)
     promote = ["promote", "--config", str(path), "--as-of", LATER, "--send"]
     runs = _at_once(_cli(*promote, "--out", str(tmp_path / "a")), _cli(*promote, "--out", str(tmp_path / "b")))
     assert [r.returncode for r in runs] == [0, 0], [r.stderr[-800:] for r in runs]
@@ -161,12 +145,12 @@ def test_two_promotes_at_once_make_each_offer_once(prefect_server, tmp_path, slo
 def test_a_staff_confirm_racing_an_expiry(prefect_server, tmp_path, slow_smtp):
     """The team replied in time and staff record it while the morning promote finds the offer past due: the one
     recorded first wins, and the other says why it did nothing; the seat is never given twice."""
-    config, path = _selected_and_sent(tmp_path, slow_smtp, waitlist={"offer_hours": 24})
-    _free_a_seat(path, config)
+    config, path = selected_and_sent(tmp_path, slow_smtp, waitlist={"offer_hours": 24})
+    free_a_seat(path, config)
     assert main(["promote", "--config", str(path), "--as-of", LATER, "--send", "--out", str(tmp_path / "p")]) == 0
     engine = open_store(config.database_url)
     teams = team_rows(current_decisions(engine, config.cohort_id)[1])
-    offered = teams.loc[teams[Col.STATUS] == Status.OFFERED, Out.APPLICANT].iloc[0]
+    offered = teams.loc[teams[Col.STATUS] == Status.OFFERED, Derived.APPLICANT].iloc[0]
     past_due = "2021-06-10T10:00:00-04:00"
     runs = _at_once(
         _cli("confirm", "--config", str(path), "--team", offered, "--reason", "phoned", "--as-of", LATER),
@@ -197,11 +181,11 @@ def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow
     from tasks.ledger import LedgerWriter, sync_ledger
     from tasks.notices import kinds_of, plan_notices
     from tasks.smtp import send_batch, smtp_settings
-    from tests.test_notices import record, team
 
     config, _ = make_config(tmp_path, slow_smtp.port)
-    engine = record(config, [team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], 1)])
-    plan = plan_notices(engine, config, "decisions", dt_after())
+    teams = [numbered_team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], 1)]
+    engine = record(config, teams)
+    plan = plan_notices(engine, config, "decisions", AFTER_DEADLINE)
     sync_ledger(engine, config.cohort_id, plan.notices, kinds_of(plan.run))
     batch = to_send(engine, config.cohort_id, plan.notices, resend_unknown=False)
 
@@ -232,9 +216,3 @@ def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow
     )
     assert set(received.values()) == {1} and len(received) == len(batch) == 6
     assert set(rows["state"]) == {LedgerState.SENT}
-
-
-def dt_after():
-    import datetime as dt
-
-    return dt.datetime.fromisoformat(AFTER)

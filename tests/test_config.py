@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from schemas.config import ConfigError, SecretError, SecretRef, load_config, parse_config
-from tests.conftest import CONFIG_PATH, ROOT
+from tests.support.paths import CONFIG_PATH, ROOT
 
 
 def _data() -> dict:
@@ -66,7 +66,9 @@ def test_every_problem_is_listed_at_once(tmp_path):
     data = _data()
     data.pop("program")
     data["max_per_state"] = -1
-    message = str(pytest.raises(ConfigError, load_config, _write(tmp_path, data)).value)
+    with pytest.raises(ConfigError) as raised:
+        load_config(_write(tmp_path, data))
+    message = str(raised.value)
     assert "program: missing key" in message
     assert "max_per_state:" in message
 
@@ -74,7 +76,8 @@ def test_every_problem_is_listed_at_once(tmp_path):
 def test_not_yaml_and_not_a_mapping(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("program: [unclosed\n")
-    assert "not valid YAML" in str(pytest.raises(ConfigError, load_config, bad).value)
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
     with pytest.raises(ConfigError, match="mapping of keys"):
         parse_config(["a", "b"])
     with pytest.raises(ConfigError, match="cannot read cohort config"):

@@ -9,18 +9,14 @@ import datetime as dt
 import pytest
 import yaml
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Derived, Status
 from schemas.config import ConfigError, Criterion, Extension, load_config, parse_config
-from tasks.cutoff import apply_cutoff
-from tasks.dedupe import deduplicate
-from tasks.normalize import normalize
+from schemas.frames import Step
 from tasks.overrides import OverrideError, apply_before_selection, parse_overrides, with_extensions
-from tasks.score import score
-from tasks.select import select
-from tasks.validate import validate
-from tests.conftest import CONFIG_PATH
-from tests.helpers import raw_frame
-from tests.test_selection_rules import by_row, team
+from tasks.pipeline import PipelineInputs, run_pipeline, stages_through
+from tests.support.paths import CONFIG_PATH
+from tests.support.rows import named_team, raw_frame
+from tests.support.selection import by_row, run
 
 HEADER = ["team", "source_row", "action", "note", "by"]
 
@@ -51,10 +47,10 @@ def test_a_map_on_a_checkbox_or_list_field_is_refused_naming_the_criterion_and_w
 def test_a_yes_no_map_scores_yes_and_no_answers(config):
     approved = {"name": "approved", "kind": "map", "field": "president_approved", "map": {"Yes": 2.5, "no": 0}}
     scored_config = config.model_copy(update={"rubric": [Criterion(**approved)]})
-    frame = validate(normalize(raw_frame(team("Troy EA", "NY", "A B")), scored_config), scored_config)
-    scored = score(apply_cutoff(deduplicate(frame, scored_config), scored_config), scored_config)
+    raw = raw_frame(named_team("Troy EA", "NY", "A B"))
+    scored = run_pipeline(raw, PipelineInputs(scored_config), stages_through(Step.SCORE))
     assert scored.loc[0, "points_approved"] == 2.5
-    assert scored.loc[0, Out.SCORE] == 2.5
+    assert scored.loc[0, Derived.SCORE] == 2.5
 
 
 def test_a_yes_no_map_with_other_keys_is_refused():
@@ -100,15 +96,15 @@ def test_the_bundled_config_quotes_its_map_keys():
 # --------------------------------------------------------------- overrides and extensions that match no row
 
 ROWS = (
-    team("Troy Education Association", "NY", "A A", "6/1/2021 9:00:00"),
-    team("Springfield EA", "IL", "B B", "6/7/2021 10:30:00"),  # late
-    team("Austin EA", "TX", "C C", "6/1/2021 9:02:00"),
+    named_team("Troy Education Association", "NY", "A A", "6/1/2021 9:00:00"),
+    named_team("Springfield EA", "IL", "B B", "6/7/2021 10:30:00"),  # late
+    named_team("Austin EA", "TX", "C C", "6/1/2021 9:02:00"),
 )
 
 
 def on_time_frame(config):
-    frame = validate(normalize(raw_frame(*ROWS), config), config)
-    return apply_cutoff(deduplicate(frame, config), config)
+    """The rows as the overrides step is handed them."""
+    return run_pipeline(raw_frame(*ROWS), PipelineInputs(config), stages_through(Step.CUTOFF))
 
 
 def small(config, **changes):
@@ -165,12 +161,11 @@ def test_a_team_key_typed_as_staff_write_it_matches_and_applies(config):
     extension = Extension(team="Ill.:Springfield Education Association", reason="Form outage")
     granted = with_extensions(small(config, extensions=[extension]), overrides)
     assert granted.extensions[0].team == "IL:springfield education association"
-    eligible = apply_before_selection(on_time_frame(granted), overrides, granted.extensions)
-    out = by_row(select(score(eligible, granted), granted))
+    out = by_row(run(granted, *ROWS, overrides=overrides))
     assert out.loc[2, Col.STATUS] == Status.INVALID
     assert out.loc[2, Col.REASONS] == "Declined by staff decision: withdrew by phone (Kim)"
-    assert bool(out.loc[4, Out.STAFF_SELECT]) and out.loc[4, Col.STATUS] == Status.SELECTED
-    assert out.loc[3, Out.EXTENSION] == "On time by staff extension: Form outage"  # not late
+    assert bool(out.loc[4, Derived.STAFF_SELECT]) and out.loc[4, Col.STATUS] == Status.SELECTED
+    assert out.loc[3, Derived.EXTENSION] == "On time by staff extension: Form outage"  # not late
     assert out.loc[3, Col.STATUS] == Status.WAITLISTED
 
 

@@ -1,4 +1,5 @@
-"""The bad-input corpus (tests/corpus/, rebuilt by `python -m tests.corpus.build`) through intake → select → outputs.
+"""The bad-input corpus (tests/corpus/, rebuilt by `python -m tests.support.corpus`) through intake, select and
+the outputs.
 
 Every file either is refused with a clear staff error, or runs the whole way, where every answered row ends with
 exactly one status (a reason when it is not accepted) and no answer is injected into the decisions CSV, the
@@ -8,12 +9,10 @@ intake CSV, the HTML report, a notice's headers or the Decisions sheet. Big case
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import email
 import email.policy
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +20,7 @@ import pytest
 import yaml
 
 from examples.generate import HEADERS
-from schemas.columns import Col, Out, Status
-from tasks.cutoff import apply_cutoff
+from schemas.columns import Col, Derived, Status
 from tasks.decisions import (
     FINAL_STATUSES,
     decisions_frame,
@@ -30,30 +28,23 @@ from tasks.decisions import (
     write_csv,
     write_decisions,
 )
-from tasks.dedupe import deduplicate
-from tasks.normalize import MissingQuestionError, normalize
+from tasks.normalize import MissingQuestionError
 from tasks.notices import Notice, plan_notices
+from tasks.pipeline import INTAKE, SELECTION, PipelineInputs, run_pipeline
 from tasks.report import write_report
-from tasks.score import score
-from tasks.select import select
 from tasks.sources import FileSource, SourceError, values_to_frame
 from tasks.store import open_store, record_selection
-from tasks.validate import is_valid_address, validate
+from tasks.validate import is_valid_address
 from tasks.writeback import CELL_LIMIT, DECISIONS_TITLE, decision_values, write_decisions_to_sheet
-from tests.conftest import CONFIG_PATH
-from tests.corpus.build import DATES, FORMULAS, answers, line
-from tests.sheets_server import FakeSheetsServer, client_for
-from tests.test_notices import make_config
+from tests.support.configs import make_config
+from tests.support.corpus import DATES, FORMULAS, answers, line
+from tests.support.injection import FORMULA_STARTS, MESSAGE_HEADERS, REPORT_ATTRIBUTES, REPORT_TAGS, ReportParser
+from tests.support.moments import AFTER_DEADLINE
+from tests.support.paths import CONFIG_PATH, CORPUS_DIR
+from tests.support.sheets import FakeSheetsServer, client_for
 
-CORPUS = Path(__file__).parent / "corpus"
 MEGABYTE = 1_000_000
-AFTER = dt.datetime(2021, 6, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-REPORT_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "tr", "th", "td"}
-REPORT_TAGS |= {"svg", "text", "rect"}
-REPORT_ATTRIBUTES = {"lang", "charset", "class", "xmlns", "width", "height", "role", "x", "y", "fill"}
-MESSAGE_HEADERS = {"from", "to", "cc", "reply-to", "subject", "message-id", "mime-version", "content-type"}
 
 # Files a staff member must fix: refused with one message naming the problem.
 REFUSED = {
@@ -62,7 +53,7 @@ REFUSED = {
     "missing_headers.csv": (MissingQuestionError, r"no question titled 'State' \(for state\)"),
     "headerless.csv": (MissingQuestionError, r"no question titled 'Timestamp' \(for submitted_at\)"),
 }
-HANDLED = sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".csv", ".xlsx") and p.name not in REFUSED)
+HANDLED = sorted(p.name for p in CORPUS_DIR.iterdir() if p.suffix in (".csv", ".xlsx") and p.name not in REFUSED)
 
 
 @dataclass
@@ -86,23 +77,23 @@ def run_values(values: list[list[str]], tmp_path: Path, **config_changes) -> Run
     """Intake → select → decisions.csv, intake.csv, report.html, the store and planned notices, as the flows do."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     config, config_path = make_config(tmp_path, 25, **config_changes)
-    validated = validate(normalize(values_to_frame(values), config), config)
+    validated = run_pipeline(values_to_frame(values), PipelineInputs(config), INTAKE)
     out = tmp_path / "out"
     write_csv(validated, out / "intake.csv")
-    decided = select(score(apply_cutoff(deduplicate(validated, config), config), config), config)
+    decided = run_pipeline(validated, PipelineInputs(config), SELECTION)
     summary = summarize_selection(decided, config, config_path, "in", provisional=False)
     decisions = decisions_frame(decided, config, provisional=False)
     write_decisions(decisions, summary, out)
     write_report(decisions, summary, config, out)
     engine = open_store(config.database_url)
     record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
-    notices = plan_notices(engine, config, "decisions", AFTER).notices
+    notices = plan_notices(engine, config, "decisions", AFTER_DEADLINE).notices
     engine.dispose()
     return Run(values, decided, decisions, out, notices)
 
 
 def run_file(name: str, tmp_path: Path, **config_changes) -> Run:
-    return run_values(FileSource(CORPUS / name).read_values(), tmp_path, **config_changes)
+    return run_values(FileSource(CORPUS_DIR / name).read_values(), tmp_path, **config_changes)
 
 
 # ---------------------------------------------------------------------------- what every run must satisfy
@@ -131,33 +122,9 @@ def check_csv_is_formula_safe(path: Path, rows: int) -> None:
     assert not risky, f"{path.name}: cells a spreadsheet would run: {risky[:3]}"
 
 
-class _ReportParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: set[str] = set()
-        self.attributes: set[str] = set()
-        self.cells: list[str] = []
-        self._in_cell = False
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.add(tag)
-        self.attributes |= {name for name, _ in attrs}
-        if tag == "td":
-            self._in_cell = True
-            self.cells.append("")
-
-    def handle_endtag(self, tag):
-        if tag == "td":
-            self._in_cell = False
-
-    def handle_data(self, data):
-        if self._in_cell:
-            self.cells[-1] += data
-
-
 def check_report_is_escaped(run: Run) -> None:
     html = (run.out / "report.html").read_text(encoding="utf-8")
-    parser = _ReportParser()
+    parser = ReportParser()
     parser.feed(html)
     assert parser.tags <= REPORT_TAGS, f"markup from an answer: {parser.tags - REPORT_TAGS}"
     assert parser.attributes <= REPORT_ATTRIBUTES, f"attributes from an answer: {parser.attributes - REPORT_ATTRIBUTES}"
@@ -283,7 +250,7 @@ def test_nul_bytes_are_removed(corpus):
 def test_look_alike_names_are_flagged_for_staff_not_merged(corpus):
     run = corpus("confusables.csv")
     assert (run.decided[Col.STATUS] != Status.DUPLICATE).all()
-    flagged = run.decided.set_index(Col.SOURCE_ROW)[Out.POSSIBLE_DUPLICATE_OF]
+    flagged = run.decided.set_index(Col.SOURCE_ROW)[Derived.POSSIBLE_DUPLICATE_OF]
     assert flagged.loc[3] != "" and flagged.loc[4] != ""
 
 

@@ -21,24 +21,20 @@ from rapidfuzz import fuzz
 
 import tasks.dedupe as dedupe
 from examples.generate import HEADERS, generate_rows
-from schemas.columns import Col, Out, Status
-from tasks.cutoff import apply_cutoff, on_time_mask
+from schemas.columns import Col, Derived, Status
+from tasks.cutoff import on_time_mask
 from tasks.dedupe import _DIGITS, _components, _order_key, add_team_keys, deduplicate, name_key, skeleton
-from tasks.lifecycle import applicant_keys, team_rows
 from tasks.normalize import normalize
 from tasks.notices import decision_notices
-from tasks.score import score
-from tasks.select import select
+from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.sources import values_to_frame
+from tasks.teams import applicant_keys, team_rows
 from tasks.validate import validate
-from tests.helpers import raw_frame, row
+from tests.support.paths import EXAMPLE_PATH
+from tests.support.rows import row
+from tests.support.selection import run
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def run(config, *rows: list[str]) -> pd.DataFrame:
-    frame = validate(normalize(raw_frame(*rows), config), config)
-    return select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
 
 
 def by_row(frame: pd.DataFrame) -> pd.DataFrame:
@@ -69,9 +65,9 @@ def test_one_lead_two_locals_in_a_state_are_two_teams_flagged_for_staff(config):
         )
     )
     assert set(out[Col.STATUS]) == {Status.SELECTED}
-    assert out[Out.DUPLICATE_OF].isna().all()
-    assert (out.loc[2, Out.POSSIBLE_DUPLICATE_OF], out.loc[3, Out.POSSIBLE_DUPLICATE_OF]) == ("3", "2")
-    assert out.loc[2, Out.TEAM_KEY] != out.loc[3, Out.TEAM_KEY]
+    assert out[Derived.DUPLICATE_OF].isna().all()
+    assert (out.loc[2, Derived.POSSIBLE_DUPLICATE_OF], out.loc[3, Derived.POSSIBLE_DUPLICATE_OF]) == ("3", "2")
+    assert out.loc[2, Derived.TEAM_KEY] != out.loc[3, Derived.TEAM_KEY]
 
 
 def test_one_lead_in_two_states_is_never_merged(config):
@@ -84,8 +80,8 @@ def test_one_lead_in_two_states_is_never_merged(config):
         )
     )
     assert set(out[Col.STATUS]) == {Status.SELECTED}
-    assert out[Out.DUPLICATE_OF].isna().all()
-    assert set(out[Out.POSSIBLE_DUPLICATE_OF]) == {""}  # staff are asked only within a state
+    assert out[Derived.DUPLICATE_OF].isna().all()
+    assert set(out[Derived.POSSIBLE_DUPLICATE_OF]) == {""}  # staff are asked only within a state
 
 
 def test_shared_lead_with_a_typo_in_the_first_word_still_merges(config):
@@ -97,7 +93,7 @@ def test_shared_lead_with_a_typo_in_the_first_word_still_merges(config):
             team("Springfeild Education Assn", "IL", "Ana Ruiz", "5/21/2021 10:00:00"),
         )
     )
-    assert out.loc[2, Out.DUPLICATE_OF] == 3
+    assert out.loc[2, Derived.DUPLICATE_OF] == 3
     assert out.loc[3, Col.STATUS] == Status.SELECTED
 
 
@@ -110,7 +106,7 @@ def test_a_row_without_a_name_joins_the_one_team_of_its_lead(config):
         )
     )
     assert out.loc[3, Col.STATUS] == Status.DUPLICATE
-    assert out.loc[3, Out.DUPLICATE_OF] == 2
+    assert out.loc[3, Derived.DUPLICATE_OF] == 2
 
 
 def test_a_row_without_a_name_is_not_merged_when_its_lead_has_two_locals(config):
@@ -127,9 +123,9 @@ def test_a_row_without_a_name_is_not_merged_when_its_lead_has_two_locals(config)
         Status.SELECTED,
         Status.INVALID,
     )
-    assert out[Out.DUPLICATE_OF].isna().all()
-    assert out.loc[4, Out.POSSIBLE_DUPLICATE_OF] == "2; 3"
-    assert out.loc[2, Out.POSSIBLE_DUPLICATE_OF] == "3; 4"
+    assert out[Derived.DUPLICATE_OF].isna().all()
+    assert out.loc[4, Derived.POSSIBLE_DUPLICATE_OF] == "2; 3"
+    assert out.loc[2, Derived.POSSIBLE_DUPLICATE_OF] == "3; 4"
 
 
 def test_a_row_without_a_state_does_not_join_teams_of_two_states(config):
@@ -146,7 +142,7 @@ def test_a_row_without_a_state_does_not_join_teams_of_two_states(config):
         Status.SELECTED,
         Status.INVALID,
     )
-    assert out.loc[4, Out.POSSIBLE_DUPLICATE_OF] == "2; 3"
+    assert out.loc[4, Derived.POSSIBLE_DUPLICATE_OF] == "2; 3"
 
 
 # ----------------------------------------------------------------------------- item 6: one notice per team
@@ -166,7 +162,7 @@ def test_invalid_on_time_row_and_late_row_with_a_typo_get_one_notice(config):
     )
     out = by_row(decided)
     assert (out.loc[2, Col.STATUS], out.loc[3, Col.STATUS]) == (Status.INVALID, Status.LATE)
-    assert out.loc[2, Out.TEAM_KEY] == out.loc[3, Out.TEAM_KEY] == "IL:springfeild education association"
+    assert out.loc[2, Derived.TEAM_KEY] == out.loc[3, Derived.TEAM_KEY] == "IL:springfeild education association"
     assert len(team_rows(decided)) == 1
     assert notices_per_team(decided, config) == ["IL:springfeild education association"]
 
@@ -185,7 +181,7 @@ def test_invalid_row_and_a_nameless_row_of_one_team_get_one_notice(config):
     )
     assert list(decided[Col.STATUS]) == [Status.INVALID, Status.INVALID]
     # One applicant (the old code made it two: the team key and "row:3"): the team key of the named row.
-    assert set(decided[Out.TEAM_KEY]) == {"NY:troy education association"}
+    assert set(decided[Derived.TEAM_KEY]) == {"NY:troy education association"}
     assert notices_per_team(decided, config) == ["NY:troy education association"]
 
 
@@ -196,7 +192,7 @@ def test_invalid_and_late_rows_of_one_team_without_a_kept_row_get_one_notice(con
     late = team("Troy Educaton Association", "NY", "Dana Whitfield", "6/9/2021 10:00:00", email="d@b.example.org")
     decided = run(config, first, late)
     assert sorted(decided[Col.STATUS]) == [Status.INVALID, Status.LATE]
-    assert len(set(decided[Out.TEAM_KEY])) == 1
+    assert len(set(decided[Derived.TEAM_KEY])) == 1
     assert len(notices_per_team(decided, config)) == 1
 
 
@@ -223,8 +219,7 @@ def test_a_linked_resubmission_never_makes_a_second_notice(config, seed, size, l
             copy[HEADERS.index("Has your local president approved this application?")] = "No"
         pairs.append((position + 2, len(rows) + 2))
         rows.append(copy)
-    frame = validate(normalize(values_to_frame([list(HEADERS), *rows]), config), config)
-    decided = select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
+    decided = run_pipeline(values_to_frame([list(HEADERS), *rows]), PipelineInputs(config))
     rows_of = decided[Col.SOURCE_ROW].tolist()
     applicant = dict(zip(rows_of, applicant_keys(decided), strict=True))
     status = dict(zip(rows_of, decided[Col.STATUS], strict=True))
@@ -242,9 +237,9 @@ def old_exact_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     positions = pd.Series(np.arange(len(frame)), index=frame.index)
     left: list[np.ndarray] = []
     right: list[np.ndarray] = []
-    has_name = (frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()
+    has_name = (frame[Derived.NAME_KEY] != "") & frame[Col.STATE].notna()
     has_email = frame[Col.LEAD_EMAIL].fillna("") != ""
-    for keys, mask in ((frame[Out.TEAM_KEY], has_name), (frame[Col.LEAD_EMAIL], has_email)):
+    for keys, mask in ((frame[Derived.TEAM_KEY], has_name), (frame[Col.LEAD_EMAIL], has_email)):
         rows = positions[mask].to_numpy(dtype="int64")
         codes, _ = pd.factorize(keys[mask])
         _, first = np.unique(codes, return_index=True)
@@ -255,9 +250,9 @@ def old_exact_edges(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def old_similar_name_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """The pair-by-pair loop over every block (19386df)."""
-    named = ((frame[Out.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
+    named = ((frame[Derived.NAME_KEY] != "") & frame[Col.STATE].notna()).to_numpy(dtype=bool)
     distinct = pd.DataFrame(
-        {"state": frame[Col.STATE].to_numpy()[named], "key": frame[Out.NAME_KEY].to_numpy()[named]}
+        {"state": frame[Col.STATE].to_numpy()[named], "key": frame[Derived.NAME_KEY].to_numpy()[named]}
     ).drop_duplicates()
     states, keys = distinct["state"].tolist(), distinct["key"].tolist()
     plains = [skeleton(key) for key in keys]
@@ -285,13 +280,13 @@ def old_fuzzy_row_pairs(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
         return pd.DataFrame({"pos_a": [], "pos_b": [], "same_person": []}).astype(
             {"pos_a": "int64", "pos_b": "int64", "same_person": bool}
         )
-    named = frame[Out.NAME_KEY].isin(set(pairs["name_a"]) | set(pairs["name_b"])).to_numpy()
+    named = frame[Derived.NAME_KEY].isin(set(pairs["name_a"]) | set(pairs["name_b"])).to_numpy()
     candidates = frame.loc[named]
     rows = pd.DataFrame(
         {
             "pos": np.flatnonzero(named),
             Col.STATE: candidates[Col.STATE].to_numpy(),
-            Out.NAME_KEY: candidates[Out.NAME_KEY].to_numpy(),
+            Derived.NAME_KEY: candidates[Derived.NAME_KEY].to_numpy(),
             "email": candidates[Col.LEAD_EMAIL].fillna("").to_numpy(),
             "lead": candidates[Col.LEAD_NAME].fillna("").str.casefold().to_numpy(),
         }
@@ -324,10 +319,10 @@ def old_deduplicate(frame: pd.DataFrame, config) -> tuple[pd.DataFrame, np.ndarr
     """19386df's deduplicate; also returns its team labels (row positions), for the cases item 6 changes."""
     out = add_team_keys(frame)
     on_time, extension = on_time_mask(out, config)
-    out[Out.ON_TIME] = on_time
-    out[Out.EXTENSION] = extension
-    out[Out.DUPLICATE_OF] = pd.array([pd.NA] * len(out), dtype="Int64")
-    out[Out.POSSIBLE_DUPLICATE_OF] = ""
+    out[Derived.ON_TIME] = on_time
+    out[Derived.EXTENSION] = extension
+    out[Derived.DUPLICATE_OF] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out[Derived.POSSIBLE_DUPLICATE_OF] = ""
     if out.empty:
         return out, np.arange(0)
     fuzzy = old_fuzzy_row_pairs(out, config.dedupe.fuzzy_threshold)
@@ -338,17 +333,17 @@ def old_deduplicate(frame: pd.DataFrame, config) -> tuple[pd.DataFrame, np.ndarr
     labels = _components(len(out), left, right)
     team = pd.Series(labels, index=out.index)
 
-    eligible = ((out[Col.STATUS] == Status.VALID) & out[Out.ON_TIME]).to_numpy(dtype=bool)
-    candidates = out.loc[eligible, [Col.SUBMITTED_AT, Out.STABLE_ID, Col.SOURCE_ROW, Out.TEAM_KEY]]
+    eligible = ((out[Col.STATUS] == Status.VALID) & out[Derived.ON_TIME]).to_numpy(dtype=bool)
+    candidates = out.loc[eligible, [Col.SUBMITTED_AT, Derived.STABLE_ID, Col.SOURCE_ROW, Derived.TEAM_KEY]]
     ranked = candidates.assign(_team=labels[eligible], _order=_order_key(candidates))
     kept = ranked.sort_values("_order", ascending=False).drop_duplicates("_team")
     kept_teams = kept["_team"].to_numpy()
     keeps, kept_row, kept_key = np.zeros(len(out), bool), np.zeros(len(out), "int64"), np.empty(len(out), object)
-    keeps[kept_teams], kept_row[kept_teams], kept_key[kept_teams] = True, kept[Col.SOURCE_ROW], kept[Out.TEAM_KEY]
+    keeps[kept_teams], kept_row[kept_teams], kept_key[kept_teams] = True, kept[Col.SOURCE_ROW], kept[Derived.TEAM_KEY]
     has_kept, kept_for = keeps[labels], kept_row[labels]
     source_rows = out[Col.SOURCE_ROW].to_numpy()
     is_duplicate = has_kept & (kept_for != source_rows)
-    out[Out.DUPLICATE_OF] = pd.arrays.IntegerArray(np.where(is_duplicate, kept_for, 0), ~is_duplicate)
+    out[Derived.DUPLICATE_OF] = pd.arrays.IntegerArray(np.where(is_duplicate, kept_for, 0), ~is_duplicate)
     if is_duplicate.any():
         status = out[Col.STATUS].to_numpy(dtype=object, copy=True)
         status[is_duplicate] = Status.DUPLICATE.value
@@ -363,11 +358,11 @@ def old_deduplicate(frame: pd.DataFrame, config) -> tuple[pd.DataFrame, np.ndarr
         ).to_numpy(dtype=object)
         out[Col.STATUS] = pd.Series(status, index=out.index, dtype=out[Col.STATUS].dtype)
         out[Col.REASONS] = pd.Series(reasons, index=out.index, dtype=out[Col.REASONS].dtype)
-    team_key = out[Out.TEAM_KEY].to_numpy(dtype=object, copy=True)
+    team_key = out[Derived.TEAM_KEY].to_numpy(dtype=object, copy=True)
     team_key[has_kept] = kept_key[labels[has_kept]]
-    out[Out.TEAM_KEY] = pd.Series(team_key, index=out.index, dtype=out[Out.TEAM_KEY].dtype)
+    out[Derived.TEAM_KEY] = pd.Series(team_key, index=out.index, dtype=out[Derived.TEAM_KEY].dtype)
     representative = pd.Series(np.where(has_kept, kept_for, source_rows), index=out.index).astype("int64")
-    out[Out.POSSIBLE_DUPLICATE_OF] = old_possible_duplicates(fuzzy.loc[~fuzzy["same_person"]], team, representative)
+    out[Derived.POSSIBLE_DUPLICATE_OF] = old_possible_duplicates(fuzzy.loc[~fuzzy["same_person"]], team, representative)
     return out, labels
 
 
@@ -387,8 +382,8 @@ def item6_teams(out: pd.DataFrame, threshold: float) -> np.ndarray:
     fuzzy name, no link by the lead's email alone except between similar names of one state (any first word),
     and a row without a name or state joined to the one team sharing its email (and its state or name)."""
     n = len(out)
-    keys, states = out[Out.NAME_KEY].tolist(), out[Col.STATE].astype(object).where(out[Col.STATE].notna()).tolist()
-    emails, team_keys = out[Col.LEAD_EMAIL].fillna("").tolist(), out[Out.TEAM_KEY].tolist()
+    keys, states = out[Derived.NAME_KEY].tolist(), out[Col.STATE].astype(object).where(out[Col.STATE].notna()).tolist()
+    emails, team_keys = out[Col.LEAD_EMAIL].fillna("").tolist(), out[Derived.TEAM_KEY].tolist()
     complete = [bool(key) and state is not None for key, state in zip(keys, states, strict=True)]
     fuzzy = old_fuzzy_row_pairs(out, threshold)
     fuzzy = fuzzy[fuzzy["same_person"]]
@@ -443,21 +438,21 @@ def assert_same_as_old(frame: pd.DataFrame, config, new: pd.DataFrame) -> dict[s
     def names_split(text: str) -> bool:
         return bool(split_rows & set(text.split("; ")))
 
-    leaks = old[Out.POSSIBLE_DUPLICATE_OF].map(names_split) | new[Out.POSSIBLE_DUPLICATE_OF].map(names_split)
+    leaks = old[Derived.POSSIBLE_DUPLICATE_OF].map(names_split) | new[Derived.POSSIBLE_DUPLICATE_OF].map(names_split)
     excluded = (split | leaks).to_numpy()
-    kept = ((old[Col.STATUS] == Status.VALID) & old[Out.ON_TIME]).to_numpy(dtype=bool)
-    keys = old[Out.TEAM_KEY].to_numpy(dtype=object)
-    rekeyed = (new[Out.TEAM_KEY].to_numpy(dtype=object) != keys) & ~excluded
+    kept = ((old[Col.STATUS] == Status.VALID) & old[Derived.ON_TIME]).to_numpy(dtype=bool)
+    keys = old[Derived.TEAM_KEY].to_numpy(dtype=object)
+    rekeyed = (new[Derived.TEAM_KEY].to_numpy(dtype=object) != keys) & ~excluded
     for pos in np.flatnonzero(rekeyed).tolist():
         same_team = labels == labels[pos]
         assert not kept[same_team].any()
-        assert new[Out.TEAM_KEY][same_team].nunique() == 1
-        assert new[Out.TEAM_KEY].iloc[pos] in set(keys[same_team])
+        assert new[Derived.TEAM_KEY][same_team].nunique() == 1
+        assert new[Derived.TEAM_KEY].iloc[pos] in set(keys[same_team])
     compared = ~excluded
     pd.testing.assert_frame_equal(
-        new.loc[compared].drop(columns=[Out.TEAM_KEY]), old.loc[compared].drop(columns=[Out.TEAM_KEY])
+        new.loc[compared].drop(columns=[Derived.TEAM_KEY]), old.loc[compared].drop(columns=[Derived.TEAM_KEY])
     )
-    assert (new[Out.TEAM_KEY].to_numpy(dtype=object)[compared & ~rekeyed] == keys[compared & ~rekeyed]).all()
+    assert (new[Derived.TEAM_KEY].to_numpy(dtype=object)[compared & ~rekeyed] == keys[compared & ~rekeyed]).all()
     return {"split": int(split.sum()), "leaks": int((leaks & ~split).sum()), "rekeyed": int(rekeyed.sum())}
 
 
@@ -479,7 +474,6 @@ def test_same_output_as_the_old_algorithm_on_generated_exports(config, seed):
 
 def test_same_output_as_the_old_algorithm_on_the_bundled_example(config):
     from tasks.sources import FileSource
-    from tests.conftest import EXAMPLE_PATH
 
     frame = validate(normalize(values_to_frame(FileSource(EXAMPLE_PATH).read_values()), config), config)
     none = {"split": 0, "leaks": 0, "rekeyed": 0}
@@ -536,7 +530,7 @@ def test_large_block_path_finds_the_same_name_pairs(names, threshold, cells):
     frame = pd.DataFrame(
         {
             Col.STATE: pd.array([state for _, state in names], dtype="str"),
-            Out.NAME_KEY: pd.array([name_key(name) for name, _ in names], dtype="str"),
+            Derived.NAME_KEY: pd.array([name_key(name) for name, _ in names], dtype="str"),
         }
     )
     old = old_similar_name_pairs(frame, threshold)
@@ -559,7 +553,7 @@ def test_large_block_path_on_many_similar_names(threshold):
     frame = pd.DataFrame(
         {
             Col.STATE: pd.array([state for _, state in names], dtype="str"),
-            Out.NAME_KEY: pd.array([name_key(name) for name, _ in names], dtype="str"),
+            Derived.NAME_KEY: pd.array([name_key(name) for name, _ in names], dtype="str"),
         }
     )
     old = old_similar_name_pairs(frame, threshold)

@@ -8,7 +8,7 @@ import inspect
 import yaml
 from prefect.client.schemas.schedules import RRuleSchedule
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def _deployments() -> dict[str, dict]:

@@ -3,9 +3,10 @@
 No notice arrives twice (counted by Message-ID at a real SMTP server); no notice is lost (every notice ends sent,
 listed `unknown`, or listed `failed` with the server's words for a permanent refusal); `unknown` appears only where
 a message may have been accepted without the ledger knowing; every input row has its decision; a failed store
-write leaves nothing half-written. Process kills are real SIGKILLs of a separate process (tests/fault_runner.py).
+write leaves nothing half-written. Process kills are real SIGKILLs of a separate process
+(tests/support/fault_runner.py).
 
-With FAULT_MATRIX=path set, the outcomes are written there as JSON (the README's Hardening table comes from it).
+With FAULT_MATRIX=path set, the outcomes are written there as JSON (the fault matrix in tests/README.md comes from it).
 """
 
 from __future__ import annotations
@@ -26,25 +27,27 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-import tests.fault_runner as runner
+import tests.support.fault_runner as runner
 from schemas.columns import Col
 from schemas.ledger import LedgerState
-from tasks.decisions import OutputError, write_csv
+from tasks.decisions import write_csv
 from tasks.delivery import deliver
+from tasks.files import OutputError
 from tasks.ledger import ledger, sync_ledger
 from tasks.normalize import normalize
 from tasks.notices import DECISION_KINDS, plan_notices
+from tasks.pipeline import SELECTION, PipelineInputs, run_pipeline
 from tasks.smtp import smtp_settings
 from tasks.sources import FileSource, SheetSource, SourceError, values_to_frame
 from tasks.store import StoreError, open_store, record_selection
 from tasks.validate import validate
 from tasks.writeback import DECISIONS_TITLE, decision_values, write_decisions_to_sheet
-from tests.conftest import ROOT
-from tests.sheets_server import FakeSheetsServer, client_for
-from tests.smtp_server import RecordingHandler, SmtpServer
-from tests.test_notices import make_config, record, team
-from tests.test_writeback import _decisions
-from tests.test_writeback import team as sheet_team
+from tests.support.configs import make_config
+from tests.support.paths import ROOT
+from tests.support.rows import named_team, numbered_team
+from tests.support.selection import record, sheet_decisions
+from tests.support.sheets import FakeSheetsServer, client_for
+from tests.support.smtp import RecordingHandler, SmtpServer
 
 AS_OF = runner.AS_OF
 FAILED, REFUSED, SENT, SUPERSEDED, UNKNOWN = (
@@ -157,7 +160,16 @@ def test_a_killed_run_then_a_rerun_sends_each_notice_once_and_decides_every_row(
     pickled = tmp_path / "validated.pickle"
     pickled.write_bytes(pickle.dumps(validated))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "tests.fault_runner", str(config_path), str(pickled), str(out), stage, str(k)]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.support.fault_runner",
+        str(config_path),
+        str(pickled),
+        str(out),
+        stage,
+        str(k),
+    ]
     killed = subprocess.run(command, cwd=ROOT, timeout=120, capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr[-2000:]
 
@@ -209,7 +221,7 @@ class DroppingHandler(RecordingHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-TEAMS = [team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], start=1)]
+TEAMS = [numbered_team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], start=1)]
 LEAD2 = "lead2@local2.example.org"
 LEAD4 = "lead4@local4.example.org"
 
@@ -360,8 +372,8 @@ def test_a_sheets_error_or_timeout_on_the_write_back_is_retried_and_every_decisi
 ):
     sheets.reset()
     sheets.add_spreadsheet(KEY, {TAB: [["Timestamp"]]})
-    decisions = _decisions(
-        config, *(sheet_team(f"Local {i} EA", s, f"Lead {i}") for i, s in enumerate(["NY", "TX", "OH"]))
+    decisions = sheet_decisions(
+        config, *(named_team(f"Local {i} EA", s, f"Lead {i}") for i, s in enumerate(["NY", "TX", "OH"]))
     )
     client = client_for(sheets)
     client.http_client.set_timeout(TIMEOUT)
@@ -409,9 +421,7 @@ def test_the_store_locked_or_full_while_recording_a_selection_writes_none_of_it(
     config, _ = make_config(tmp_path, 25)
     validated = _validated(config)
     engine = open_store(config.database_url)
-    decided = runner.select(
-        runner.score(runner.apply_cutoff(runner.deduplicate(validated, config), config), config), config
-    )
+    decided = run_pipeline(validated, PipelineInputs(config), SELECTION)
     if fault == "locked":
         engine = _limited(engine, "PRAGMA busy_timeout = 100")
         with (
@@ -439,11 +449,11 @@ def test_the_store_locked_or_full_while_filling_the_ledger_changes_nothing_and_s
     many = [n.model_copy(update={"applicant": f"{n.applicant}-{i}"}) for i in range(40) for n in planned.notices]
     if fault == "locked":
         engine = _limited(engine, "PRAGMA busy_timeout = 100")
-        with Locker(config), pytest.raises(StoreError, match="nothing was changed.*database is locked"):
+        with Locker(config), pytest.raises(StoreError, match=r"nothing was changed.*database is locked"):
             sync_ledger(engine, config.cohort, many, DECISION_KINDS)
     else:
         engine = _limited(engine, f"PRAGMA max_page_count = {_pages(engine)}")
-        with pytest.raises(StoreError, match="nothing was changed.*database or disk is full"):
+        with pytest.raises(StoreError, match=r"nothing was changed.*database or disk is full"):
             sync_ledger(engine, config.cohort, many, DECISION_KINDS)
     assert ledger(engine, config.cohort).empty
     engine.dispose()

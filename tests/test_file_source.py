@@ -9,8 +9,8 @@ from examples.generate import HEADERS, example_rows, generate_rows, write_csv
 from schemas.columns import Col
 from tasks.normalize import normalize
 from tasks.sources import FileSource, SourceError, source_for, values_to_frame
-from tests.conftest import EXAMPLE_PATH
-from tests.helpers import row
+from tests.support.paths import EXAMPLE_PATH
+from tests.support.rows import row
 
 
 def test_bundled_example_is_what_the_generator_writes(tmp_path):
@@ -55,7 +55,7 @@ def test_csv_with_bom_and_blank_lines(tmp_path, config):
     assert frame[Col.SOURCE_ROW].tolist() == [2, 4]
 
 
-def test_file_problems_are_clear(tmp_path, config):
+def test_file_problems_are_clear(tmp_path):
     with pytest.raises(SourceError, match="not found"):
         FileSource(tmp_path / "nope.csv").read_values()
     empty = tmp_path / "empty.csv"

@@ -7,7 +7,7 @@ import pandas as pd
 from flows.cli import main
 from flows.intake import intake
 from schemas.columns import Col, Status
-from tests.conftest import CONFIG_PATH
+from tests.support.paths import CONFIG_PATH
 
 
 def test_intake_flow_on_the_bundled_example(prefect_server, tmp_path):

@@ -10,7 +10,7 @@ from schemas.columns import Col, Status
 from tasks.normalize import normalize
 from tasks.sources import values_to_frame
 from tasks.validate import validate
-from tests.helpers import row
+from tests.support.rows import row
 
 GOOD = row()
 cell_text = st.one_of(

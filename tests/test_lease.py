@@ -14,8 +14,10 @@ from tasks.lease import LeaseHeldError, hold_lease
 from tasks.ledger import LedgerWriter, ledger, sync_ledger
 from tasks.notices import kinds_of, plan_notices
 from tasks.store import leases, open_store
-from tests.conftest import ROOT
-from tests.test_notices import make_config, record, team
+from tests.support.configs import make_config
+from tests.support.paths import ROOT
+from tests.support.rows import numbered_team
+from tests.support.selection import record
 
 AS_OF = dt.datetime(2021, 6, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
 
@@ -66,7 +68,7 @@ def test_a_killed_holders_lease_expires_and_its_sending_notices_become_unknown(t
     """The holder dies mid-send (SIGKILL: no release); after its lease expires the next run takes it, and the
     notice the dead run had claimed is `unknown` (it may have arrived), the others stay to be sent."""
     config, _ = make_config(tmp_path, 25)
-    engine = record(config, [team(1), team(2, "TX")])
+    engine = record(config, [numbered_team(1), numbered_team(2, "TX")])
     plan = plan_notices(engine, config, "decisions", AS_OF)
     sync_ledger(engine, config.cohort_id, plan.notices, kinds_of(plan.run))
     holder = _holder(config.database_url, expire=2, hold=60)
@@ -87,7 +89,7 @@ def test_a_killed_holders_lease_expires_and_its_sending_notices_become_unknown(t
 
 def test_a_live_holders_claim_is_never_made_unknown(tmp_path):
     config, _ = make_config(tmp_path, 25)
-    engine = record(config, [team(1)])
+    engine = record(config, [numbered_team(1)])
     plan = plan_notices(engine, config, "decisions", AS_OF)
     sync_ledger(engine, config.cohort_id, plan.notices, kinds_of(plan.run))
     with hold_lease(engine, config.cohort_id, "send-notices", 1, 30) as lease:

@@ -10,32 +10,25 @@ from collections import Counter
 import pytest
 
 from flows.cli import main
-from schemas.columns import Col, Kind, Out, Status
+from schemas.columns import Col, Derived, Kind, Status
 from schemas.config import ReservedSeats
+from schemas.frames import Step
 from tasks.audit import audit_trail, write_audit
-from tasks.cutoff import apply_cutoff
-from tasks.dedupe import deduplicate
 from tasks.delivery import deliver
-from tasks.lifecycle import (
-    LifecycleError,
-    check_drift,
-    current_decisions,
-    promote,
-    record_staff_action,
-    team_rows,
-)
-from tasks.normalize import normalize
+from tasks.drift import check_drift
 from tasks.notices import plan_notices
 from tasks.overrides import Override
-from tasks.score import score
-from tasks.select import select
+from tasks.pipeline import PipelineInputs, run_pipeline, stages_through
+from tasks.promotion import promote
 from tasks.simulate import what_if
 from tasks.smtp import smtp_settings
+from tasks.staff_actions import LifecycleError, record_staff_action
 from tasks.store import action_log, open_store, record_selection, selection_history
-from tasks.validate import validate
-from tests.helpers import raw_frame
-from tests.smtp_server import SmtpServer
-from tests.test_notices import make_config, team
+from tasks.teams import current_decisions, team_rows
+from tests.support.configs import make_config
+from tests.support.rows import numbered_team, raw_frame
+from tests.support.selection import run
+from tests.support.smtp import SmtpServer
 
 AFTER = dt.datetime(2021, 6, 14, 9, 0, tzinfo=dt.UTC)
 
@@ -47,14 +40,13 @@ def smtp():
 
 
 def decide(config, rows):
-    frame = validate(normalize(raw_frame(*rows), config), config)
-    return select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
+    return run(config, *rows)
 
 
 def teams_in_order() -> list[list[str]]:
     """Five teams, ranked by submission time: OH, OH, TX, IL, CA (the same score each)."""
     states = ["OH", "OH", "TX", "IL", "CA"]
-    return [team(i, state, Timestamp=f"6/{i}/2021 12:00:00") for i, state in enumerate(states, start=1)]
+    return [numbered_team(i, state, Timestamp=f"6/{i}/2021 12:00:00") for i, state in enumerate(states, start=1)]
 
 
 def key(i: int, state: str) -> str:
@@ -70,7 +62,7 @@ def sent_notices(engine, config, smtp, as_of=AFTER, kind="decisions"):
 def statuses(engine, config) -> dict[str, str]:
     _, decided = current_decisions(engine, config.cohort)
     rows = team_rows(decided)
-    return dict(zip(rows[Out.APPLICANT], rows[Col.STATUS], strict=True))
+    return dict(zip(rows[Derived.APPLICANT], rows[Col.STATUS], strict=True))
 
 
 def received_kinds(smtp) -> Counter:
@@ -142,7 +134,7 @@ def test_confirm_and_the_errors_staff_can_act_on(tmp_path, smtp):
     record_staff_action(engine, config, key(3, "TX"), "decline", "no", "dana", AFTER)
     with pytest.raises(LifecycleError, match="is declined; confirm applies only to a team that is offered, selected"):
         record_staff_action(engine, config, key(3, "TX"), "confirm", "changed mind", "dana", AFTER)
-    with pytest.raises(LifecycleError, match="no team 'XX:nobody'.*team_key column of decisions.csv"):
+    with pytest.raises(LifecycleError, match=r"no team 'XX:nobody'.*team_key column of decisions\.csv"):
         record_staff_action(engine, config, "XX:nobody", "decline", "?", "dana", AFTER)
     with pytest.raises(LifecycleError, match="needs a reason"):
         record_staff_action(engine, config, key(1, "OH"), "withdraw", " ", "dana", AFTER)
@@ -153,7 +145,7 @@ def test_before_the_notices_a_change_goes_through_an_override(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port, capacity=2, max_per_state=1)
     engine = open_store(config.database_url)
     record_selection(engine, config.cohort, decide(config, teams_in_order()), "in", "cfg", provisional=False)
-    with pytest.raises(LifecycleError, match="no decision notice has gone out.*force-decline"):
+    with pytest.raises(LifecycleError, match=r"no decision notice has gone out.*force-decline"):
         record_staff_action(engine, config, key(1, "OH"), "decline", "no", "dana", AFTER)
     assert "nothing to confirm" in promote(engine, config, AFTER).note
 
@@ -163,8 +155,8 @@ def test_a_freed_reserved_seat_goes_to_a_qualifying_team(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port, capacity=2, max_per_state=2, reserved_seats=[reserve.model_dump()])
     rows = teams_in_order()
     higher = "Elementary School, Higher Education"
-    rows[4] = team(5, "CA", Timestamp="6/5/2021 12:00:00", Education_levels_your_local_serves=higher)
-    rows[1] = team(2, "OH", Timestamp="6/2/2021 12:00:00", Education_levels_your_local_serves=higher)
+    rows[4] = numbered_team(5, "CA", Timestamp="6/5/2021 12:00:00", Education_levels_your_local_serves=higher)
+    rows[1] = numbered_team(2, "OH", Timestamp="6/2/2021 12:00:00", Education_levels_your_local_serves=higher)
     engine = open_store(config.database_url)
     record_selection(engine, config.cohort, decide(config, rows), "in", "cfg", provisional=False)
     sent_notices(engine, config, smtp)
@@ -203,8 +195,8 @@ def test_rerun_after_the_notices_reports_drift_and_records_nothing(tmp_path, smt
     config, _, engine = selected_setup(tmp_path, smtp)
     before = len(selection_history(engine, config.cohort))
     rows = teams_in_order()
-    rows[0] = team(1, "OH", Timestamp="6/1/2021 12:00:00", State="Narnia")  # an edited response: now invalid
-    rows.append(team(6, "WA", Timestamp="6/7/2021 10:00:01"))  # a late row
+    rows[0] = numbered_team(1, "OH", Timestamp="6/1/2021 12:00:00", State="Narnia")  # an edited response: now invalid
+    rows.append(numbered_team(6, "WA", Timestamp="6/7/2021 10:00:01"))  # a late row
     report = check_drift(engine, config, decide(config, rows), tmp_path / "out")
     assert report.frozen and report.changes >= 3
     with open(report.path, newline="", encoding="utf-8") as handle:
@@ -241,8 +233,7 @@ def test_overrides_sheet_actions_are_recorded_once(tmp_path, smtp):
 
 def test_what_if_counts_selected_cutoff_and_changes(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port, capacity=2, max_per_state=1)
-    frame = validate(normalize(raw_frame(*teams_in_order()), config), config)
-    scored = score(apply_cutoff(deduplicate(frame, config), config), config)
+    scored = run_pipeline(raw_frame(*teams_in_order()), PipelineInputs(config), stages_through(Step.SCORE))
     table = what_if(scored, config, [1, 2, 4], [1, 2]).set_index(["capacity", "max_per_state"])
     assert table.loc[(2, 1), "changed_vs_current"] == 0
     assert table.loc[(2, 1), "selected_per_state"] == "OH 1, TX 1"
@@ -276,7 +267,7 @@ def test_audit_has_every_decision_notice_and_action_with_actor(tmp_path, smtp):
 
 
 def test_cli_decline_promote_and_audit(tmp_path, smtp, prefect_server, capfd):
-    _, path, engine = selected_setup(tmp_path, smtp)
+    _, path, _engine = selected_setup(tmp_path, smtp)
     args = ["--config", str(path), "--team", key(3, "TX")]
     when = ["--as-of", "2021-06-14T09:00:00+00:00"]
     assert main(["decline", *args, "--reason", "lead moved", "--by", "dana", *when]) == 0
@@ -325,7 +316,7 @@ def test_cli_select_after_the_notices_only_reports_drift(tmp_path, smtp, prefect
 
 
 def test_two_runs_never_give_away_one_seat(tmp_path, smtp):
-    from tasks.lifecycle import offer_moves
+    from tasks.promotion import offer_moves
     from tasks.store import TransitionError, record_actions
 
     config, _, engine = selected_setup(tmp_path, smtp)
@@ -334,7 +325,7 @@ def test_two_runs_never_give_away_one_seat(tmp_path, smtp):
     teams = team_rows(decided)
     stale = offer_moves(teams, config, AFTER)  # computed by a run that is about to be overtaken
     promote(engine, config, AFTER)  # another run offers the seat first
-    current = dict(zip(teams[Out.APPLICANT], teams[Col.STATUS], strict=True))
+    current = dict(zip(teams[Derived.APPLICANT], teams[Col.STATUS], strict=True))
     with pytest.raises(TransitionError, match="another run recorded a decision change"):
         record_actions(engine, config.cohort, stale, current, head["actions_seen"])
     assert Counter(statuses(engine, config).values())[Status.OFFERED] == 1

@@ -25,26 +25,18 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from schemas.columns import LIFECYCLE_KINDS, SEAT_HOLDING, Col, Out, Status, check_code
+from schemas.columns import LIFECYCLE_KINDS, Col, Derived, Status, check_code
 from schemas.config import CohortConfig, ReservedSeats, load_config
-from schemas.ledger import OUT_STATES, LedgerState
+from schemas.ledger import MAYBE_DELIVERED, LedgerState
+from schemas.lifecycle import SEAT_HOLDING, STAFF_ACTIONS, TRANSITIONS
 from tasks.delivery import deliver
+from tasks.drift import check_drift
 from tasks.ledger import LedgerWriter, ledger, sync_ledger
-from tasks.lifecycle import (
-    STAFF_ACTIONS,
-    TRANSITIONS,
-    LifecycleError,
-    check_drift,
-    course_started,
-    current_decisions,
-    plan_promotion,
-    promote,
-    record_staff_action,
-    team_rows,
-)
 from tasks.notices import plan_notices
+from tasks.promotion import course_started, plan_promotion, promote
 from tasks.select import select
 from tasks.smtp import smtp_settings
+from tasks.staff_actions import LifecycleError, record_staff_action
 from tasks.store import (
     SelectionFrozenError,
     StalePlanError,
@@ -56,8 +48,9 @@ from tasks.store import (
     record_selection,
     selection_history,
 )
-from tests.conftest import CONFIG_PATH
-from tests.smtp_server import SmtpServer
+from tasks.teams import current_decisions, team_rows
+from tests.support.paths import CONFIG_PATH
+from tests.support.smtp import SmtpServer
 
 STATES = ("OH", "TX", "IL", "CA")
 LEVELS = (["Elementary School"], ["Higher Education"], ["High School", "Higher Education"])
@@ -77,9 +70,9 @@ def candidates(n: int, seed: int) -> pd.DataFrame:
             Col.SOURCE_ROW: range(2, n + 2),
             Col.STATUS: [Status.VALID.value] * n,
             Col.REASONS: [""] * n,
-            Out.SCORE: (rng % 6).astype(float),
+            Derived.SCORE: (rng % 6).astype(float),
             Col.SUBMITTED_AT: [base + pd.Timedelta(minutes=int(r)) for r in rng],
-            Out.STABLE_ID: [f"id{i:04d}" for i in range(n)],
+            Derived.STABLE_ID: [f"id{i:04d}" for i in range(n)],
             Col.STATE: [STATES[int(r) % len(STATES)] for r in rng],
             Col.LOCAL_NAME: [f"Local {i} Education Association" for i in range(n)],
             Col.LEAD_NAME: [f"Lead {i}" for i in range(n)],
@@ -89,11 +82,11 @@ def candidates(n: int, seed: int) -> pd.DataFrame:
             Col.EDUCATION_LEVELS: [list(LEVELS[int(r) % len(LEVELS)]) for r in rng],
         }
     )
-    frame[Out.TEAM_KEY] = frame[Col.STATE] + ":local " + pd.Series(range(n)).astype(str)
+    frame[Derived.TEAM_KEY] = frame[Col.STATE] + ":local " + pd.Series(range(n)).astype(str)
     odd = (rng % 7 == 0).to_numpy()
     frame.loc[odd, Col.STATUS] = Status.INVALID.value
     frame.loc[odd, Col.REASONS] = "Local president has not approved"
-    frame[Out.REASON_CODES] = [[check_code(Col.PRESIDENT_APPROVED)] if o else [] for o in odd]
+    frame[Derived.REASON_CODES] = [[check_code(Col.PRESIDENT_APPROVED)] if o else [] for o in odd]
     return frame
 
 
@@ -140,10 +133,10 @@ class AfterTheDeadline(RuleBasedStateMachine):
     def rerun_selection_with_changed_input(self, seed: int, add: int) -> None:
         changed = self.inputs.copy()
         pick = seed % len(changed)
-        changed.loc[pick, Out.SCORE] = float(seed % 9)
+        changed.loc[pick, Derived.SCORE] = float(seed % 9)
         if seed % 3 == 0:
             changed.loc[pick, Col.STATUS] = Status.INVALID.value
-            changed.at[pick, Out.REASON_CODES] = [check_code(Col.COMMITMENT)]
+            changed.at[pick, Derived.REASON_CODES] = [check_code(Col.COMMITMENT)]
         extra = candidates(len(changed) + add, seed + 1).iloc[len(changed) :]
         self.inputs = pd.concat([changed, extra], ignore_index=True)
         decided = select(self.inputs, self.config)
@@ -261,7 +254,7 @@ class AfterTheDeadline(RuleBasedStateMachine):
         teams = team_rows(current_decisions(self.engine, self.config.cohort)[1])
         movable = teams[teams[Col.STATUS].isin(list(TRANSITIONS[action][1]))]
         chosen = movable if len(movable) and pick % 4 else teams  # mostly a team the action applies to
-        team = chosen[Out.APPLICANT].iloc[pick % len(chosen)]
+        team = chosen[Derived.APPLICANT].iloc[pick % len(chosen)]
         try:
             said = record_staff_action(self.engine, self.config, team, action, "test", "machine", self.clock)
             event(f"staff {action}: {said.split(' (')[0].split(': ')[-1]}")
@@ -274,7 +267,7 @@ class AfterTheDeadline(RuleBasedStateMachine):
         teams = team_rows(current_decisions(self.engine, self.config.cohort)[1])
         holders = teams[teams[Col.STATUS].isin(list(SEAT_HOLDING))]
         if len(holders):
-            team = holders[Out.APPLICANT].iloc[pick % len(holders)]
+            team = holders[Derived.APPLICANT].iloc[pick % len(holders)]
             record_staff_action(self.engine, self.config, team, action, "test", "machine", self.clock)
         self.time_passes_and_promotion_runs(wait)
 
@@ -319,12 +312,12 @@ class AfterTheDeadline(RuleBasedStateMachine):
             assert frozen == self.frozen_id
         self.frozen_id = frozen
         rows = ledger(self.engine, self.config.cohort)
-        out = set(rows.loc[rows["state"].isin(OUT_STATES), "applicant"])
-        teams = team_rows(current_decisions(self.engine, self.config.cohort)[1]).set_index(Out.APPLICANT)
+        out = set(rows.loc[rows["state"].isin(MAYBE_DELIVERED), "applicant"])
+        teams = team_rows(current_decisions(self.engine, self.config.cohort)[1]).set_index(Derived.APPLICANT)
         log = action_log(self.engine, self.config.cohort)
         last = log.drop_duplicates("applicant", keep="last").set_index("applicant")["to_status"]
         for applicant in out & set(teams.index):
-            expected = last.get(applicant, teams.at[applicant, Out.DECIDED_STATUS])
+            expected = last.get(applicant, teams.at[applicant, Derived.DECIDED_STATUS])
             assert teams.at[applicant, Col.STATUS] == expected
         if out:
             assert frozen is not None

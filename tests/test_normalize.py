@@ -18,7 +18,7 @@ from tasks.normalize import (
     to_yes_no,
 )
 from tasks.sources import SourceError, values_to_frame
-from tests.helpers import raw_frame, row
+from tests.support.rows import raw_frame, row
 
 UTC = dt.UTC
 

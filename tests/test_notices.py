@@ -6,29 +6,22 @@ import datetime as dt
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
-import yaml
 
 from schemas.columns import Col
-from schemas.config import load_config
 from schemas.ledger import LedgerState
-from tasks.cutoff import apply_cutoff
-from tasks.dedupe import deduplicate
 from tasks.delivery import sync_and_send
 from tasks.ledger import delivery_report, ledger, sync_ledger
-from tasks.normalize import normalize
 from tasks.notices import DECISION_KINDS, NoticeError, decision_notices, interest_notices, read_interest_list
 from tasks.outbox import write_outbox
-from tasks.score import score
-from tasks.select import select
 from tasks.smtp import smtp_settings
-from tasks.store import latest_selection, open_store, record_selection
-from tasks.validate import validate
-from tests.conftest import CONFIG_PATH, ROOT
-from tests.helpers import raw_frame, row
-from tests.smtp_server import SmtpServer
+from tasks.store import latest_selection
+from tests.support.configs import make_config
+from tests.support.paths import ROOT
+from tests.support.rows import numbered_team
+from tests.support.selection import record
+from tests.support.smtp import SmtpServer
 
 DOMAIN = "example.org"
 PENDING, SENT, FAILED, SUPERSEDED, UNKNOWN = (
@@ -38,41 +31,6 @@ PENDING, SENT, FAILED, SUPERSEDED, UNKNOWN = (
     LedgerState.SUPERSEDED,
     LedgerState.UNKNOWN,
 )
-
-
-def team(i: int, state: str = "OH", **more: str) -> list[str]:
-    lead = f"lead{i}@local{i}.example.org"
-    answers = {
-        "Local_Association_name": f"Local {i} Education Association",
-        "State": state,
-        "Team_lead_name": f"Lead {i}",
-        "Team_lead_email": lead,
-        "Email_Address": lead,
-    }
-    return row(**(answers | more))
-
-
-def make_config(tmp_path: Path, smtp_port: int, **changes):
-    data = yaml.safe_load(CONFIG_PATH.read_text())
-    data["email"]["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "security": "none"}
-    data["state_url"] = f"sqlite:///{tmp_path / 'state.sqlite'}"
-    data["source"]["path"] = str(ROOT / "examples" / "esp-2021-responses.csv")
-    data["previous_participants"] = str(ROOT / "examples" / "previous-participants.csv")
-    data["interest_list"] = str(ROOT / "examples" / "interest-list.csv")
-    data["reserved_seats"] = []
-    data["lease"] = {"wait_seconds": 30, "expire_seconds": 3}  # a killed sender's lease lapses within a test
-    data.update(changes)
-    path = tmp_path / "cohort.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_config(path), path
-
-
-def record(config, rows: list[list[str]]):
-    frame = validate(normalize(raw_frame(*rows), config), config)
-    decided = select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
-    engine = open_store(config.database_url)
-    record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
-    return engine
 
 
 def plan(engine, config):
@@ -95,12 +53,12 @@ def smtp():
 def test_each_team_gets_one_notice_with_the_right_recipients_and_content(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port, capacity=2, max_per_state=1)
     rows = [
-        team(1, "OH", Email_Address="helper1@local1.example.org"),
-        team(2, "OH", Timestamp="6/2/2021 12:00:00"),
-        team(3, "TX"),
-        team(4, "Narnia"),
-        team(5, "IL", Timestamp="6/7/2021 10:00:01"),
-        team(3, "TX", Timestamp="5/1/2021 9:00:00"),  # an earlier submission of team 3: a duplicate
+        numbered_team(1, "OH", Email_Address="helper1@local1.example.org"),
+        numbered_team(2, "OH", Timestamp="6/2/2021 12:00:00"),
+        numbered_team(3, "TX"),
+        numbered_team(4, "Narnia"),
+        numbered_team(5, "IL", Timestamp="6/7/2021 10:00:01"),
+        numbered_team(3, "TX", Timestamp="5/1/2021 9:00:00"),  # an earlier submission of team 3: a duplicate
     ]
     engine = record(config, rows)
     send(engine, config)
@@ -123,7 +81,7 @@ def test_each_team_gets_one_notice_with_the_right_recipients_and_content(tmp_pat
 
 def test_rerun_sends_nothing_twice(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1), team(2, "TX")])
+    engine = record(config, [numbered_team(1), numbered_team(2, "TX")])
     send(engine, config)
     send(engine, config)
     assert len(smtp.received) == 2
@@ -132,7 +90,8 @@ def test_rerun_sends_nothing_twice(tmp_path, smtp):
 
 def test_html_escapes_applicant_text(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1, Local_Association_name="<script>alert(1)</script> Education Association")])
+    hostile = numbered_team(1, Local_Association_name="<script>alert(1)</script> Education Association")
+    engine = record(config, [hostile])
     send(engine, config)
     html = smtp.received[0].message.get_body(("html",)).get_content()
     assert "<script>" not in html
@@ -141,7 +100,7 @@ def test_html_escapes_applicant_text(tmp_path, smtp):
 
 def test_temporary_failures_are_retried(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1), team(2, "TX"), team(3, "IL")])
+    engine = record(config, [numbered_team(1), numbered_team(2, "TX"), numbered_team(3, "IL")])
     smtp.handler.rcpt_replies["lead1@local1.example.org"] = ["451 4.3.0 try again later", "452 4.3.1 full"]
     smtp.handler.rcpt_replies["lead2@local2.example.org"] = ["421 4.3.2 closing"]
     smtp.handler.drop_next_mail = 1
@@ -155,7 +114,7 @@ def test_temporary_failures_are_retried(tmp_path, smtp):
 @pytest.mark.parametrize("reply", ["550 5.1.1 no such user", "553 5.1.3 mailbox name not allowed"])
 def test_permanent_failure_is_recorded_and_the_batch_goes_on(tmp_path, smtp, reply):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1), team(2, "TX"), team(3, "IL")])
+    engine = record(config, [numbered_team(1), numbered_team(2, "TX"), numbered_team(3, "IL")])
     smtp.handler.rcpt_replies["lead2@local2.example.org"] = [reply, reply]
     send(engine, config)
     assert sorted(m.message["To"] for m in smtp.received) == ["lead1@local1.example.org", "lead3@local3.example.org"]
@@ -168,11 +127,11 @@ def test_permanent_failure_is_recorded_and_the_batch_goes_on(tmp_path, smtp, rep
 
 def test_changed_decision_supersedes_the_unsent_notice(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port, capacity=1)
-    engine = record(config, [team(1), team(2, "TX", Timestamp="6/2/2021 12:00:00")])
+    engine = record(config, [numbered_team(1), numbered_team(2, "TX", Timestamp="6/2/2021 12:00:00")])
     sync_ledger(engine, config.cohort, plan(engine, config), DECISION_KINDS)
     assert set(ledger(engine, config.cohort)["state"]) == {PENDING}
     bigger, _ = make_config(tmp_path, smtp.port, capacity=2)
-    record(bigger, [team(1), team(2, "TX", Timestamp="6/2/2021 12:00:00")])
+    record(bigger, [numbered_team(1), numbered_team(2, "TX", Timestamp="6/2/2021 12:00:00")])
     send(engine, bigger)
     states = ledger(engine, bigger.cohort)
     assert (states["state"] == SUPERSEDED).sum() == 1
@@ -183,7 +142,7 @@ def test_changed_decision_supersedes_the_unsent_notice(tmp_path, smtp):
 
 def test_header_injection_never_reaches_the_wire(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1), team(2, "TX")])
+    engine = record(config, [numbered_team(1), numbered_team(2, "TX")])
     _, decided = latest_selection(engine, config.cohort)
     decided.loc[decided[Col.SOURCE_ROW] == 3, Col.LEAD_EMAIL] = "lead2@local2.example.org\r\nBcc: evil@attacker.example"
     decided.loc[decided[Col.SOURCE_ROW] == 2, Col.LOCAL_NAME] = "Local\r\nBcc: evil@attacker.example"
@@ -200,7 +159,7 @@ def test_header_injection_never_reaches_the_wire(tmp_path, smtp):
 
 def test_dry_run_outbox_has_every_message_and_an_index(tmp_path):
     config, _ = make_config(tmp_path, 25)
-    engine = record(config, [team(1), team(2, "TX"), team(3, "Narnia")])
+    engine = record(config, [numbered_team(1), numbered_team(2, "TX"), numbered_team(3, "Narnia")])
     outbox = write_outbox(plan(engine, config), tmp_path / "out")
     assert sorted(p.name for p in outbox.glob("*.eml")) == [
         "0001-selected.eml",
@@ -224,7 +183,7 @@ def test_templates_fail_at_preview_when_a_value_is_missing(tmp_path):
             )
         }
     )
-    engine = record(config, [team(1)])
+    engine = record(config, [numbered_team(1)])
     with pytest.raises(NoticeError, match="'nope' is undefined"):
         plan(engine, broken)
 
@@ -243,14 +202,14 @@ def test_interest_list_once_per_address_and_not_to_applicants(tmp_path):
 @pytest.mark.parametrize("window", ["data", "mail"])
 def test_killed_sender_never_duplicates_and_loses_nothing_silently(tmp_path, window):
     """SIGKILL the sender after the k-th message reaches the server (or at its k-th MAIL), re-run, for every k."""
-    teams = [team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY"], start=1)]
+    teams = [numbered_team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY"], start=1)]
     for k in range(1, len(teams) + 1):
         with SmtpServer() as smtp:
             base = tmp_path / f"{window}-{k}"
             base.mkdir()
             config, path = make_config(base, smtp.port)
             engine = record(config, teams)
-            command = [sys.executable, "-m", "tests.notice_sender", str(path)]
+            command = [sys.executable, "-m", "tests.support.notice_sender", str(path)]
             process = subprocess.Popen(command, cwd=ROOT)
             if window == "data":
                 smtp.handler.kill_pid_at_data = (process.pid, k)
@@ -273,7 +232,7 @@ def test_killed_sender_never_duplicates_and_loses_nothing_silently(tmp_path, win
 
 def test_unknown_is_resent_only_when_asked_with_the_same_message_id(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1)])
+    engine = record(config, [numbered_team(1)])
     planned = plan(engine, config)
     sync_ledger(engine, config.cohort, planned, DECISION_KINDS)
     with engine.begin() as conn:
@@ -314,8 +273,8 @@ def test_cli_notify_dry_run_then_send(prefect_server, tmp_path, smtp, capfd):
 
 def test_interest_notices_are_sent_once_per_address(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1)])
-    _, decided = latest_selection(engine, config.cohort)
+    engine = record(config, [numbered_team(1)])
+    _, _decided = latest_selection(engine, config.cohort)
     people = read_interest_list(config.interest_list)
     for _ in range(2):
         planned = interest_notices(people, {"lead1@local1.example.org"}, config, DOMAIN)
@@ -327,7 +286,7 @@ def test_interest_notices_are_sent_once_per_address(tmp_path, smtp):
 
 def test_an_unusable_submitter_address_does_not_hold_back_the_leads_notice(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port)
-    engine = record(config, [team(1, Email_Address="not-an-address@")])
+    engine = record(config, [numbered_team(1, Email_Address="not-an-address@")])
     planned = send(engine, config)
     assert [(n.to, n.cc, n.refusal) for n in planned] == [("lead1@local1.example.org", "", "")]
     assert [m.recipients for m in smtp.received] == [["lead1@local1.example.org"]]
@@ -340,7 +299,7 @@ def test_a_cc_refused_at_rcpt_never_blocks_the_leads_notice(tmp_path, smtp):
     """550 for the submitter's address: the lead's notice goes without it (and without its Cc header), and the
     refusal is recorded and reported by team; a refused lead is reported by team."""
     config, _ = make_config(tmp_path, smtp.port)
-    rows = [team(1, Email_Address="helper1@local1.example.org"), team(2, "TX")]
+    rows = [numbered_team(1, Email_Address="helper1@local1.example.org"), numbered_team(2, "TX")]
     engine = record(config, rows)
     smtp.handler.rcpt_replies["helper1@local1.example.org"] = ["550 5.1.1 no such user"] * 4
     smtp.handler.rcpt_replies["lead2@local2.example.org"] = ["550 5.1.1 no such user"] * 4

@@ -5,32 +5,17 @@ from __future__ import annotations
 import pytest
 
 from schemas.columns import Col, Status
-from tasks.cutoff import apply_cutoff
-from tasks.dedupe import deduplicate
-from tasks.normalize import normalize
-from tasks.overrides import (
-    OverrideError,
-    add_staff_notes,
-    apply_before_selection,
-    parse_overrides,
-    read_sheet_overrides,
-    with_extensions,
-)
-from tasks.score import score
-from tasks.select import select
-from tasks.validate import validate
-from tests.helpers import raw_frame
-from tests.sheets_server import FakeSheetsServer, client_for
-from tests.test_selection_rules import by_row, team
+from tasks.overrides import OverrideError, parse_overrides, read_sheet_overrides, with_extensions
+from tests.support.rows import named_team
+from tests.support.selection import by_row, run
+from tests.support.sheets import FakeSheetsServer, client_for
 
 HEADER = ["team", "source_row", "action", "note", "by"]
 
 
 def run_with(config, overrides, *rows):
-    config = with_extensions(config, overrides)
-    frame = validate(normalize(raw_frame(*rows), config), config)
-    eligible = apply_before_selection(apply_cutoff(deduplicate(frame, config), config), overrides)
-    return add_staff_notes(select(score(eligible, config), config), overrides)
+    """The pipeline as the flow runs it: the extensions the overrides grant, then every step with the overrides."""
+    return run(with_extensions(config, overrides), *rows, overrides=overrides)
 
 
 def test_parse_and_refuse_bad_rows():
@@ -59,10 +44,10 @@ def test_force_select_decline_extension_and_note(config):
         run_with(
             small,
             overrides,
-            team("First EA", "TX", "A A", "6/1/2021 9:00:00"),
-            team("Second EA", "IL", "B B", "6/1/2021 9:01:00"),
-            team("Last EA", "OH", "C C", "6/3/2021 9:00:00"),
-            team("Late EA", "CA", "D D", "6/7/2021 10:20:00"),
+            named_team("First EA", "TX", "A A", "6/1/2021 9:00:00"),
+            named_team("Second EA", "IL", "B B", "6/1/2021 9:01:00"),
+            named_team("Last EA", "OH", "C C", "6/3/2021 9:00:00"),
+            named_team("Late EA", "CA", "D D", "6/7/2021 10:20:00"),
         )
     )
     assert out.loc[4, Col.STATUS] == Status.SELECTED

@@ -19,9 +19,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from schemas.config import load_config
 from tasks.store import approval_history, frozen_selection_id, latest_selection, open_store
-from tests.conftest import ROOT
-from tests.smtp_server import SmtpServer, free_port
-from tests.test_notices import make_config
+from tests.support.configs import make_config
+from tests.support.paths import ROOT
+from tests.support.smtp import SmtpServer, free_port
 
 AFTER = "2021-06-08T09:00:00-04:00"
 

@@ -6,7 +6,8 @@ import pandas as pd
 
 from tasks.decisions import SelectionSummary, decisions_frame
 from tasks.report import bar_chart, render_report, score_bins
-from tests.test_selection_rules import run, team
+from tests.support.rows import named_team
+from tests.support.selection import run
 
 
 def _summary(**changes) -> SelectionSummary:
@@ -31,11 +32,11 @@ def test_report_is_self_contained_and_escapes_applicant_text(config):
     small = config.model_copy(update={"capacity": 2, "max_per_state": 1, "reserved_seats": []})
     decided = run(
         small,
-        team("<img src=x onerror=alert(1)> Education Association", "OH", "A B"),
-        team("Second EA", "TX", "C D"),
-        team("Third EA", "OH", "E F", "6/3/2021 9:00:00"),
+        named_team("<img src=x onerror=alert(1)> Education Association", "OH", "A B"),
+        named_team("Second EA", "TX", "C D"),
+        named_team("Third EA", "OH", "E F", "6/3/2021 9:00:00"),
     )
-    html = render_report(decisions_frame(decided, small, False), _summary(), small)
+    html = render_report(decisions_frame(decided, small, provisional=False), _summary(), small)
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     outside = html.replace('xmlns="http://www.w3.org/2000/svg"', "")

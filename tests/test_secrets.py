@@ -32,10 +32,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from examples.generate import HEADERS
-from tests.corpus.build import answers, line
-from tests.sheets_server import GOOGLE_HOSTS, FakeSheetsServer, LocalRedirectAdapter
-from tests.smtp_server import RecordingHandler, free_port
-from tests.test_notices import make_config
+from tests.support.configs import make_config
+from tests.support.corpus import answers, line
+from tests.support.sheets import GOOGLE_HOSTS, FakeSheetsServer, LocalRedirectAdapter
+from tests.support.smtp import RecordingHandler, free_port
 
 PII = re.compile("zqxpii", re.IGNORECASE)  # every applicant name, address and phone below carries it
 KEY = "1SecretsTestSpreadsheetKey0123456789"
@@ -307,13 +307,12 @@ def test_no_secret_anywhere_and_pii_only_where_it_belongs(prefect_server, tmp_pa
     from prefect.blocks.system import Secret
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, PREFECT_RESULTS_PERSIST_BY_DEFAULT, temporary_settings
 
-    import flows.steps
-    import tasks.sources
+    import tasks.sheets
     from flows.intake import intake
     from flows.select_cohort import select_cohort
     from flows.send_notices import send_notices
     from schemas.config import load_config
-    from tasks.sources import service_account_client
+    from tasks.sheets import service_account_client
 
     caplog.set_level(logging.INFO)
     password = "smtp-pw-" + secrets.token_hex(16)
@@ -351,8 +350,7 @@ def test_no_secret_anywhere_and_pii_only_where_it_belongs(prefect_server, tmp_pa
             session._auth_request_session.mount(IAM, LocalRedirectAdapter(account.base_url))
             return client
 
-        monkeypatch.setattr(flows.steps, "service_account_client", local_client)
-        monkeypatch.setattr(tasks.sources, "service_account_client", local_client)
+        monkeypatch.setattr(tasks.sheets, "service_account_client", local_client)
         out = tmp_path / "out"
         settings = {PREFECT_RESULTS_PERSIST_BY_DEFAULT: True, PREFECT_LOCAL_STORAGE_PATH: str(results)}
         with temporary_settings(updates=settings):
@@ -379,6 +377,7 @@ def test_no_secret_anywhere_and_pii_only_where_it_belongs(prefect_server, tmp_pa
     # The secrets were really used: the SMTP login and the JWTs signed with the key from the Secret block.
     assert smtp.logins and all(ok for _, ok in smtp.logins)
     assert account.assertions and all(account.signed_by_this_key(jwt) for jwt in account.assertions)
+    assert len(account.assertions) == 1, "the runs' reads and the write-back share one client and its access token"
     assert len(received) == 2 and report.failed and report.problems  # one refused by the server, one invalid row
 
     config = load_config(config_path)
@@ -434,9 +433,25 @@ MARKED_KEY = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY
     ids=["bom", "truncated", "yaml", "bare", "list", "unusable"],
 )
 def test_a_bad_service_account_key_is_refused_without_quoting_it(text):
-    from tasks.sources import SourceError, service_account_client
+    from tasks.sheets import SourceError, service_account_client
 
     with pytest.raises(SourceError) as caught:
         service_account_client(text)
     assert "S3CRET" not in str(caught.value)
     assert "service-account key" in str(caught.value)
+
+
+def test_one_client_per_service_account_key(tmp_path):
+    """The same key gives the same client, given as JSON or as a key file (read on each call); another key, another."""
+    from tasks.sheets import service_account_client
+
+    with ServiceAccount() as account, ServiceAccount() as other:
+        text = json.dumps(account.info)
+        key_file = tmp_path / "key.json"
+        key_file.write_text(text, encoding="utf-8")
+        client = service_account_client(text)
+        assert service_account_client(text) is client
+        assert service_account_client(str(key_file)) is client
+        assert service_account_client(json.dumps(other.info)) is not client
+        key_file.write_text(json.dumps(other.info), encoding="utf-8")
+        assert service_account_client(str(key_file)) is not client

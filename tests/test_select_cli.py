@@ -10,8 +10,8 @@ import pytest
 from examples.generate import HEADERS, write_csv
 from flows.cli import EXIT_NOTHING_SELECTED, EXIT_STAFF_ERROR, main
 from schemas.columns import Col, Status
-from tests.conftest import CONFIG_PATH
-from tests.helpers import row
+from tests.support.paths import CONFIG_PATH
+from tests.support.rows import row
 
 AFTER = "2021-06-08T09:00:00-04:00"
 

@@ -16,18 +16,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from examples.generate import HEADERS, generate_rows
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Derived, Status
 from schemas.config import CohortConfig, ReservedSeats
-from tasks.cutoff import apply_cutoff
 from tasks.decisions import decisions_frame, summarize_selection, write_decisions
-from tasks.dedupe import deduplicate
-from tasks.normalize import normalize
-from tasks.score import score
-from tasks.select import select
+from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.sources import values_to_frame
-from tasks.validate import validate
-from tests.conftest import CONFIG_PATH
-from tests.helpers import row
+from tests.support.paths import CONFIG_PATH
+from tests.support.rows import row
 
 FINAL = {Status.SELECTED, Status.WAITLISTED, Status.INVALID, Status.DUPLICATE, Status.LATE}
 DECIDED = {Status.SELECTED, Status.WAITLISTED}
@@ -36,8 +31,7 @@ FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthChe
 
 def run(values: list[list[str]], config: CohortConfig) -> pd.DataFrame:
     """The pure pipeline from the sheet's response rows (no header) to decisions."""
-    frame = validate(normalize(values_to_frame([list(HEADERS), *values]), config), config)
-    return select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
+    return run_pipeline(values_to_frame([list(HEADERS), *values]), PipelineInputs(config))
 
 
 # ------------------------------------------------------------------------------------------- strategies
@@ -193,9 +187,9 @@ def best_first(out: pd.DataFrame) -> list[int]:
     """Source rows of the decided teams, best first: higher score, earlier submission, then stable id."""
     decided = out[out[Col.STATUS].isin(DECIDED)]
     keyed = zip(
-        (-decided[Out.SCORE]).tolist(),
+        (-decided[Derived.SCORE]).tolist(),
         decided[Col.SUBMITTED_AT].tolist(),
-        decided[Out.STABLE_ID].tolist(),
+        decided[Derived.STABLE_ID].tolist(),
         decided[Col.SOURCE_ROW].tolist(),
         strict=True,
     )
@@ -227,9 +221,9 @@ def outcomes_by_content(values: list[list[str]], out: pd.DataFrame) -> Counter:
         for source_row, status, rank, points, duplicate_of in zip(
             out[Col.SOURCE_ROW],
             out[Col.STATUS],
-            out[Out.RANK],
-            out[Out.SCORE],
-            out[Out.DUPLICATE_OF],
+            out[Derived.RANK],
+            out[Derived.SCORE],
+            out[Derived.DUPLICATE_OF],
             strict=True,
         )
     )
@@ -255,14 +249,14 @@ def test_capacity_state_cap_and_reserved_seats_are_never_exceeded(config, data):
     out = run(data.draw(inputs()), cohort)
     assert (out[Col.STATUS] == Status.SELECTED).sum() <= cohort.capacity
     assert all(n <= cohort.max_per_state for n in selected_per_state(out).values())
-    holders = out[out[Out.RESERVED_SEAT] != ""]
+    holders = out[out[Derived.RESERVED_SEAT] != ""]
     assert (holders[Col.STATUS] == Status.SELECTED).all()
     reserves = {r.name: r for r in cohort.reserved_seats}
-    for name, count in holders[Out.RESERVED_SEAT].value_counts().items():
+    for name, count in holders[Derived.RESERVED_SEAT].value_counts().items():
         assert name in reserves
         assert count <= reserves[name].seats
         field, value = reserves[name].field, reserves[name].value
-        assert all(value in chosen for chosen in holders.loc[holders[Out.RESERVED_SEAT] == name, field])
+        assert all(value in chosen for chosen in holders.loc[holders[Derived.RESERVED_SEAT] == name, field])
 
 
 @FAST
@@ -290,11 +284,11 @@ def test_waitlisted_team_outranks_a_selected_one_only_when_capped_or_reserved(co
         for worse in order[position + 1 :]:
             if status[worse] == Status.SELECTED:
                 capped = per_state[out.at[better, Col.STATE]] >= cohort.max_per_state
-                assert capped or out.at[worse, Out.RESERVED_SEAT] != "", (better, worse)
+                assert capped or out.at[worse, Derived.RESERVED_SEAT] != "", (better, worse)
     for kind in (Status.SELECTED, Status.WAITLISTED):
         ranked = [r for r in order if status[r] == kind]
-        assert out.loc[ranked, Out.RANK].tolist() == list(range(1, len(ranked) + 1))
-    assert out.loc[~status.isin(DECIDED), Out.RANK].isna().all()
+        assert out.loc[ranked, Derived.RANK].tolist() == list(range(1, len(ranked) + 1))
+    assert out.loc[~status.isin(DECIDED), Derived.RANK].isna().all()
 
 
 @FAST
@@ -334,8 +328,8 @@ def test_same_input_and_config_give_byte_identical_files(config, data, provision
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         for out_dir in (first, second):
             out = run([list(cells) for cells in values], cohort)
-            summary = summarize_selection(out, cohort, CONFIG_PATH, "0" * 64, provisional)
-            paths = write_decisions(decisions_frame(out, cohort, provisional), summary, Path(out_dir))
+            summary = summarize_selection(out, cohort, CONFIG_PATH, "0" * 64, provisional=provisional)
+            paths = write_decisions(decisions_frame(out, cohort, provisional=provisional), summary, Path(out_dir))
             written.append([path.read_bytes() for path in paths])
     assert written[0] == written[1]
 
@@ -345,12 +339,12 @@ def test_same_input_and_config_give_byte_identical_files(config, data, provision
 def test_duplicates_name_a_decided_row_of_the_same_team(config, data):
     out = run(data.draw(inputs()), data.draw(configs(config))).set_index(Col.SOURCE_ROW, drop=False)
     duplicates = out[out[Col.STATUS] == Status.DUPLICATE]
-    assert out.loc[out[Col.STATUS] != Status.DUPLICATE, Out.DUPLICATE_OF].isna().all()
-    for source_row, kept in duplicates[Out.DUPLICATE_OF].items():
+    assert out.loc[out[Col.STATUS] != Status.DUPLICATE, Derived.DUPLICATE_OF].isna().all()
+    for source_row, kept in duplicates[Derived.DUPLICATE_OF].items():
         assert not pd.isna(kept) and int(kept) in out.index, source_row
         assert kept != source_row
         assert out.at[int(kept), Col.STATUS] in DECIDED, (source_row, kept)
-        assert out.at[int(kept), Out.TEAM_KEY] == out.at[source_row, Out.TEAM_KEY]
+        assert out.at[int(kept), Derived.TEAM_KEY] == out.at[source_row, Derived.TEAM_KEY]
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,34 +7,16 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from schemas.columns import Col, Out, Status
+from schemas.columns import Col, Derived, Status
 from schemas.config import ConfigError, Criterion, Extension, ReservedSeats, parse_config
-from tasks.cutoff import DeadlineNotPassedError, apply_cutoff, check_deadline_passed, local_time_text
-from tasks.decisions import decisions_frame, printable, spreadsheet_safe
-from tasks.dedupe import deduplicate, name_key
-from tasks.normalize import normalize
-from tasks.score import RubricDataError, score
-from tasks.select import select
-from tasks.validate import validate
-from tests.helpers import raw_frame, row
-
-
-def run(config, *rows: list[str]) -> pd.DataFrame:
-    """The pure pipeline from sheet rows to decisions."""
-    frame = validate(normalize(raw_frame(*rows), config), config)
-    return select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
-
-
-def by_row(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.set_index(Col.SOURCE_ROW)
-
-
-def team(name: str, state: str, lead: str, stamp: str = "6/1/2021 12:00:00", **more: str) -> list[str]:
-    email = lead.lower().replace(" ", ".") + "@example.org"
-    return row(
-        Local_Association_name=name, State=state, Team_lead_name=lead, Team_lead_email=email, Timestamp=stamp, **more
-    )
-
+from tasks.cells import spreadsheet_safe
+from tasks.cutoff import DeadlineNotPassedError, check_deadline_passed
+from tasks.decisions import decisions_frame, printable
+from tasks.dedupe import name_key
+from tasks.local_time import local_time_text
+from tasks.score import RubricDataError
+from tests.support.rows import named_team
+from tests.support.selection import by_row, run
 
 # -------------------------------------------------------------------------------------------- dedupe
 
@@ -50,12 +32,12 @@ def test_name_variant_with_same_lead_is_one_team_latest_kept(config):
     out = by_row(
         run(
             config,
-            team("Troy Education Association", "NY", "Dana Whitfield", "5/20/2021 10:00:00"),
-            team("  troy education assn ", "New York", "Dana Whitfield", "6/2/2021 9:00:00"),
+            named_team("Troy Education Association", "NY", "Dana Whitfield", "5/20/2021 10:00:00"),
+            named_team("  troy education assn ", "New York", "Dana Whitfield", "6/2/2021 9:00:00"),
         )
     )
     assert out.loc[2, Col.STATUS] == Status.DUPLICATE
-    assert out.loc[2, Out.DUPLICATE_OF] == 3
+    assert out.loc[2, Derived.DUPLICATE_OF] == 3
     assert "row 3 is the one used" in out.loc[2, Col.REASONS]
     assert out.loc[3, Col.STATUS] == Status.SELECTED
 
@@ -64,50 +46,54 @@ def test_fuzzy_name_with_same_lead_email_is_merged(config):
     out = by_row(
         run(
             config,
-            team("Springfield Education Association", "IL", "Ana Ruiz", "5/20/2021 10:00:00"),
-            team("Springfeild Education Association", "IL", "Ana Ruiz", "5/21/2021 10:00:00"),
+            named_team("Springfield Education Association", "IL", "Ana Ruiz", "5/20/2021 10:00:00"),
+            named_team("Springfeild Education Association", "IL", "Ana Ruiz", "5/21/2021 10:00:00"),
         )
     )
-    assert out.loc[2, Out.DUPLICATE_OF] == 3
+    assert out.loc[2, Derived.DUPLICATE_OF] == 3
 
 
 def test_fuzzy_name_only_is_flagged_not_merged(config):
     out = by_row(
         run(
             config,
-            team("Troy Education Association", "NY", "Dana Whitfield"),
-            team("Troy Educational Association", "NY", "Pat Lane", "6/2/2021 9:00:00"),
+            named_team("Troy Education Association", "NY", "Dana Whitfield"),
+            named_team("Troy Educational Association", "NY", "Pat Lane", "6/2/2021 9:00:00"),
         )
     )
     assert set(out[Col.STATUS]) == {Status.SELECTED}
-    assert out.loc[2, Out.POSSIBLE_DUPLICATE_OF] == "3"
-    assert out.loc[3, Out.POSSIBLE_DUPLICATE_OF] == "2"
+    assert out.loc[2, Derived.POSSIBLE_DUPLICATE_OF] == "3"
+    assert out.loc[3, Derived.POSSIBLE_DUPLICATE_OF] == "2"
 
 
 def test_numbers_in_names_are_significant(config):
     out = by_row(
         run(
             config,
-            team("Cedar District 1 Education Association", "IA", "Kim Lee"),
-            team("Cedar District 13 Education Association", "IA", "Ray Poe"),
+            named_team("Cedar District 1 Education Association", "IA", "Kim Lee"),
+            named_team("Cedar District 13 Education Association", "IA", "Ray Poe"),
         )
     )
     assert set(out[Col.STATUS]) == {Status.SELECTED}
-    assert set(out[Out.POSSIBLE_DUPLICATE_OF]) == {""}
+    assert set(out[Derived.POSSIBLE_DUPLICATE_OF]) == {""}
 
 
 def test_same_name_in_another_state_is_another_team(config):
     out = run(
-        config, team("Franklin Education Association", "OH", "A B"), team("Franklin Education Association", "TN", "C D")
+        config,
+        named_team("Franklin Education Association", "OH", "A B"),
+        named_team("Franklin Education Association", "TN", "C D"),
     )
     assert set(out[Col.STATUS]) == {Status.SELECTED}
 
 
 def test_lookalike_characters_are_flagged_not_merged(config):
     cyrillic_t = "\u0422roy Education Association"
-    out = by_row(run(config, team("Troy Education Association", "NY", "A B"), team(cyrillic_t, "NY", "C D")))
+    out = by_row(
+        run(config, named_team("Troy Education Association", "NY", "A B"), named_team(cyrillic_t, "NY", "C D"))
+    )
     assert set(out[Col.STATUS]) == {Status.SELECTED}
-    assert out.loc[3, Out.POSSIBLE_DUPLICATE_OF] == "2"
+    assert out.loc[3, Derived.POSSIBLE_DUPLICATE_OF] == "2"
 
 
 def test_same_lead_email_with_another_name_is_flagged_for_staff_not_merged(config):
@@ -115,34 +101,34 @@ def test_same_lead_email_with_another_name_is_flagged_for_staff_not_merged(confi
     out = by_row(
         run(
             config,
-            team("Salem Education Association", "OR", "Jo Hale", "5/1/2021 10:00:00"),
-            team("Salem Classified Employees", "OR", "Jo Hale", "5/2/2021 10:00:00"),
+            named_team("Salem Education Association", "OR", "Jo Hale", "5/1/2021 10:00:00"),
+            named_team("Salem Classified Employees", "OR", "Jo Hale", "5/2/2021 10:00:00"),
         )
     )
-    assert out[Out.DUPLICATE_OF].isna().all()
+    assert out[Derived.DUPLICATE_OF].isna().all()
     assert {out.loc[2, Col.STATUS], out.loc[3, Col.STATUS]} == {Status.SELECTED}
-    assert "3" in str(out.loc[2, Out.POSSIBLE_DUPLICATE_OF]) and "2" in str(out.loc[3, Out.POSSIBLE_DUPLICATE_OF])
+    assert "3" in str(out.loc[2, Derived.POSSIBLE_DUPLICATE_OF]) and "2" in str(out.loc[3, Derived.POSSIBLE_DUPLICATE_OF])
 
 
 def test_kept_row_is_latest_on_time_not_the_late_resubmission(config):
     out = by_row(
         run(
             config,
-            team("Troy Education Association", "NY", "Dana Whitfield", "6/1/2021 10:00:00"),
-            team("Troy Education Association", "NY", "Dana Whitfield", "6/7/2021 10:30:00"),
+            named_team("Troy Education Association", "NY", "Dana Whitfield", "6/1/2021 10:00:00"),
+            named_team("Troy Education Association", "NY", "Dana Whitfield", "6/7/2021 10:30:00"),
         )
     )
     assert out.loc[2, Col.STATUS] == Status.SELECTED
     assert out.loc[3, Col.STATUS] == Status.DUPLICATE
-    assert out.loc[3, Out.DUPLICATE_OF] == 2
+    assert out.loc[3, Derived.DUPLICATE_OF] == 2
 
 
 def test_invalid_resubmission_does_not_replace_a_valid_one(config):
     out = by_row(
         run(
             config,
-            team("Troy Education Association", "NY", "Dana Whitfield", "6/1/2021 10:00:00"),
-            team(
+            named_team("Troy Education Association", "NY", "Dana Whitfield", "6/1/2021 10:00:00"),
+            named_team(
                 "Troy Education Association",
                 "NY",
                 "Dana Whitfield",
@@ -163,12 +149,12 @@ def test_invalid_resubmission_does_not_replace_a_valid_one(config):
     [("6/7/2021 9:59:59", Status.SELECTED), ("6/7/2021 10:00:00", Status.SELECTED), ("6/7/2021 10:00:01", Status.LATE)],
 )
 def test_deadline_to_the_second(config, stamp, status):
-    out = run(config, team("Troy Education Association", "NY", "A B", stamp))
+    out = run(config, named_team("Troy Education Association", "NY", "A B", stamp))
     assert out.loc[0, Col.STATUS] == status
 
 
 def test_late_reason_says_when(config):
-    out = run(config, team("Troy Education Association", "NY", "A B", "6/7/2021 10:00:01"))
+    out = run(config, named_team("Troy Education Association", "NY", "A B", "6/7/2021 10:00:01"))
     assert out.loc[0, Col.REASONS] == (
         "Late: submitted at 10:00:01 AM EDT on June 7, 2021, after the deadline of 10:00:00 AM EDT on June 7, 2021"
     )
@@ -176,8 +162,8 @@ def test_late_reason_says_when(config):
 
 def test_deadline_across_a_dst_change(config):
     winter = config.model_copy(update={"deadline": dt.datetime.fromisoformat("2021-11-08T10:00:00-05:00")})
-    on_time = run(winter, team("Troy EA", "NY", "A B", "11/8/2021 10:00:00"))
-    late = run(winter, team("Troy EA", "NY", "A B", "11/8/2021 10:00:01"))
+    on_time = run(winter, named_team("Troy EA", "NY", "A B", "11/8/2021 10:00:00"))
+    late = run(winter, named_team("Troy EA", "NY", "A B", "11/8/2021 10:00:01"))
     assert on_time.loc[0, Col.STATUS] == Status.SELECTED
     assert late.loc[0, Col.STATUS] == Status.LATE
     assert local_time_text(winter.deadline, winter.timezone) == "10:00:00 AM EST on November 8, 2021"
@@ -199,13 +185,13 @@ def test_extension_by_row_and_by_team_is_recorded(config):
     out = by_row(
         run(
             granted,
-            team("Troy EA", "NY", "A B", "6/7/2021 10:05:00"),
-            team("Springfield Education Association", "IL", "C D", "6/7/2021 10:30:00"),
-            team("Springfield Education Association", "IL", "C D", "6/7/2021 11:30:00"),
+            named_team("Troy EA", "NY", "A B", "6/7/2021 10:05:00"),
+            named_team("Springfield Education Association", "IL", "C D", "6/7/2021 10:30:00"),
+            named_team("Springfield Education Association", "IL", "C D", "6/7/2021 11:30:00"),
         )
     )
     assert out.loc[2, Col.STATUS] == Status.SELECTED
-    assert out.loc[2, Out.EXTENSION] == "On time by staff extension: Form outage at 9:55 AM"
+    assert out.loc[2, Derived.EXTENSION] == "On time by staff extension: Form outage at 9:55 AM"
     assert out.loc[2, Col.REASONS].endswith("; On time by staff extension: Form outage at 9:55 AM")
     assert out.loc[3, Col.STATUS] == Status.SELECTED
     assert out.loc[4, Col.STATUS] == Status.DUPLICATE  # after the extension's end: not the kept row
@@ -225,7 +211,7 @@ def test_select_refuses_before_the_deadline_unless_preview(config):
 def test_points_per_criterion_and_their_sum(config):
     out = run(
         config,
-        team(
+        named_team(
             "Troy EA",
             "NY",
             "A B",
@@ -238,7 +224,7 @@ def test_points_per_criterion_and_their_sum(config):
     assert out["points_new_program"] == 2
     assert out["points_education_levels"] == 1.5
     assert out["points_first_time"] == 0  # NY:troy education association took part before
-    assert out[Out.SCORE] == 6.5
+    assert out[Derived.SCORE] == 6.5
 
 
 def test_weights_caps_contains_and_reviews(config, tmp_path):
@@ -254,7 +240,7 @@ def test_weights_caps_contains_and_reviews(config, tmp_path):
     scored_config = config.model_copy(update={"rubric": rubric, "reviews": reviews})
     out = run(
         scored_config,
-        team(
+        named_team(
             "Salem EA",
             "NY",
             "A B",
@@ -263,7 +249,7 @@ def test_weights_caps_contains_and_reviews(config, tmp_path):
         ),
     ).iloc[0]
     assert (out["points_families"], out["points_higher_ed"], out["points_review"]) == (6, 4, 2.25)
-    assert out[Out.SCORE] == 12.25
+    assert out[Derived.SCORE] == 12.25
 
 
 def test_bad_reviews_file_is_a_clear_error(config, tmp_path):
@@ -271,13 +257,13 @@ def test_bad_reviews_file_is_a_clear_error(config, tmp_path):
     reviews.write_text("team_key,reviewer,score\nNY:x,r1,great\n")
     bad = config.model_copy(update={"rubric": [Criterion(name="review", kind="reviews")], "reviews": reviews})
     with pytest.raises(RubricDataError, match="not numbers"):
-        run(bad, team("Troy EA", "NY", "A B"))
+        run(bad, named_team("Troy EA", "NY", "A B"))
 
 
 def test_rubric_naming_an_unknown_field_is_a_config_error(config):
     data = config.model_dump(mode="json")
     data["rubric"] = [{"name": "shoes", "kind": "map", "field": "shoe_size", "map": {"a": 1}}]
-    with pytest.raises(ConfigError, match="rubric.0: field 'shoe_size' is not a form field"):
+    with pytest.raises(ConfigError, match=r"rubric\.0: field 'shoe_size' is not a form field"):
         parse_config(data)
 
 
@@ -286,7 +272,7 @@ def test_rubric_naming_an_unknown_field_is_a_config_error(config):
 
 def _pool(n: int, states: list[str]) -> list[list[str]]:
     return [
-        team(
+        named_team(
             f"Local {i} Education Association", states[i % len(states)], f"Lead {i}", f"6/{1 + i % 5}/2021 9:{i:02d}:00"
         )
         for i in range(n)
@@ -299,8 +285,8 @@ def test_capacity_and_cap_with_readable_reasons(config):
     selected = out[out[Col.STATUS] == Status.SELECTED]
     assert len(selected) == 3
     assert selected[Col.STATE].value_counts().max() == 1
-    waitlisted = out[out[Col.STATUS] == Status.WAITLISTED].sort_values(Out.RANK)
-    assert waitlisted[Out.RANK].tolist() == [1, 2, 3]
+    waitlisted = out[out[Col.STATUS] == Status.WAITLISTED].sort_values(Derived.RANK)
+    assert waitlisted[Derived.RANK].tolist() == [1, 2, 3]
     assert any("Illinois already has 1 selected teams (the limit per state)" in r for r in waitlisted[Col.REASONS])
     assert selected[Col.REASONS].str.match(r"Selected: rank \d of 3, 0 points").all()
 
@@ -310,8 +296,8 @@ def test_ties_break_by_earlier_submission(config):
     out = by_row(
         run(
             flat,
-            team("Early Education Association", "OH", "A B", "6/1/2021 9:00:00"),
-            team("Later EA", "TX", "C D", "6/1/2021 9:00:01"),
+            named_team("Early Education Association", "OH", "A B", "6/1/2021 9:00:00"),
+            named_team("Later EA", "TX", "C D", "6/1/2021 9:00:01"),
         )
     )
     assert out.loc[2, Col.STATUS] == Status.SELECTED
@@ -327,9 +313,9 @@ def test_reserved_seat_goes_to_best_qualifying_team(config):
     out = by_row(
         run(
             cfg,
-            team("A EA", "OH", "A A", ESP_job_families_represented_on_the_team=many),
-            team("B EA", "TX", "B B", ESP_job_families_represented_on_the_team=many),
-            team("C EA", "IL", "C C", Education_levels_your_local_serves="Higher Education"),
+            named_team("A EA", "OH", "A A", ESP_job_families_represented_on_the_team=many),
+            named_team("B EA", "TX", "B B", ESP_job_families_represented_on_the_team=many),
+            named_team("C EA", "IL", "C C", Education_levels_your_local_serves="Higher Education"),
         )
     )
     assert out.loc[4, Col.STATUS] == Status.SELECTED
@@ -343,7 +329,7 @@ def test_capacity_above_applicants_selects_everyone(config):
 
 
 def test_all_invalid_selects_nobody(config):
-    out = run(config, team("A EA", "Narnia", "A B"), team("B EA", "Oz", "C D"))
+    out = run(config, named_team("A EA", "Narnia", "A B"), named_team("B EA", "Oz", "C D"))
     assert (out[Col.STATUS] == Status.INVALID).all()
 
 
@@ -356,7 +342,7 @@ def test_formula_text_is_neutralized():
 
 
 def test_decisions_have_every_row_and_the_criteria_columns(config):
-    out = run(config, team("=cmd|' /C calc'!A0", "NY", "A B"), team("B EA", "Narnia", "C D"))
+    out = run(config, named_team("=cmd|' /C calc'!A0", "NY", "A B"), named_team("B EA", "Narnia", "C D"))
     decisions = printable(decisions_frame(out, config, provisional=True))
     assert decisions[Col.SOURCE_ROW].tolist() == [2, 3]
     assert decisions.loc[0, Col.LOCAL_NAME].startswith("'=")
@@ -367,9 +353,9 @@ def test_decisions_have_every_row_and_the_criteria_columns(config):
 
 def test_lookalike_name_with_same_lead_name_is_not_merged(config):
     cyrillic_t = "\u0422roy Education Association"
-    first = team("Troy Education Association", "NY", "A B")
-    second = team(cyrillic_t, "NY", "A B")
+    first = named_team("Troy Education Association", "NY", "A B")
+    second = named_team(cyrillic_t, "NY", "A B")
     second[6] = "other.address@example.org"  # same lead name, another email
     out = by_row(run(config, first, second))
     assert set(out[Col.STATUS]) == {Status.SELECTED}
-    assert out.loc[3, Out.POSSIBLE_DUPLICATE_OF] == "2"
+    assert out.loc[3, Derived.POSSIBLE_DUPLICATE_OF] == "2"

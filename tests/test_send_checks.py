@@ -12,13 +12,16 @@ from flows.cli import EXIT_STAFF_ERROR, main
 from schemas.ledger import LedgerState
 from tasks.delivery import deliver
 from tasks.ledger import ledger
-from tasks.lifecycle import current_decisions, team_rows
 from tasks.notices import plan_notices
 from tasks.smtp import smtp_settings
 from tasks.store import action_log, approval_history, open_store
-from tests.smtp_server import SmtpServer, free_port
-from tests.test_concurrent_runs import AFTER, LATER, _free_a_seat, _selected_and_sent
-from tests.test_notices import make_config, record, team
+from tasks.teams import current_decisions, team_rows
+from tests.support.configs import make_config
+from tests.support.moments import AFTER, LATER
+from tests.support.rows import numbered_team
+from tests.support.scenarios import free_a_seat, selected_and_sent
+from tests.support.selection import record
+from tests.support.smtp import SmtpServer, free_port
 
 AS_OF = dt.datetime.fromisoformat(AFTER)
 
@@ -53,7 +56,8 @@ def test_a_missing_smtp_password_fails_before_approval_is_asked(prefect_server, 
 
 def test_an_unreachable_server_stops_the_send_within_30_seconds(tmp_path):
     config, _ = make_config(tmp_path, free_port())  # nothing listens there
-    engine = record(config, [team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY"], start=1)])
+    teams = [numbered_team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY"], start=1)]
+    engine = record(config, teams)
     plan = plan_notices(engine, config, "decisions", AS_OF)
     started = time.monotonic()
     report = deliver(engine, config, plan, smtp_settings(config), base_delay=1.0)
@@ -66,8 +70,8 @@ def test_an_unreachable_server_stops_the_send_within_30_seconds(tmp_path):
 
 def test_promote_without_send_records_nothing_and_starts_no_clock(prefect_server, tmp_path, capfd):
     with SmtpServer() as smtp:
-        config, path = _selected_and_sent(tmp_path, smtp)
-        _free_a_seat(path, config)
+        config, path = selected_and_sent(tmp_path, smtp)
+        free_a_seat(path, config)
         engine = open_store(config.database_url)
         before = len(action_log(engine, config.cohort_id))
         assert main(["promote", "--config", str(path), "--as-of", LATER, "--out", str(tmp_path / "dry")]) == 0
@@ -93,7 +97,7 @@ def test_promote_without_send_records_nothing_and_starts_no_clock(prefect_server
 
 def test_a_promote_with_nothing_to_send_needs_no_smtp_secret(prefect_server, tmp_path, monkeypatch):
     with SmtpServer() as smtp:
-        config, path = _selected_and_sent(tmp_path, smtp)
+        _config, path = selected_and_sent(tmp_path, smtp)
     data = yaml.safe_load(path.read_text())
     data["email"]["smtp"] |= {"username": "esp-mentoring@example.org", "password": {"env": "SMTP_PASSWORD"}}
     path.write_text(yaml.safe_dump(data))
@@ -103,7 +107,7 @@ def test_a_promote_with_nothing_to_send_needs_no_smtp_secret(prefect_server, tmp
 
 def test_renaming_the_cohort_after_the_notices_is_refused_unless_its_id_is_given(prefect_server, tmp_path, capfd):
     with SmtpServer() as smtp:
-        config, path = _selected_and_sent(tmp_path, smtp)
+        config, path = selected_and_sent(tmp_path, smtp)
         sent = len(smtp.received)
         data = yaml.safe_load(path.read_text())
         data["cohort"] = "2021 (spring)"

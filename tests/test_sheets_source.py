@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,10 +10,12 @@ from examples.generate import HEADERS, example_rows, generate_rows, iter_sheet_v
 from schemas.columns import Col
 from schemas.config import load_config
 from tasks.normalize import MissingQuestionError, normalize
-from tasks.sources import RetryingHTTPClient, SheetSource, SourceError, values_to_frame
-from tests.sheets_server import FakeSheetsServer, client_for
+from tasks.sheets import RetryingHTTPClient, SourceError
+from tasks.sources import SheetSource, values_to_frame
+from tests.support.paths import CONFIG_PATH
+from tests.support.sheets import FakeSheetsServer, client_for
 
-CONFIG = load_config(Path(__file__).parents[1] / "cohorts/esp-2021.yaml")
+CONFIG = load_config(CONFIG_PATH)
 KEY = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 TAB = "Form Responses 1"
 WHY = HEADERS.index("Why does your local want to build an ESP mentoring program?")
@@ -222,6 +223,13 @@ def test_an_unknown_worksheet_is_named(server, client):
     with pytest.raises(SourceError, match="no worksheet named 'Form Responses 2'"):
         read(client, tab="Form Responses 2")
     assert not any("/values/" in request.path for request in server.requests)
+
+
+def test_a_read_leaves_the_shared_clients_timeout_as_it_was(server, client):
+    """The client is shared with the Overrides read and the write-back, which keep their own timeout."""
+    serve(server, [list(HEADERS)])
+    assert SheetSource(KEY, TAB, client, timeout=5.0).read_values() == [list(HEADERS)]
+    assert client.http_client.timeout is None
 
 
 def test_a_worksheet_title_with_an_apostrophe_is_read(server, client):

@@ -15,8 +15,9 @@ from tasks.smtp import SmtpSettingsError, smtp_settings
 from tasks.sources import values_to_frame
 from tasks.store import StoreError, latest_selection, open_store, selection_history
 from tasks.validate import validate
-from tests.helpers import GOOD_ROW, row
-from tests.test_notices import make_config, record, team
+from tests.support.configs import make_config
+from tests.support.rows import GOOD_ROW, numbered_team, row
+from tests.support.selection import record
 
 AFTER = "2021-06-08T09:00:00-04:00"
 
@@ -58,7 +59,7 @@ def test_out_pointing_at_a_file_is_one_message_and_records_nothing(prefect_serve
 
 def test_audit_to_a_folder_or_under_a_file_is_one_message(prefect_server, tmp_path, capfd):
     config, path = make_config(tmp_path, 25)
-    record(config, [team(1)])
+    record(config, [numbered_team(1)])
     _one_message(capfd, main(["audit", "--config", str(path), "--out", str(tmp_path)]), "is a folder")
     (tmp_path / "f").write_text("x")
     _one_message(capfd, main(["audit", "--config", str(path), "--out", str(tmp_path / "f" / "a.csv")]), "a file")
@@ -94,7 +95,7 @@ def test_a_blank_first_row_or_a_banner_row_above_the_header_keeps_sheet_row_numb
 
 def test_a_damaged_page_in_the_state_store_is_one_message(prefect_server, tmp_path, capfd):
     config, path = make_config(tmp_path, 25)
-    engine = record(config, [team(i, s) for i, s in enumerate(["OH", "TX", "IL", "CA"] * 30, start=1)])
+    engine = record(config, [numbered_team(i, s) for i, s in enumerate(["OH", "TX", "IL", "CA"] * 30, start=1)])
     engine.dispose()
     store = tmp_path / "state.sqlite"
     data = bytearray(store.read_bytes())
@@ -103,7 +104,7 @@ def test_a_damaged_page_in_the_state_store_is_one_message(prefect_server, tmp_pa
     store.write_bytes(bytes(data))
     for extra in tmp_path.glob("state.sqlite-*"):
         extra.unlink()
-    with pytest.raises(StoreError, match="is damaged .*malformed.*Restore it from a backup"):
+    with pytest.raises(StoreError, match=r"is damaged .*malformed.*Restore it from a backup"):
         latest_selection(open_store(config.database_url), config.cohort_id)
     code = main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "n")])
     _one_message(capfd, code, "is damaged")

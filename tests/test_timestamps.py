@@ -13,16 +13,13 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from schemas.columns import Col, Out, Status, check_code
+from schemas.columns import Col, Derived, Status, check_code
 from schemas.config import ConfigError, Extension, parse_config
-from tasks.cutoff import apply_cutoff
-from tasks.dedupe import deduplicate
 from tasks.normalize import normalize, parse_form_times
-from tasks.score import score
-from tasks.select import select
+from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.sources import SourceError
 from tasks.validate import validate
-from tests.helpers import raw_frame, row
+from tests.support.rows import raw_frame, row
 
 ZONE = "America/New_York"
 ORDERS = ("month-first", "day-first")
@@ -50,8 +47,7 @@ def stamped(*stamps: str) -> pd.DataFrame:
 
 def run(config, *stamps: str) -> pd.DataFrame:
     """The pure pipeline, indexed by sheet row."""
-    frame = validate(normalize(stamped(*stamps), config), config)
-    decided = select(score(apply_cutoff(deduplicate(frame, config), config), config), config)
+    decided = run_pipeline(stamped(*stamps), PipelineInputs(config))
     return decided.set_index(Col.SOURCE_ROW)
 
 
@@ -169,7 +165,7 @@ def test_rows_that_fit_neither_form_keep_the_reason(config, order, text):
     pattern = "M/D/YYYY H:MM:SS" if order == "month-first" else "D/M/YYYY H:MM:SS"
     assert out.loc[2, Col.STATUS] == Status.INVALID
     assert out.loc[2, Col.REASONS] == f"Timestamp is not a date and time the form writes ({pattern}): {text!r}"
-    assert out.loc[2, Out.REASON_CODES] == [check_code(Col.SUBMITTED_AT)]
+    assert out.loc[2, Derived.REASON_CODES] == [check_code(Col.SUBMITTED_AT)]
 
 
 # ------------------------------------------------------------------------ the hour that happens twice
@@ -180,7 +176,7 @@ def test_a_repeated_hour_long_after_the_deadline_is_late_at_its_earlier_reading(
     out = run(config, "11/7/2021 1:30:00")
     assert out.loc[2, Col.STATUS] == Status.LATE
     assert out.loc[2, Col.SUBMITTED_AT] == utc("2021-11-07 05:30:00")  # EDT, the first pass through the hour
-    assert out.loc[2, Out.REASON_CODES] == ["late"]
+    assert out.loc[2, Derived.REASON_CODES] == ["late"]
     assert out.loc[2, Col.REASONS].startswith("Late: submitted at 1:30:00 AM EDT on November 7, 2021")
 
 
@@ -208,7 +204,7 @@ def test_readings_on_either_side_of_the_deadline_stay_undecided_with_advice_that
     assert out.loc[4, Col.STATUS] == Status.SELECTED  # before the repeated hour
     assert out.loc[2, Col.STATUS] == Status.INVALID
     assert pd.isna(out.loc[2, Col.SUBMITTED_AT])
-    assert out.loc[2, Out.REASON_CODES] == [REPEATED_CODE]
+    assert out.loc[2, Derived.REASON_CODES] == [REPEATED_CODE]
     reason = out.loc[2, Col.REASONS]
     assert reason == (
         "Timestamp is in the hour that happens twice when clocks go back, and the response is on time at one "
@@ -246,7 +242,7 @@ def test_extensions_already_granted_settle_the_repeated_hour(config):
 def test_the_skipped_hour_stays_invalid(config):
     out = run(config, "3/14/2021 2:30:00")
     assert out.loc[2, Col.STATUS] == Status.INVALID
-    assert out.loc[2, Out.REASON_CODES] == [check_code("submitted_at_skipped")]
+    assert out.loc[2, Derived.REASON_CODES] == [check_code("submitted_at_skipped")]
     assert out.loc[2, Col.REASONS] == (
         "Timestamp is in the hour that clocks skip when they go forward, so the form cannot have written it "
         "(correct it in the sheet): '3/14/2021 2:30:00'"

@@ -7,7 +7,7 @@ import pytest
 from schemas.columns import Col, Status
 from tasks.normalize import normalize
 from tasks.validate import is_valid_address, summarize_intake, validate
-from tests.helpers import raw_frame, row
+from tests.support.rows import raw_frame, row
 
 
 def _reasons(config, **changes) -> str:

@@ -1,8 +1,9 @@
 """The selection and the send as one process that can kill itself (SIGKILL) at a chosen point, for the fault tests.
 
-`python -m tests.fault_runner CONFIG VALIDATED_PICKLE OUT_DIR STAGE [K]`: starts from the validated intake (made by
-the test, so this process never imports great-expectations) and runs what the flows run, in their order:
-dedupe → cutoff → score → select → record the selection → decisions.csv, summary.json, report.html → plan the
+`python -m tests.support.fault_runner CONFIG VALIDATED_PICKLE OUT_DIR STAGE [K]`: starts from the validated intake
+(made by the test, so this process never imports great-expectations) and runs what the flows run, in their order:
+the selection stages of tasks/pipeline.py (dedupe → cutoff → overrides → score → select → staff notes; the fault
+tests' cohorts have no overrides) → record the selection → decisions.csv, summary.json, report.html → plan the
 notices → freeze, sync the ledger → send over SMTP. STAGE says where to die:
 
 - `after-read`    right after the responses file is read (the validated pickle is not used)
@@ -29,20 +30,15 @@ import sqlalchemy as sa
 import tasks.delivery
 from schemas.config import load_config
 from schemas.ledger import LedgerState
-from tasks.cutoff import apply_cutoff
 from tasks.decisions import decisions_frame, summarize_selection, write_decisions
-from tasks.dedupe import deduplicate
 from tasks.delivery import deliver
 from tasks.ledger import LedgerWriter
-from tasks.normalize import normalize
 from tasks.notices import plan_notices
+from tasks.pipeline import INTAKE, SELECTION, PipelineInputs, run_pipeline
 from tasks.report import write_report
-from tasks.score import score
-from tasks.select import select
 from tasks.smtp import smtp_settings
 from tasks.sources import FileSource, values_to_frame
 from tasks.store import frozen_selection_id, open_store, record_selection
-from tasks.validate import validate
 
 AS_OF = dt.datetime(2021, 6, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
 STAGES = ("after-read", "after-select", "mid-write", "mid-record", "after-sync", "mid-send", "after-accept")
@@ -93,8 +89,8 @@ def run(config_path: str, validated: pd.DataFrame | None, out_dir: str, stage: s
         raw = values_to_frame(FileSource(config.source.path).read_values())
         if stage == "after-read":
             die()
-        validated = validate(normalize(raw, config), config)
-    decided = select(score(apply_cutoff(deduplicate(validated, config), config), config), config)
+        validated = run_pipeline(raw, PipelineInputs(config), INTAKE)
+    decided = run_pipeline(validated, PipelineInputs(config), SELECTION)
     if stage == "after-select":
         die()
     summary = summarize_selection(decided, config, Path(config_path), "input", provisional=False)
@@ -102,7 +98,9 @@ def run(config_path: str, validated: pd.DataFrame | None, out_dir: str, stage: s
     if stage == "mid-record":
         sa.event.listen(engine, "commit", lambda connection: die())
     if frozen_selection_id(engine, config.cohort_id) is None:  # once notices are out the flow reports drift
-        record_selection(engine, config.cohort_id, decided, summary.input_sha256, summary.config_sha256, False)
+        record_selection(
+            engine, config.cohort_id, decided, summary.input_sha256, summary.config_sha256, provisional=False
+        )
         decisions = decisions_frame(decided, config, provisional=False)
         write_decisions(decisions, summary, Path(out_dir))
         write_report(decisions, summary, config, Path(out_dir))

@@ -1,4 +1,5 @@
-"""Writes the bad-input corpus: `python -m tests.corpus.build` (from the project folder) rebuilds every file here.
+"""Writes the bad-input corpus: `python -m tests.support.corpus` (from the project folder) rebuilds every file in
+tests/corpus/.
 
 Each file is a small export of the responses sheet with one kind of hostile or broken input. What each must
 become (a recorded reason, handled as text, or a clear refusal) is stated in tests/test_corpus.py. Cases
@@ -13,10 +14,10 @@ import io
 from pathlib import Path
 
 from examples.generate import HEADERS
-from tests.helpers import GOOD_ROW
+from tests.support.paths import CORPUS_DIR
+from tests.support.rows import GOOD_ROW
 
-HERE = Path(__file__).resolve().parent
-# The helpers' good row, with the lead's address as a form would hold it and a phone number.
+# GOOD_ROW of tests/support/rows.py, with the lead's address as a form would hold it and a phone number.
 GOOD: dict[str, str] = GOOD_ROW | {"Team lead email": "dana@troyea.example.org", "Team lead phone": "518-555-0100"}
 TEXT_FIELDS = (
     "Local Association name",
@@ -293,10 +294,10 @@ BYTE_FILES = {"invalid_utf8.csv": invalid_utf8, "utf16_tab.csv": utf16_tab, "bom
 
 def main() -> None:
     for name, make in TEXT_FILES.items():
-        (HERE / name).write_bytes(make().encode("utf-8"))
+        (CORPUS_DIR / name).write_bytes(make().encode("utf-8"))
     for name, make in BYTE_FILES.items():
-        (HERE / name).write_bytes(make())
-    numbers_xlsx(HERE / "numbers.xlsx")
+        (CORPUS_DIR / name).write_bytes(make())
+    numbers_xlsx(CORPUS_DIR / "numbers.xlsx")
 
 
 if __name__ == "__main__":

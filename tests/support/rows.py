@@ -1,4 +1,4 @@
-"""Building blocks for tests: a response row as the form writes it, and frames made from rows."""
+"""Building blocks for tests: a response row as the form writes it, teams made from it, and frames made from rows."""
 
 from __future__ import annotations
 
@@ -44,3 +44,24 @@ def row(**changes: str) -> list[str]:
 
 def raw_frame(*rows: list[str]) -> pd.DataFrame:
     return values_to_frame([list(HEADERS), *rows])
+
+
+def numbered_team(i: int, state: str = "OH", **more: str) -> list[str]:
+    """Team i: its own local and lead address (lead{i}@local{i}.example.org), which also submitted the form."""
+    lead = f"lead{i}@local{i}.example.org"
+    answers = {
+        "Local_Association_name": f"Local {i} Education Association",
+        "State": state,
+        "Team_lead_name": f"Lead {i}",
+        "Team_lead_email": lead,
+        "Email_Address": lead,
+    }
+    return row(**(answers | more))
+
+
+def named_team(name: str, state: str, lead: str, stamp: str = "6/1/2021 12:00:00", **more: str) -> list[str]:
+    """A team by its local's name and its lead's name, whose address is made from the lead's name at example.org."""
+    email = lead.lower().replace(" ", ".") + "@example.org"
+    return row(
+        Local_Association_name=name, State=state, Team_lead_name=lead, Team_lead_email=email, Timestamp=stamp, **more
+    )

@@ -25,7 +25,7 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from requests.adapters import HTTPAdapter
 
-from tasks.sources import RetryingHTTPClient
+from tasks.sheets import RetryingHTTPClient
 
 GOOGLE_HOSTS = ("https://sheets.googleapis.com/", "https://www.googleapis.com/")
 DEFAULT_ROWS = 1000

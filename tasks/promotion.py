@@ -1,0 +1,185 @@
+"""Promotion from the waitlist: the Overrides sheet's staff actions, expiries of unanswered offers, and an offer of
+each free seat to the best-ranked waitlisted team that keeps the per-state cap and the reserved seats valid."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from schemas.columns import Col, Derived, Status
+from schemas.config import CohortConfig
+from schemas.lifecycle import SEAT_HOLDING, Action
+from schemas.states import USPS_STATES
+from schemas.store import StoreCol
+from tasks.lease import cohort_lease
+from tasks.local_time import local_time_text
+from tasks.staff_actions import overrides_moves
+from tasks.store import action_log, baseline_selection, frozen_selection_id, record_moves
+from tasks.teams import apply_actions, move_for, team_rows, with_moves
+
+PROMOTER = "promote-waitlist"  # the actor of the offers and expiries: the flow that makes them
+
+
+class PromotionReport(BaseModel):
+    """What one promotion run did: staff actions from the sheet, expired offers, new offers, free seats."""
+
+    staff_actions: list[str] = []
+    expired: list[str] = []
+    offered: list[str] = []
+    free_seats: int = 0
+    note: str = ""
+    dry_run: bool = False
+
+    def as_text(self) -> str:
+        lines = [f"Free seats after this run: {self.free_seats}"]
+        if self.dry_run and (self.staff_actions or self.expired or self.offered):
+            lines.insert(0, "Dry run: nothing is recorded and no clock starts; with send, this run would record:")
+        sections = (("Staff actions", self.staff_actions), ("Expired", self.expired), ("Offered", self.offered))
+        for title, items in sections:
+            lines.append(f"{title}: {len(items)}")
+            lines += [f"  - {item}" for item in items]
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+
+def course_start_moment(config: CohortConfig) -> dt.datetime | None:
+    """Midnight at the start of the course day, in the cohort's zone: no offer or notice reaches past it."""
+    if config.notices is None:
+        return None
+    return dt.datetime.combine(config.notices.course_start, dt.time(), tzinfo=config.zone)
+
+
+def course_started(config: CohortConfig, as_of: dt.datetime) -> bool:
+    start = course_start_moment(config)
+    return start is not None and as_of >= start
+
+
+def held_seats(teams: pd.DataFrame) -> pd.DataFrame:
+    return teams[teams[Col.STATUS].isin(list(SEAT_HOLDING))]
+
+
+def expiry_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -> list[dict]:
+    """Offers whose respond-by time has passed without an answer."""
+    offered = teams[(teams[Col.STATUS] == Status.OFFERED) & (teams[Derived.RESPOND_BY] <= pd.Timestamp(as_of))]
+    return [
+        move_for(
+            team,
+            Action.EXPIRE,
+            f"no answer by {local_time_text(team[Derived.RESPOND_BY], config.timezone)}",
+            PROMOTER,
+            as_of,
+        )
+        for _, team in offered.iterrows()
+    ]
+
+
+def offer_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -> list[dict]:
+    """Each free seat to the best-ranked waitlisted team that keeps the per-state cap and reserved seats valid."""
+    respond_by = as_of + dt.timedelta(hours=config.waitlist.offer_hours)
+    start = course_start_moment(config)
+    if start is not None:
+        respond_by = min(respond_by, start)
+    if respond_by <= as_of:
+        return []
+    held = held_seats(teams)
+    per_state = held[Col.STATE].value_counts().to_dict()
+    holders = held[Derived.RESERVED_SEAT].value_counts().to_dict()
+    waiting = teams[teams[Col.STATUS] == Status.WAITLISTED].sort_values(Derived.RANK, kind="mergesort")
+    free = config.capacity - len(held)
+    moves = []
+    while free > 0:
+        open_to = waiting[waiting[Col.STATE].map(lambda s: per_state.get(s, 0) < config.max_per_state)]
+        if open_to.empty:
+            break
+        team, seat = _next_offer(open_to, config, holders)
+        why = f"a seat is free (capacity {config.capacity}); waitlist position {int(team[Derived.RANK])}, "
+        why += "the best-ranked team"
+        state = USPS_STATES.get(team[Col.STATE], team[Col.STATE])
+        why += f" that keeps {state} within {config.max_per_state} per state"
+        if seat:
+            why += f" (reserved seat: {seat})"
+        extra = {Derived.RESPOND_BY: respond_by, Derived.RESERVED_SEAT: seat}
+        moves.append(move_for(team, Action.OFFER, why, PROMOTER, as_of) | extra)
+        per_state[team[Col.STATE]] = per_state.get(team[Col.STATE], 0) + 1
+        holders[seat] = holders.get(seat, 0) + 1
+        waiting = waiting.drop(index=team.name)
+        free -= 1
+    return moves
+
+
+def _next_offer(open_to: pd.DataFrame, config: CohortConfig, holders: dict[str, int]) -> tuple[pd.Series, str]:
+    """A reserve short of its seats takes the best qualifying team first; otherwise the best team."""
+    for reserve in config.reserved_seats:
+        if holders.get(reserve.name, 0) >= reserve.seats:
+            continue
+        qualifying = open_to[open_to[Derived.RESERVES].map(lambda names, r=reserve.name: r in names)]
+        if not qualifying.empty:
+            return qualifying.iloc[0], reserve.name
+    return open_to.iloc[0], ""
+
+
+class Promotion(BaseModel):
+    """What a promotion run would record, computed from the store without writing to it."""
+
+    report: PromotionReport
+    moves: list[dict] = []
+    actions_seen: int = 0
+
+
+def plan_promotion(
+    engine: sa.Engine,
+    config: CohortConfig,
+    as_of: dt.datetime,
+    overrides: list | None = None,
+    *,
+    dry_run: bool = False,
+) -> Promotion:
+    """Staff actions from the Overrides sheet, then expiries, then offers for free seats, each computed on the
+    decisions the previous ones leave; nothing is recorded here (the send that delivers their notices records
+    them, tasks/delivery.py), so a dry run or a run that fails later starts no clock."""
+    report = PromotionReport(dry_run=dry_run)
+    cohort = config.cohort_id
+    if frozen_selection_id(engine, cohort) is None:
+        report.note = "No decision notice has gone out yet: nothing to confirm, decline or promote."
+        return Promotion(report=report)
+    _, baseline = baseline_selection(engine, cohort)
+    log = action_log(engine, cohort)
+    done = set(log.get(StoreCol.ORIGIN, pd.Series(dtype=str)).fillna(""))
+
+    def teams_after(moves: list[dict]) -> pd.DataFrame:
+        return team_rows(apply_actions(baseline, with_moves(log, moves)))
+
+    staff = overrides_moves(teams_after([]), overrides or [], as_of, done)
+    report.staff_actions = [
+        f"{m[Derived.APPLICANT]}: {m[StoreCol.ACTION]} ({m[StoreCol.ACTOR]}: {m[StoreCol.REASON]})" for m in staff
+    ]
+    teams = teams_after(staff)
+    expired = expiry_moves(teams, config, as_of)
+    report.expired = [f"{m[Derived.APPLICANT]}: {m[StoreCol.REASON]}" for m in expired]
+    teams = teams_after(staff + expired)
+    offers: list[dict] = []
+    if course_started(config, as_of):
+        report.note = "The course has started: no more offers are made."
+    else:
+        offers = offer_moves(teams, config, as_of)
+        report.offered = [
+            f"{m[Derived.APPLICANT]}: respond by {local_time_text(m[Derived.RESPOND_BY], config.timezone)}; "
+            f"{m[StoreCol.REASON]}"
+            for m in offers
+        ]
+        report.free_seats = config.capacity - len(held_seats(teams)) - len(offers)
+    return Promotion(report=report, moves=staff + expired + offers, actions_seen=len(log))
+
+
+def promote(
+    engine: sa.Engine, config: CohortConfig, as_of: dt.datetime, overrides: list | None = None
+) -> PromotionReport:
+    """Compute and record a promotion now, under the cohort's lease (for callers without notices to send)."""
+    with cohort_lease(engine, config, PROMOTER):
+        promotion = plan_promotion(engine, config, as_of, overrides)
+        record_moves(engine, config.cohort_id, promotion.moves, promotion.actions_seen)
+    return promotion.report
