@@ -150,7 +150,7 @@ def _plan(engine: Any, config: Any, n_notices: int) -> tuple[Any, int]:
     sendable = [n for n in planned if not n.refusal]
     if len(sendable) < n_notices:
         raise RuntimeError(f"the synthetic selection has only {len(sendable)} sendable notices, {n_notices} needed")
-    plan = NoticePlan(run="decisions", selection_id=head["id"], actions_seq=0, notices=sendable[:n_notices])
+    plan = NoticePlan(run="decisions", selection_id=head.id, actions_seq=0, notices=sendable[:n_notices])
     return plan, len(planned)
 
 

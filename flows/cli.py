@@ -15,7 +15,7 @@ from schemas.columns import Status
 from schemas.config import load_config
 from schemas.errors import StaffError
 from schemas.ledger import RunKind
-from schemas.lifecycle import STAFF_ACTIONS, Action
+from schemas.lifecycle import STAFF_ACTIONS, Action, StaffRequest
 from tasks.drift import DriftReport
 
 EXIT_STAFF_ERROR = 2
@@ -167,7 +167,9 @@ def _run_action(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     moment = args.as_of or dt.datetime.now(dt.UTC)
-    said = record_staff_action(open_cohort_store(config), config, args.team, args.command, args.reason, args.by, moment)
+    said = record_staff_action(
+        open_cohort_store(config), config, StaffRequest(args.team, args.command, args.reason, args.by, moment)
+    )
     print(said)
     print("The team's notice goes out with the next promote-waitlist run (or `cohort-select promote --send`).")
     return 0

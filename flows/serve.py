@@ -66,7 +66,7 @@ def deployments(prefect_yaml: str, config_path: str | None) -> list[RunnerDeploy
 
 def start_local_server(port: int) -> subprocess.Popen:
     """A Prefect server on 127.0.0.1 for this machine only; returns once its API answers."""
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: S603 -- a fixed argv: this interpreter's own prefect, no shell
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     )
     url = f"http://127.0.0.1:{port}/api"

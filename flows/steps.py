@@ -9,7 +9,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import pandas as pd
 from prefect import Task, get_run_logger, task
@@ -20,6 +20,7 @@ from flows.logs import quiet_staff_errors
 from schemas.columns import Col, Derived
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from schemas.ledger import ApprovalOutcome
+from schemas.lifecycle import Move
 from schemas.store import StoreCol
 from tasks.cutoff import check_deadline_passed
 from tasks.decisions import (
@@ -192,7 +193,7 @@ def publish_artifacts_task(
     columns = [Col.SOURCE_ROW, Col.STATUS, Derived.RANK, Derived.SCORE, Col.LOCAL_NAME, Col.STATE, Col.REASONS]
     create_table_artifact(
         key="decisions",
-        table=shown[columns].astype(str).to_dict(orient="records"),
+        table=cast(list[dict[str, Any]], shown[columns].astype(str).to_dict(orient="records")),  # the keys are Col
         description=f"Decisions for {config.program} {config.cohort}",
     )
     report = Path(out_dir).resolve() / "report.html"
@@ -217,7 +218,7 @@ def record_selection_task(decided: pd.DataFrame, config: CohortConfig, summary: 
 
 @private_task("plan notices")
 def plan_notices_task(
-    config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[dict] | None = None
+    config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[Move] | None = None
 ) -> NoticePlan:
     """The notices of the decisions as they stand (with `moves` not yet recorded), and what they came from."""
     return plan_notices(open_cohort_store(config), config, kind, as_of, moves)

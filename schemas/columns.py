@@ -239,7 +239,6 @@ class AuditCol(StrEnum):
     DETAIL = "detail"
 
 
-
 class ReasonCode(StrEnum):
     """Why a row has its status, as facts: notices word each for the applicant (templates/notices/reasons.yaml),
     so the staff `reasons` text, with its notes and names, never has to reach an applicant.

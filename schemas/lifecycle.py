@@ -4,6 +4,8 @@ Before the first decision notice, staff change a decision with an override and t
 it, the selection is frozen and a team's status moves only by a recorded action, along TRANSITIONS.
 """
 
+import dataclasses
+import datetime as dt
 from enum import StrEnum
 
 from schemas.columns import INITIAL_KIND_FOR_STATUS, LIFECYCLE_KIND_FOR_STATUS, Status
@@ -36,6 +38,41 @@ TRANSITIONS: dict[str, tuple[Status, frozenset[Status]]] = {
     Action.OFFER: (Status.OFFERED, frozenset({Status.WAITLISTED})),
     Action.EXPIRE: (Status.EXPIRED, frozenset({Status.OFFERED})),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """One recorded action, as a row of the store's actions table without the columns the store fills in when it
+    records it (`id`, `cohort`, `recorded_at`): each field is named after its column (StoreCol, Derived)."""
+
+    applicant: str
+    action: Action
+    from_status: str
+    to_status: str
+    actor: str
+    reason: str
+    at: dt.datetime  # when the action takes effect
+    respond_by: dt.datetime | None = None  # an offer's answer is due by then
+    reserved_seat: str = ""  # the reserve an offered seat counts towards
+    origin: str = ""  # the Overrides row a staff action came from
+
+    def as_row(self) -> dict[str, object]:
+        """Column → value, for a frame or an insert."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class StaffRequest:
+    """A confirm / decline / withdraw as staff ask for it: the team (its team_key, or row:N), the action, why, who
+    asks and when it takes effect; `origin` names the Overrides row it came from, so it is recorded once."""
+
+    team: str
+    action: str
+    reason: str
+    actor: str
+    at: dt.datetime
+    origin: str = ""
+
 
 # After the notices: the statuses that hold a seat (a promotion offers only the seats none of them holds).
 SEAT_HOLDING: frozenset[str] = frozenset({Status.SELECTED, Status.CONFIRMED, Status.OFFERED})

@@ -5,6 +5,8 @@ A column that holds a canonical field has that field's name (`Col`, `Derived`: a
 `applicant`); these are the store's own.
 """
 
+import dataclasses
+import datetime as dt
 from enum import StrEnum
 
 
@@ -63,3 +65,33 @@ class StoreCol(StrEnum):
     OUTCOME = "outcome"
     NOTE = "note"
     DECIDED_AT = "decided_at"
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectionHead:
+    """A recorded selection without its decisions: a row of the selections table, each field named after its
+    column."""
+
+    id: int
+    cohort: str
+    recorded_at: dt.datetime
+    input_sha256: str
+    config_sha256: str
+    provisional: bool  # made by a preview: no notice goes out from it
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionsHead(SelectionHead):
+    """The selection decisions are read from, and the number of recorded actions applied on top of it: moves
+    computed from these decisions are recorded only while the action sequence still is `actions_seen`."""
+
+    actions_seen: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Freeze:
+    """The selection the decision notices are sent from: the cohort's row of the freezes table."""
+
+    cohort: str
+    selection_id: int
+    frozen_at: dt.datetime

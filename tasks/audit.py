@@ -33,8 +33,12 @@ def _selections(history: pd.DataFrame) -> list[pd.DataFrame]:
             AuditCol.TEAM: "",
             AuditCol.STATUS: kind.to_numpy(),
             AuditCol.DETAIL: (
-                "selection " + heads[StoreCol.SELECTION_ID].astype(str) + ": input sha256 "
-                + heads[StoreCol.INPUT_SHA256] + ", config sha256 " + heads[StoreCol.CONFIG_SHA256]
+                "selection "
+                + heads[StoreCol.SELECTION_ID].astype(str)
+                + ": input sha256 "
+                + heads[StoreCol.INPUT_SHA256]
+                + ", config sha256 "
+                + heads[StoreCol.CONFIG_SHA256]
             ).to_numpy(),
         },
         len(heads),
@@ -47,8 +51,12 @@ def _selections(history: pd.DataFrame) -> list[pd.DataFrame]:
             AuditCol.TEAM: applicant_keys(history).to_numpy(),
             AuditCol.STATUS: history[Col.STATUS].to_numpy(),
             AuditCol.DETAIL: (
-                "selection " + history[StoreCol.SELECTION_ID].astype(str)
-                + ", row " + history[Col.SOURCE_ROW].astype(str) + ": " + history[Col.REASONS]
+                "selection "
+                + history[StoreCol.SELECTION_ID].astype(str)
+                + ", row "
+                + history[Col.SOURCE_ROW].astype(str)
+                + ": "
+                + history[Col.REASONS]
             ).to_numpy(),
         },
         len(history),
@@ -136,12 +144,12 @@ def audit_trail(engine: sa.Engine, cohort: str) -> pd.DataFrame:
     frozen = freeze_record(engine, cohort)
     if frozen:
         event: dict[str, object] = {
-            AuditCol.AT: [frozen[StoreCol.FROZEN_AT]],
+            AuditCol.AT: [frozen.frozen_at],
             AuditCol.ACTOR: "send-notices run",
             AuditCol.EVENT: "freeze",
             AuditCol.TEAM: "",
             AuditCol.STATUS: "",
-            AuditCol.DETAIL: f"selection {frozen[StoreCol.SELECTION_ID]} is the one decision notices are sent from",
+            AuditCol.DETAIL: f"selection {frozen.selection_id} is the one decision notices are sent from",
         }
         parts.append(_frame(event, 1))
     parts += _notices(ledger(engine, cohort)) + _approvals(approval_history(engine, cohort))

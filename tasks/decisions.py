@@ -105,8 +105,10 @@ def reasons_without_answers(decisions: pd.DataFrame) -> pd.Series:
     provisional = reasons.str.startswith(PROVISIONAL)
     reasons = reasons.str.removeprefix(PROVISIONAL)
     invalid = decisions[Col.STATUS] == Status.INVALID
-    failed = reasons[invalid].str.split(LIST_SEPARATOR, regex=False).map(
-        lambda parts: LIST_SEPARATOR.join(dict.fromkeys(part.split(": ")[0] for part in parts if part))
+    failed = (
+        reasons[invalid]
+        .str.split(LIST_SEPARATOR, regex=False)
+        .map(lambda parts: LIST_SEPARATOR.join(dict.fromkeys(part.split(": ")[0] for part in parts if part)))
     )
     duplicate = decisions[Col.STATUS] == Status.DUPLICATE
     used = reasons[duplicate].str.split(" (this row also had problems", n=1, regex=False).str[0]

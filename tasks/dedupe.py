@@ -55,7 +55,7 @@ def name_key(local_name: str) -> str:
 
 
 def skeleton(key: str) -> str:
-    """The name key with look-alike letters (Cyrillic "Т", accents) read as plain Latin: for comparing only."""
+    """The name key with look-alike letters (Cyrillic "Т", accents) read as plain Latin: for comparing only."""  # noqa: RUF002 -- the Cyrillic letter is the example
     return anyascii(key).casefold()
 
 
@@ -153,8 +153,8 @@ _NO_PAIRS = np.empty((0, 2), dtype="int64")
 
 def _lead_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows whose lead's email another row also gives: position, email, state ("" when unreadable), name key."""
-    codes, uniques = pd.factorize(frame[Col.LEAD_EMAIL])
-    uniques = np.asarray(uniques, dtype=object)
+    codes, unique_emails = pd.factorize(frame[Col.LEAD_EMAIL])
+    uniques = np.asarray(unique_emails, dtype=object)
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     shared = (codes >= 0) & (counts[codes] > 1) & (uniques[codes] != "")
     state = frame[Col.STATE].to_numpy(dtype=object)[shared]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
 
-from schemas.columns import INITIAL_DECISION_KINDS
+from schemas.columns import INITIAL_DECISION_KINDS, Derived
 from schemas.config import CohortConfig
 from schemas.ledger import CLAIMABLE, LedgerState, RunKind
 from schemas.store import StoreCol
@@ -22,23 +22,22 @@ from tasks.lease import cohort_lease
 from tasks.ledger import DeliveryReport, LedgerWriter, delivery_report, ledger, not_sent, sync_ledger
 from tasks.messages import Notice
 from tasks.notices import NoticePlan, kinds_of
-from tasks.smtp import SmtpSettings, SmtpUnreachableError, send_batch, smtp_settings
+from tasks.smtp import Retry, SmtpSettings, SmtpUnreachableError, send_batch, smtp_settings
 from tasks.store import check_plan_current, freeze_selection, record_moves
 
 
-def to_send(
-    engine: sa.Engine, cohort: str, planned: list[Notice], *, resend_unknown: bool
-) -> list[tuple[int, Notice]]:
+def to_send(engine: sa.Engine, cohort: str, planned: list[Notice], *, resend_unknown: bool) -> list[tuple[int, Notice]]:
     """(ledger id, notice) for each planned notice the ledger holds as claimable, in ledger order."""
     claimable = _claimable(resend_unknown=resend_unknown)
     by_key = {(n.applicant, n.kind, n.version): n for n in planned if not n.refusal}
     rows = ledger(engine, cohort)
     rows = rows[rows[StoreCol.LEDGER_STATE].isin(claimable)]
     batch = []
-    for row in rows.itertuples():
-        notice = by_key.get((row.applicant, row.kind, row.version))
+    keys = zip(rows[StoreCol.ID], rows[Derived.APPLICANT], rows[StoreCol.KIND], rows[StoreCol.VERSION], strict=True)
+    for ledger_id, applicant, kind, version in keys:
+        notice = by_key.get((applicant, kind, version))
         if notice is not None:
-            batch.append((int(row.id), notice))
+            batch.append((int(ledger_id), notice))
     return batch
 
 
@@ -51,7 +50,7 @@ def something_to_send(engine: sa.Engine, config: CohortConfig, plan: NoticePlan)
     return any(not n.refusal for n in not_sent(engine, config.cohort_id, plan.notices))
 
 
-def sync_and_send(
+def sync_and_send(  # noqa: PLR0913 -- five things a send needs, then keyword-only choices of the run
     engine: sa.Engine,
     config: CohortConfig,
     planned: list[Notice],
@@ -71,7 +70,14 @@ def sync_and_send(
     try:
         batch = to_send(engine, cohort, planned, resend_unknown=resend_unknown)
         if batch:
-            send_batch(writer, batch, config, settings or smtp_settings(config), still_holding, base_delay=base_delay)
+            send_batch(
+                writer,
+                batch,
+                config,
+                settings or smtp_settings(config),
+                still_holding=still_holding,
+                retry=Retry(base_delay=base_delay),
+            )
     except SmtpUnreachableError as exc:
         return str(exc)
     finally:
@@ -79,7 +85,7 @@ def sync_and_send(
     return ""
 
 
-def deliver(
+def deliver(  # noqa: PLR0913 -- the store, the cohort, the plan, the server, then keyword-only choices
     engine: sa.Engine,
     config: CohortConfig,
     plan: NoticePlan,

@@ -7,6 +7,7 @@ change (drift.csv) and records nothing. A notified decision changes only by a st
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -75,21 +76,22 @@ def drift(current: pd.DataFrame, rerun: pd.DataFrame, notified: set[str]) -> pd.
     rekeyed = pairs["was"] != pairs["will"]
     rows = []
     for i in pairs.index[(moved | reranked | rekeyed).to_numpy()]:
-        was, will, key = b.loc[i], a.loc[i], pairs.at[i, "was"]
+        was, will = b.loc[i], a.loc[i]
+        key, rekey = cast(str, pairs.at[i, "was"]), cast(str, pairs.at[i, "will"])  # applicant keys
         change = f"{was[Derived.DECIDED_STATUS]} → {will[Col.STATUS]}"
         if will[Col.STATUS] == was[Derived.DECIDED_STATUS]:
             change = "no status change"
             if reranked[i]:
                 change = f"waitlist position {int(was[Derived.RANK])} → {int(will[Derived.RANK])}"
         if rekeyed[i]:
-            change += f" (team key now {pairs.at[i, 'will']})"
+            change += f" (team key now {rekey})"
         decided = was[Derived.DECIDED_STATUS]
         rows.append(_drift_row(key, will, decided, was[Col.STATUS], change, notified=key in notified))
-    for key in new.difference(pairs["will"]):
+    for key in new.difference(pd.Index(pairs["will"])):
         will = after.loc[key]
         change = "new since the notices: not part of the frozen selection"
         rows.append(_drift_row(key, will, "", "", change, notified=False))
-    for key in gone.difference(pairs["was"]):
+    for key in gone.difference(pd.Index(pairs["was"])):
         was = before.loc[key]
         rows.append(_drift_row(key, was, was[Derived.DECIDED_STATUS], was[Col.STATUS], GONE, notified=key in notified))
     frame = pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))

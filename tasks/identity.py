@@ -111,4 +111,3 @@ def open_cohort_store(config: CohortConfig) -> sa.Engine:
     engine = open_store(config.database_url)
     check_identity(engine, config)
     return engine
-

@@ -144,9 +144,7 @@ _MOVE_FROM = sa.text(
 _CLAIM = sa.text(
     "UPDATE notices SET state = :sending, updated_at = :updated_at, last_error = '', attempts = attempts + 1, "
     "claimed_by = :owner WHERE id = :id AND state IN :claimable"
-).bindparams(
-    sa.bindparam("updated_at", type_=sa.DateTime(timezone=True)), sa.bindparam("claimable", expanding=True)
-)
+).bindparams(sa.bindparam("updated_at", type_=sa.DateTime(timezone=True)), sa.bindparam("claimable", expanding=True))
 
 _CC_REFUSED = sa.text("UPDATE notices SET cc_refused = :words, updated_at = :updated_at WHERE id = :id").bindparams(
     sa.bindparam("updated_at", type_=sa.DateTime(timezone=True))

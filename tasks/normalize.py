@@ -153,12 +153,13 @@ SLASH_TIME_FORMATS: dict[str, tuple[str, ...]] = {
 _OTHER_ORDER = {"month-first": "day-first", "day-first": "month-first"}
 
 
-def _read_where(local: pd.Series, text: pd.Series, rows: np.ndarray, **how: str) -> pd.Series:
-    """`local` with the rows where `rows` holds read from their text by pd.to_datetime(**how) (NaT if they do not)."""
+def _read_where(local: pd.Series, text: pd.Series, rows: np.ndarray, form: str) -> pd.Series:
+    """`local` with the rows where `rows` holds read from their text in the pd.to_datetime format `form` (NaT if
+    they do not)."""
     if not rows.any():
         return local
     values = local.to_numpy(copy=True)
-    values[rows] = pd.to_datetime(text[rows], errors="coerce", **how).to_numpy(dtype=values.dtype)
+    values[rows] = pd.to_datetime(text[rows], errors="coerce", format=form).to_numpy(dtype=values.dtype)
     return pd.Series(values, index=local.index, name=local.name)
 
 
@@ -167,7 +168,7 @@ def _slash_times(text: pd.Series, order: str) -> pd.Series:
     first, *others = SLASH_TIME_FORMATS[order]
     local = pd.to_datetime(text, format=first, errors="coerce")
     for form in others:
-        local = _read_where(local, text, local.isna().to_numpy(dtype=bool), format=form)
+        local = _read_where(local, text, local.isna().to_numpy(dtype=bool), form)
     return local
 
 
@@ -183,7 +184,7 @@ def _local_times(text: pd.Series, order: str) -> tuple[pd.Series, np.ndarray]:
         # Only the unread answers are tried as XLSX times.
         xlsx = ~slash
         xlsx[xlsx] = text[xlsx].str.fullmatch(_XLSX_TIME).fillna(value=False).to_numpy(dtype=bool)
-        local = _read_where(local, text, xlsx, format="ISO8601")
+        local = _read_where(local, text, xlsx, "ISO8601")
     local = _plausible(local)
     return local, slash & local.notna().to_numpy(dtype=bool)
 
@@ -361,19 +362,37 @@ def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
     known_set = set(known)
     known_keys = {option_key(option) for option in known}
 
-    def unknown(option: object) -> bool:
+    def unknown(option: str | None) -> bool:
         return option not in known_set and not pd.isna(option) and option_key(str(option)) not in known_keys
 
     rows = chosen.tolist()
     if all(type(row) is list for row in rows):
         with collector_paused():
             found = [[option for option in row if unknown(option)] if row else row for row in rows]
-        joined = [", ".join(dict.fromkeys(options)) if options else None for options in found]
-        return pd.Series(joined, index=chosen.index, name=chosen.name, dtype="string")
+        listed = [", ".join(dict.fromkeys(options)) if options else None for options in found]
+        return pd.Series(listed, index=chosen.index, name=chosen.name, dtype="string")
     exploded = chosen.explode()
     odd = exploded[exploded.map(unknown).astype(bool)]
     joined = odd.groupby(level=0).agg(lambda options: ", ".join(dict.fromkeys(options)))
     return joined.reindex(chosen.index).astype("string")
+
+
+def _field_columns(name: str, text: pd.Series, source_rows: pd.Series, config: CohortConfig) -> dict[str, pd.Series]:
+    """The canonical column of a field answered by one question, with the answer as written where a later step
+    quotes it to staff."""
+    if name == Col.SUBMITTED_AT:
+        times = parse_form_times(text, config.timezone, config.timestamp_order, source_rows)
+        return {Col.SUBMITTED_AT_TEXT: text, name: times}
+    if name == Col.STATE:
+        return {Col.STATE_TEXT: text, name: to_state_codes(text)}
+    if name in YES_NO_FIELDS:
+        # The text is for validation's reason; validate() does not carry it on.
+        return {yes_no_text(name): text, name: to_yes_no(text)}
+    if name in CHECKBOX_FIELDS:
+        return {name: split_checkboxes(text, JOB_FAMILIES if name == Col.JOB_FAMILIES else EDUCATION_LEVELS)}
+    if name in EMAIL_FIELDS:
+        return {name: text.str.lower()}
+    return {name: text}
 
 
 def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
@@ -389,22 +408,8 @@ def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     for name, titles in by_field.items():
         if name in LIST_FIELDS:
             out[name] = gather_list(pd.DataFrame({title: text[title] for title in titles}), titles)
-        elif name == Col.SUBMITTED_AT:
-            out[Col.SUBMITTED_AT_TEXT] = text[titles[0]]
-            out[name] = parse_form_times(text[titles[0]], config.timezone, config.timestamp_order, raw[Col.SOURCE_ROW])
-        elif name == Col.STATE:
-            out[Col.STATE_TEXT] = text[titles[0]]
-            out[name] = to_state_codes(text[titles[0]])
-        elif name in YES_NO_FIELDS:
-            out[yes_no_text(name)] = text[titles[0]]  # for validation's reason; validate() does not carry it on
-            out[name] = to_yes_no(text[titles[0]])
-        elif name in CHECKBOX_FIELDS:
-            options = JOB_FAMILIES if name == Col.JOB_FAMILIES else EDUCATION_LEVELS
-            out[name] = split_checkboxes(text[titles[0]], options)
-        elif name in EMAIL_FIELDS:
-            out[name] = text[titles[0]].str.lower()
         else:
-            out[name] = text[titles[0]]
+            out |= _field_columns(name, text[titles[0]], raw[Col.SOURCE_ROW], config)
     for name in LIST_FIELDS:
         if name not in out:
             out[name] = pd.Series([[] for _ in range(len(raw))], index=raw.index, dtype=object)

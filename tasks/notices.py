@@ -36,11 +36,11 @@ from schemas.columns import (
     ReasonCode,
     Status,
 )
-from schemas.config import CohortConfig
+from schemas.config import CohortConfig, NoticesConfig
 from schemas.errors import StaffError
 from schemas.ledger import RunKind
+from schemas.lifecycle import Move
 from schemas.states import USPS_STATES
-from schemas.store import StoreCol
 from tasks.cutoff import DeadlineNotPassedError
 from tasks.local_time import date_text, local_time_text
 from tasks.messages import Notice, message_id, sender_domain, with_payload
@@ -60,17 +60,22 @@ class NoticeError(StaffError):
     """A notice cannot be prepared (a template problem, an unreadable interest list)."""
 
 
-def _common_context(config: CohortConfig) -> dict:
+def _notices_section(config: CohortConfig) -> NoticesConfig:
     if config.notices is None:
         raise NoticeError("the cohort config has no `notices` section (subjects, confirm_by, course facts)")
+    return config.notices
+
+
+def _common_context(config: CohortConfig) -> dict:
+    notices = _notices_section(config)
     sender = parseaddr(config.email.sender)[1]
     return {
         "program": config.program,
         "cohort": config.cohort,
         "reply_to": config.email.reply_to or sender,
-        "confirm_by": date_text(config.notices.confirm_by),
+        "confirm_by": date_text(notices.confirm_by),
         "deadline": local_time_text(config.deadline, config.timezone),
-        "course": {"summary": config.notices.course_summary, "start_date": date_text(config.notices.course_start)},
+        "course": {"summary": notices.course_summary, "start_date": date_text(notices.course_start)},
     }
 
 
@@ -241,7 +246,11 @@ def message_to_team(row: dict) -> str:
 def _codes_of_status(status: str) -> list[str]:
     """The codes a regret falls back on when its decision has none (recorded before decisions had codes: a frozen
     selection cannot be recorded again, so its notices must still be possible)."""
-    return {Status.LATE: [ReasonCode.LATE.value], Status.INVALID: [ReasonCode.NOT_ACCEPTED.value]}.get(status, [])
+    fallback: dict[str, list[str]] = {
+        Status.LATE: [ReasonCode.LATE.value],
+        Status.INVALID: [ReasonCode.NOT_ACCEPTED.value],
+    }
+    return fallback.get(status, [])
 
 
 def _applicant_facts(row: dict, rank: int | None, config: CohortConfig, base: dict) -> dict:
@@ -267,6 +276,7 @@ def decision_notices(
     A notice after a change (offer, confirmation, …) is refused once the course has started (as of `as_of`).
     """
     base = _common_context(config)
+    notices = _notices_section(config)
     rows = team_rows(decided)
     start = course_start_moment(config)
     too_late = as_of is not None and start is not None and as_of >= start
@@ -284,14 +294,14 @@ def decision_notices(
             },
             "decision": decision,
         }
-        subject, text, html = _render(kind, context, config.notices.subjects[kind])
+        subject, text, html = _render(kind, context, notices.subjects[kind])
         to = str(row[Col.LEAD_EMAIL] or "")
         cc = str(row[Col.SUBMITTER_EMAIL] or "")
         cc = "" if cc == to or not is_valid_address(cc) else cc  # an unusable cc never holds back the lead's notice
         version = decision_version(row[Col.STATUS], rank, decision["codes"], decision["message_to_team"])
         refusal = _refusal(to)
         if too_late and kind in LIFECYCLE_KINDS and not refusal:
-            refusal = f"the course started on {date_text(config.notices.course_start)}: no notice after the start"
+            refusal = f"the course started on {date_text(notices.course_start)}: no notice after the start"
         made.append(
             Notice(
                 applicant=row[Derived.APPLICANT],
@@ -332,11 +342,12 @@ def interest_notices(
 ) -> list[Notice]:
     """The future-opportunities notice for each address not already getting a decision notice."""
     base = _common_context(config)
+    subject_template = _notices_section(config).subjects[Kind.INTEREST]
     made = []
     for person in people[~people[InterestCol.EMAIL].isin(already_notified)].to_dict(orient="records"):
         email, name, local = person[InterestCol.EMAIL], person[InterestCol.NAME], person[InterestCol.LOCAL]
         context = base | {"person": {"name": name or "colleague", "local": local.strip()}}
-        subject, text, html = _render(Kind.INTEREST, context, config.notices.subjects[Kind.INTEREST])
+        subject, text, html = _render(Kind.INTEREST, context, subject_template)
         made.append(
             Notice(
                 applicant=email,
@@ -368,11 +379,11 @@ class NoticePlan(BaseModel):
     selection_id: int | None
     actions_seq: int
     notices: list[Notice]
-    moves: list[dict] = []  # lifecycle changes this plan assumes, recorded by the send that delivers it
+    moves: list[Move] = []  # lifecycle changes this plan assumes, recorded by the send that delivers it
 
 
 def plan_notices(
-    engine, config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[dict] | None = None
+    engine, config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[Move] | None = None
 ) -> NoticePlan:
     """Decision notices from the selection as it stands (the frozen one with every recorded change once notices
     are out, plus `moves` not yet recorded; never before the deadline or from a preview), or the interest-list
@@ -382,20 +393,19 @@ def plan_notices(
     domain = sender_domain(config)
     decisions = decision_notices(decided, config, domain, as_of)
     moves = moves or []
-    seq = head["actions_seen"] + len(moves)
-    plan = {"run": run, "selection_id": head[StoreCol.ID], "actions_seq": seq, "moves": moves}
     if run in (RunKind.DECISIONS, RunKind.LIFECYCLE):
         if as_of < config.deadline:
             raise DeadlineNotPassedError(
                 "decision notices cannot go out before the deadline "
                 f"({local_time_text(config.deadline, config.timezone)})"
             )
-        if head[StoreCol.PROVISIONAL]:
+        if head.provisional:
             raise NoticeError("the latest selection is provisional (--preview): run `cohort-select select` again")
         chosen = decisions if run == RunKind.DECISIONS else [n for n in decisions if n.kind in LIFECYCLE_KINDS]
-        return NoticePlan(**plan, notices=chosen)
-    if config.interest_list is None:
-        raise NoticeError("the cohort config has no `interest_list` file")
-    notified = {n.to for n in decisions} | {n.cc for n in decisions if n.cc}
-    people = interest_notices(read_interest_list(config.interest_list), notified, config, domain)
-    return NoticePlan(**plan, notices=people)
+    else:
+        if config.interest_list is None:
+            raise NoticeError("the cohort config has no `interest_list` file")
+        notified = {n.to for n in decisions} | {n.cc for n in decisions if n.cc}
+        chosen = interest_notices(read_interest_list(config.interest_list), notified, config, domain)
+    seq = head.actions_seen + len(moves)
+    return NoticePlan(run=run, selection_id=head.id, actions_seq=seq, notices=chosen, moves=moves)

@@ -3,7 +3,10 @@ each free seat to the best-ranked waitlisted team that keeps the per-state cap a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Hashable, Mapping
+from typing import cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -11,7 +14,7 @@ from pydantic import BaseModel
 
 from schemas.columns import Col, Derived, Status
 from schemas.config import CohortConfig
-from schemas.lifecycle import SEAT_HOLDING, Action
+from schemas.lifecycle import SEAT_HOLDING, Action, Move
 from schemas.states import USPS_STATES
 from schemas.store import StoreCol
 from tasks.lease import cohort_lease
@@ -62,7 +65,7 @@ def held_seats(teams: pd.DataFrame) -> pd.DataFrame:
     return teams[teams[Col.STATUS].isin(list(SEAT_HOLDING))]
 
 
-def expiry_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -> list[dict]:
+def expiry_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -> list[Move]:
     """Offers whose respond-by time has passed without an answer."""
     offered = teams[(teams[Col.STATUS] == Status.OFFERED) & (teams[Derived.RESPOND_BY] <= pd.Timestamp(as_of))]
     return [
@@ -77,7 +80,7 @@ def expiry_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) 
     ]
 
 
-def offer_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -> list[dict]:
+def offer_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -> list[Move]:
     """Each free seat to the best-ranked waitlisted team that keeps the per-state cap and reserved seats valid."""
     respond_by = as_of + dt.timedelta(hours=config.waitlist.offer_hours)
     start = course_start_moment(config)
@@ -102,8 +105,8 @@ def offer_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -
         why += f" that keeps {state} within {config.max_per_state} per state"
         if seat:
             why += f" (reserved seat: {seat})"
-        extra = {Derived.RESPOND_BY: respond_by, Derived.RESERVED_SEAT: seat}
-        moves.append(move_for(team, Action.OFFER, why, PROMOTER, as_of) | extra)
+        offer = move_for(team, Action.OFFER, why, PROMOTER, as_of)
+        moves.append(dataclasses.replace(offer, respond_by=respond_by, reserved_seat=seat))
         per_state[team[Col.STATE]] = per_state.get(team[Col.STATE], 0) + 1
         holders[seat] = holders.get(seat, 0) + 1
         waiting = waiting.drop(index=team.name)
@@ -111,7 +114,7 @@ def offer_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -
     return moves
 
 
-def _next_offer(open_to: pd.DataFrame, config: CohortConfig, holders: dict[str, int]) -> tuple[pd.Series, str]:
+def _next_offer(open_to: pd.DataFrame, config: CohortConfig, holders: Mapping[Hashable, int]) -> tuple[pd.Series, str]:
     """A reserve short of its seats takes the best qualifying team first; otherwise the best team."""
     for reserve in config.reserved_seats:
         if holders.get(reserve.name, 0) >= reserve.seats:
@@ -126,7 +129,7 @@ class Promotion(BaseModel):
     """What a promotion run would record, computed from the store without writing to it."""
 
     report: PromotionReport
-    moves: list[dict] = []
+    moves: list[Move] = []
     actions_seen: int = 0
 
 
@@ -150,25 +153,22 @@ def plan_promotion(
     log = action_log(engine, cohort)
     done = set(log.get(StoreCol.ORIGIN, pd.Series(dtype=str)).fillna(""))
 
-    def teams_after(moves: list[dict]) -> pd.DataFrame:
+    def teams_after(moves: list[Move]) -> pd.DataFrame:
         return team_rows(apply_actions(baseline, with_moves(log, moves)))
 
     staff = overrides_moves(teams_after([]), overrides or [], as_of, done)
-    report.staff_actions = [
-        f"{m[Derived.APPLICANT]}: {m[StoreCol.ACTION]} ({m[StoreCol.ACTOR]}: {m[StoreCol.REASON]})" for m in staff
-    ]
+    report.staff_actions = [f"{m.applicant}: {m.action} ({m.actor}: {m.reason})" for m in staff]
     teams = teams_after(staff)
     expired = expiry_moves(teams, config, as_of)
-    report.expired = [f"{m[Derived.APPLICANT]}: {m[StoreCol.REASON]}" for m in expired]
+    report.expired = [f"{m.applicant}: {m.reason}" for m in expired]
     teams = teams_after(staff + expired)
-    offers: list[dict] = []
+    offers: list[Move] = []
     if course_started(config, as_of):
         report.note = "The course has started: no more offers are made."
     else:
         offers = offer_moves(teams, config, as_of)
-        report.offered = [
-            f"{m[Derived.APPLICANT]}: respond by {local_time_text(m[Derived.RESPOND_BY], config.timezone)}; "
-            f"{m[StoreCol.REASON]}"
+        report.offered = [  # every offer has its respond-by time
+            f"{m.applicant}: respond by {local_time_text(cast(dt.datetime, m.respond_by), config.timezone)}; {m.reason}"
             for m in offers
         ]
         report.free_seats = config.capacity - len(held_seats(teams)) - len(offers)

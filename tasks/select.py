@@ -31,7 +31,7 @@ def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortCon
     per_state: dict[str, int] = {}
     if Derived.STAFF_SELECT in candidates.columns:
         for label in order:
-            state = candidates.at[label, Col.STATE]
+            state = str(candidates.at[label, Col.STATE])
             forced = bool(candidates.at[label, Derived.STAFF_SELECT])
             if forced and len(picks) < config.capacity and per_state.get(state, 0) < config.max_per_state:
                 picks[label] = STAFF_SELECTED
@@ -42,7 +42,7 @@ def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortCon
         for label in order:
             if taken == reserve.seats:
                 break
-            state = candidates.at[label, Col.STATE]
+            state = str(candidates.at[label, Col.STATE])
             full = len(picks) >= config.capacity or per_state.get(state, 0) >= config.max_per_state
             if label in picks or not qualifies[label] or full:
                 continue
@@ -54,7 +54,7 @@ def _reserved_picks(candidates: pd.DataFrame, order: pd.Index, config: CohortCon
 
 def reserves_qualified(frame: pd.DataFrame, config: CohortConfig) -> pd.Series:
     """The reserves each row qualifies for, kept with the decision so a freed reserved seat can be refilled."""
-    names = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+    names: pd.Series = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
     for reserve in config.reserved_seats:
         hit = frame[reserve.field].map(lambda chosen, v=reserve.value: isinstance(chosen, list) and v in chosen)
         names = names.where(~hit, names.map(lambda got, n=reserve.name: [*got, n]))
@@ -94,7 +94,8 @@ def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     decided = selected + waitlisted
     out.loc[decided, Col.REASONS] = _reasons(out.loc[decided], config, len(selected))
     in_decided = pd.Series(out.index.isin(decided), index=out.index)
-    out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], in_decided, _reason_codes(out.loc[decided], config))
+    decided_codes = _reason_codes(out.loc[decided], config)
+    out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], in_decided, decided_codes)
     if Derived.EXTENSION in out.columns:
         extended = out.index.isin(decided) & (out[Derived.EXTENSION].fillna("") != "")
         granted = out.loc[extended, Derived.EXTENSION]

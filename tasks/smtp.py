@@ -244,8 +244,8 @@ def _server_words(exc: smtplib.SMTPException) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         recipient, (_, reply) = next(iter(exc.recipients.items()))
         return f"for {recipient}: {_reply_text(reply)}"
-    reply = getattr(exc, "smtp_error", None)
-    return str(exc) if reply is None else _reply_text(reply)
+    error_reply = getattr(exc, "smtp_error", None)
+    return str(exc) if error_reply is None else _reply_text(error_reply)
 
 
 def sender_address(config: CohortConfig) -> str:
@@ -255,79 +255,102 @@ def sender_address(config: CohortConfig) -> str:
 _CONNECTION_PROBLEMS = (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError)
 
 
+@dataclass(frozen=True)
+class Retry:
+    """How a batch meets trouble: tries per notice, the first back-off (doubled after each try), the timeout of one
+    SMTP command, and how long the server may stay unreachable before the batch stops."""
+
+    attempts: int = 4
+    base_delay: float = 1.0
+    timeout: float = 10.0
+    budget: float = 25.0
+
+
+@dataclass
+class _Batch:
+    """What every notice of one batch is sent with: the ledger, one connection, the time lost to trouble."""
+
+    writer: LedgerWriter
+    connection: _Connection
+    trouble: _Trouble
+    sender: str
+    config: CohortConfig
+    retry: Retry
+
+
 def send_batch(
     writer: LedgerWriter,
     batch: list[tuple[int, Notice]],
     config: CohortConfig,
     settings: SmtpSettings,
+    *,
     still_holding: Callable[[], bool] = lambda: True,
-    attempts: int = 4,
-    base_delay: float = 1.0,
-    timeout: float = 10.0,
-    budget: float = 25.0,
+    retry: Retry = Retry(),  # frozen, so one shared default is safe
 ) -> None:
-    """Each (ledger id, notice) on one connection; stops when the server stays unreachable for `budget` seconds
-    (SmtpUnreachableError) or when this run no longer holds the cohort's lease (`still_holding`)."""
-    sender = sender_address(config)
-    trouble = _Trouble(budget)
-    connection = _Connection(settings, timeout, trouble)
+    """Each (ledger id, notice) on one connection; stops when the server stays unreachable for `retry.budget`
+    seconds (SmtpUnreachableError) or when this run no longer holds the cohort's lease (`still_holding`)."""
+    trouble = _Trouble(retry.budget)
+    sending = _Batch(
+        writer, _Connection(settings, retry.timeout, trouble), trouble, sender_address(config), config, retry
+    )
     try:
         for notice_id, notice in batch:
             if not still_holding():
                 return
-            _deliver_one(writer, connection, trouble, notice_id, sender, notice, config, attempts, base_delay)
+            _deliver_one(sending, notice_id, notice)
     finally:
-        connection.quit()
+        sending.connection.quit()
 
 
-def _deliver_one(
-    writer: LedgerWriter,
-    connection: _Connection,
-    trouble: _Trouble,
-    notice_id: int,
-    sender: str,
-    notice: Notice,
-    config: CohortConfig,
-    attempts: int,
-    base_delay: float,
-) -> None:
+def _deliver_one(sending: _Batch, notice_id: int, notice: Notice) -> None:
     """One notice through the ledger: sending → sent, or failed with the server's words, or unknown."""
     unreachable: Exception | None = None
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, sending.retry.attempts + 1):
         handover = _Handover()
-        unreachable = None
-        try:
-            _transmit(connection.get(), sender, notice, config, lambda: writer.claim(notice_id), handover)
-        except _ClaimedElsewhere:
+        failure = _attempt(sending, notice_id, notice, handover)
+        if failure is None:
             return
-        except _Ambiguous as exc:
-            connection.drop()
-            error = f"connection lost after the message was handed over: {exc}"
-            writer.move(notice_id, LedgerState.UNKNOWN, error, only_from=(LedgerState.SENDING,))
-            return
-        except _CONNECTION_PROBLEMS as exc:
-            error, unreachable = _connection_trouble(writer, connection, trouble, notice_id, handover, exc), exc
-        except smtplib.SMTPException as exc:
-            code = _code_of(exc)
-            text = _server_words(exc)
-            if code is None or not 400 <= code < 500:
-                refused = f"refused by the server: {code or ''} {text}".replace("  ", " ")
-                _record_failure(writer, notice_id, handover, refused)
-                return
-            error = f"temporary: server said {code} {text}"
-        except OSError as exc:  # after smtplib's errors, which are OSErrors too: the network itself
-            error, unreachable = _connection_trouble(writer, connection, trouble, notice_id, handover, exc), exc
-        else:
-            trouble.clear()
-            writer.move(notice_id, LedgerState.SENT)
-            if handover.cc_refused:
-                writer.cc_refused(notice_id, LIST_SEPARATOR.join(f"{a}: {w}" for a, w in handover.cc_refused.items()))
-            return
-        _record_failure(writer, notice_id, handover, error)
-        if attempt < attempts:
-            time.sleep(max(0.0, min(base_delay * 2 ** (attempt - 1), trouble.remaining())))
+        error, unreachable = failure
+        _record_failure(sending.writer, notice_id, handover, error)
+        if attempt < sending.retry.attempts:
+            delay = sending.retry.base_delay * 2 ** (attempt - 1)
+            time.sleep(max(0.0, min(delay, sending.trouble.remaining())))
     if unreachable is not None:  # every attempt failed to reach the server: the next notice would fare no better
-        raise _unreachable_error(connection, trouble, unreachable)
+        raise _unreachable_error(sending.connection, sending.trouble, unreachable)
+
+
+def _attempt(
+    sending: _Batch, notice_id: int, notice: Notice, handover: _Handover
+) -> tuple[str, Exception | None] | None:
+    """One try at a notice. None when it is settled (sent, another run's, unknown or refused); otherwise the
+    failure to record and, when the server could not be reached, the error that says so."""
+    writer, connection = sending.writer, sending.connection
+    try:
+        _transmit(connection.get(), sending.sender, notice, sending.config, lambda: writer.claim(notice_id), handover)
+    except _ClaimedElsewhere:
+        return None
+    except _Ambiguous as exc:
+        connection.drop()
+        error = f"connection lost after the message was handed over: {exc}"
+        writer.move(notice_id, LedgerState.UNKNOWN, error, only_from=(LedgerState.SENDING,))
+        return None
+    except _CONNECTION_PROBLEMS as exc:
+        return _connection_trouble(writer, connection, sending.trouble, notice_id, handover, exc), exc
+    except smtplib.SMTPException as exc:
+        code = _code_of(exc)
+        text = _server_words(exc)
+        if code is None or not 400 <= code < 500:
+            refused = f"refused by the server: {code or ''} {text}".replace("  ", " ")
+            _record_failure(writer, notice_id, handover, refused)
+            return None
+        return f"temporary: server said {code} {text}", None
+    except OSError as exc:  # after smtplib's errors, which are OSErrors too: the network itself
+        return _connection_trouble(writer, connection, sending.trouble, notice_id, handover, exc), exc
+    sending.trouble.clear()
+    writer.move(notice_id, LedgerState.SENT)
+    if handover.cc_refused:
+        writer.cc_refused(notice_id, LIST_SEPARATOR.join(f"{a}: {w}" for a, w in handover.cc_refused.items()))
+    return None
 
 
 def _connection_trouble(

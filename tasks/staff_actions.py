@@ -7,6 +7,7 @@ a decision is changed then by an override (force-select or force-decline) and th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -15,8 +16,7 @@ import sqlalchemy as sa
 from schemas.columns import Col, Derived, Status
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
-from schemas.lifecycle import STAFF_ACTIONS, TRANSITIONS
-from schemas.store import StoreCol
+from schemas.lifecycle import STAFF_ACTIONS, TRANSITIONS, Move, StaffRequest
 from tasks.lease import cohort_lease
 from tasks.store import frozen_selection_id, record_actions
 from tasks.teams import current_decisions, move_for, team_rows
@@ -45,15 +45,14 @@ def find_team(teams: pd.DataFrame, key: str) -> pd.Series:
     return hit.iloc[-1]
 
 
-def staff_move(
-    teams: pd.DataFrame, key: str, action: str, reason: str, actor: str, at: dt.datetime, origin: str = ""
-) -> dict | None:
+def staff_move(teams: pd.DataFrame, request: StaffRequest) -> Move | None:
     """The recorded move for a staff action, or None when the team already has that status."""
+    action, reason = request.action, request.reason
     if action not in STAFF_ACTIONS:
         raise LifecycleError(f"unknown action {action!r}: use one of {', '.join(STAFF_ACTIONS)}")
     if not reason.strip():
         raise LifecycleError(f"a {action} needs a reason (--reason), for the record")
-    team = find_team(teams, key)
+    team = find_team(teams, request.team)
     target, sources = TRANSITIONS[action]
     status = Status(team[Col.STATUS])
     if status == target:
@@ -63,33 +62,28 @@ def staff_move(
         raise LifecycleError(
             f"team {team[Derived.APPLICANT]} is {status}; {action} applies only to a team that is {allowed}"
         )
-    return move_for(team, action, reason, actor, at) | {StoreCol.ORIGIN: origin}
+    return dataclasses.replace(move_for(team, action, reason, request.actor, request.at), origin=request.origin)
 
 
-def record_staff_action(
-    engine: sa.Engine, config: CohortConfig, key: str, action: str, reason: str, actor: str, at: dt.datetime
-) -> str:
+def record_staff_action(engine: sa.Engine, config: CohortConfig, request: StaffRequest) -> str:
     """Records one confirm / decline / withdraw and says what happened, in a sentence for staff.
 
     Under the cohort's lease, and by compare-and-set on the action sequence: a change recorded by another run
     first (an expiry, a promotion) is seen, and this action is checked against it.
     """
     _require_frozen(engine, config)
-    with cohort_lease(engine, config, f"cohort-select {action} {key}"):
+    with cohort_lease(engine, config, f"cohort-select {request.action} {request.team}"):
         head, decided = current_decisions(engine, config.cohort_id)
         teams = team_rows(decided)
-        move = staff_move(teams, key, action, reason, actor, at)
-        team = find_team(teams, key)
+        move = staff_move(teams, request)
+        team = find_team(teams, request.team)
         if move is None:
             return f"team {team[Derived.APPLICANT]} is already {team[Col.STATUS]}; nothing recorded"
-        record_actions(engine, config.cohort_id, [move], _statuses(teams), head["actions_seen"])
-    return (
-        f"team {move[Derived.APPLICANT]}: {move[StoreCol.FROM_STATUS]} → {move[StoreCol.TO_STATUS]} "
-        f"({actor}: {reason})"
-    )
+        record_actions(engine, config.cohort_id, [move], _statuses(teams), head.actions_seen)
+    return f"team {move.applicant}: {move.from_status} → {move.to_status} ({request.actor}: {request.reason})"
 
 
-def overrides_moves(teams: pd.DataFrame, overrides: list, at: dt.datetime, done: set[str]) -> list[dict]:
+def overrides_moves(teams: pd.DataFrame, overrides: list, at: dt.datetime, done: set[str]) -> list[Move]:
     """confirm / decline / withdraw rows of the Overrides sheet not applied before (same action, team, note)."""
     moves = []
     current = teams.copy()
@@ -105,12 +99,13 @@ def overrides_moves(teams: pd.DataFrame, overrides: list, at: dt.datetime, done:
             continue
         actor = override.by or f"Overrides sheet row {override.row}"
         try:
-            move = staff_move(current, key, override.action, override.note or "(no note)", actor, at, origin)
+            request = StaffRequest(key, override.action, override.note or "(no note)", actor, at, origin)
+            move = staff_move(current, request)
         except LifecycleError as exc:
             raise LifecycleError(f"Overrides row {override.row}: {exc}") from None
         if move is not None:
             moves.append(move)
-            current.loc[current[Derived.APPLICANT] == move[Derived.APPLICANT], Col.STATUS] = move[StoreCol.TO_STATUS]
+            current.loc[current[Derived.APPLICANT] == move.applicant, Col.STATUS] = move.to_status
     return moves
 
 

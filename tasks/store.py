@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,7 +20,11 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from schemas.columns import INITIAL_DECISION_KINDS, Col, Derived
 from schemas.errors import StaffError
 from schemas.ledger import MAYBE_DELIVERED
-from schemas.store import StoreCol
+from schemas.lifecycle import Move
+from schemas.store import Freeze, SelectionHead, StoreCol
+
+if TYPE_CHECKING:
+    from pandas._typing import Scalar
 
 metadata = sa.MetaData()
 
@@ -283,7 +288,7 @@ def safe_url(url: str) -> str:
 def _stored_value(value: object) -> object:
     if isinstance(value, list):
         return json.dumps(value, ensure_ascii=False)
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if value is None or (not isinstance(value, str) and pd.isna(cast("Scalar", value))):  # a frame's cell: a scalar
         return None
     return value.item() if hasattr(value, "item") else value
 
@@ -297,7 +302,8 @@ def record_selection(
     the first notice went and finishes after it must not record a selection nobody will be sent.
     """
     missing = {column: value for column, value in DECISION_DEFAULTS.items() if column not in decided.columns}
-    full = decided.assign(**{str(c): [v] * len(decided) if isinstance(v, list) else v for c, v in missing.items()})
+    filled = {str(c): [v] * len(decided) if isinstance(v, list) else v for c, v in missing.items()}
+    full = decided.assign(**cast("dict[str, Any]", filled))  # a column of lists, which the stubs' assign refuses
     rows = full[list(DECISION_FIELDS)].to_dict(orient="records")
     try:
         with write_transaction(engine) as conn:
@@ -306,7 +312,7 @@ def record_selection(
                     f"decision notices of cohort {cohort} went out while this selection ran: it was not recorded "
                     "and nothing was written; run the selection again to see what would change (drift.csv)"
                 )
-            selection_id = conn.execute(
+            inserted = conn.execute(
                 selections.insert().values(
                     cohort=cohort,
                     recorded_at=now(),
@@ -314,7 +320,8 @@ def record_selection(
                     config_sha256=config_sha,
                     provisional=provisional,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            selection_id = cast("sa.Row[Any]", inserted)[0]  # an insert of one row always has its key
             if rows:
                 conn.execute(
                     decisions.insert(),
@@ -328,7 +335,7 @@ def record_selection(
     return int(selection_id)
 
 
-def latest_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame]:
+def latest_selection(engine: sa.Engine, cohort: str) -> tuple[SelectionHead, pd.DataFrame]:
     """The cohort's latest recorded selection and its decisions."""
     with engine.connect() as conn:
         head = (
@@ -340,7 +347,7 @@ def latest_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame
         )
         if head is None:
             raise NoSelectionError(f"no selection is recorded for cohort {cohort!r}: run `cohort-select select` first")
-        return dict(head), _decisions_of(conn, head[StoreCol.ID])
+        return SelectionHead(**head), _decisions_of(conn, head[StoreCol.ID])
 
 
 def _decisions_of(conn: sa.Connection, selection_id: int) -> pd.DataFrame:
@@ -393,14 +400,14 @@ def _sequence(conn: sa.Connection, cohort: str) -> int:
     return int(conn.execute(sa.select(sa.func.count()).where(actions.c.cohort == cohort)).scalar_one())
 
 
-def baseline_selection(engine: sa.Engine, cohort: str) -> tuple[dict, pd.DataFrame]:
+def baseline_selection(engine: sa.Engine, cohort: str) -> tuple[SelectionHead, pd.DataFrame]:
     """The frozen selection once notices are out, else the latest recorded one."""
     frozen = frozen_selection_id(engine, cohort)
     if frozen is None:
         return latest_selection(engine, cohort)
     with engine.connect() as conn:
         head = conn.execute(sa.select(selections).where(selections.c.id == frozen)).mappings().one()
-        return dict(head), _decisions_of(conn, frozen)
+        return SelectionHead(**head), _decisions_of(conn, frozen)
 
 
 def freeze_selection(engine: sa.Engine, cohort: str, selection_id: int) -> None:
@@ -452,7 +459,7 @@ class TransitionError(StaffError):
 
 
 def record_actions(
-    engine: sa.Engine, cohort: str, moves: list[dict], current: dict[str, str], seen: int | None = None
+    engine: sa.Engine, cohort: str, moves: list[Move], current: dict[str, str], seen: int | None = None
 ) -> int:
     """Lifecycle moves in one transaction, each checked against the status the store holds for its team.
 
@@ -473,11 +480,11 @@ def record_actions(
                 )
             latest = _latest_actions(conn, cohort)
             for move in moves:
-                team, was = move[Derived.APPLICANT], move[StoreCol.FROM_STATUS]
+                team, was = move.applicant, move.from_status
                 holds = latest.get(team, current.get(team))
                 if holds != was:
                     raise TransitionError(f"team {team} is {holds}, not {was}: nothing was recorded")
-                latest[team] = move[StoreCol.TO_STATUS]
+                latest[team] = move.to_status
             stamp = {StoreCol.COHORT: cohort, StoreCol.RECORDED_AT: now()}
             conn.execute(actions.insert(), [stamp | _in_utc(m) for m in moves])
     except OperationalError as exc:
@@ -485,10 +492,10 @@ def record_actions(
     return len(moves)
 
 
-def record_moves(engine: sa.Engine, cohort: str, moves: list[dict], seen: int) -> int:
+def record_moves(engine: sa.Engine, cohort: str, moves: list[Move], seen: int) -> int:
     """record_actions for moves computed together from action sequence `seen`: each team's status before them
     is the one its first move starts from (the compare-and-set guarantees nothing changed since)."""
-    before = {m[Derived.APPLICANT]: m[StoreCol.FROM_STATUS] for m in reversed(moves)}
+    before = {m.applicant: m.from_status for m in reversed(moves)}
     return record_actions(engine, cohort, moves, before, seen)
 
 
@@ -508,9 +515,9 @@ def _advance(conn: sa.Connection, cohort: str, seen: int, to: int) -> bool:
     return moved.rowcount == 1
 
 
-def _in_utc(move: dict) -> dict:
-    """Moments stored in UTC: SQLite keeps no offset, so every stored time means the same instant."""
-    return {k: v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for k, v in move.items()}
+def _in_utc(move: Move) -> dict[str, object]:
+    """The move's row, moments in UTC: SQLite keeps no offset, so every stored time means the same instant."""
+    return {k: v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for k, v in move.as_row().items()}
 
 
 def _latest_actions(conn: sa.Connection, cohort: str) -> dict[str, str]:
@@ -534,10 +541,10 @@ def selection_history(engine: sa.Engine, cohort: str) -> pd.DataFrame:
         )
 
 
-def freeze_record(engine: sa.Engine, cohort: str) -> dict | None:
+def freeze_record(engine: sa.Engine, cohort: str) -> Freeze | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(freezes).where(freezes.c.cohort == cohort)).mappings().first()
-    return dict(row) if row else None
+    return Freeze(**row) if row else None
 
 
 def record_approval(engine: sa.Engine, cohort: str, kind: str, flow_run_id: str, outcome: str, note: str) -> None:

@@ -1,12 +1,13 @@
 """Teams after the notices: one row per applicant, and its decision as the recorded actions leave it.
 
 Decisions change only through recorded actions (who, when, why) on top of the frozen selection, the one the
-first decision notices were sent from. A move is one such action, as a row of the store's actions table: computed
+first decision notices were sent from. A move is one such action, a row of the store's actions table (Move): computed
 by a staff action (tasks/staff_actions.py) or a promotion (tasks/promotion.py), and recorded under the cohort's lease.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -14,8 +15,8 @@ import sqlalchemy as sa
 
 from schemas.columns import Col, Derived
 from schemas.ledger import MAYBE_DELIVERED
-from schemas.lifecycle import TEAM_STATUSES, TRANSITIONS
-from schemas.store import StoreCol
+from schemas.lifecycle import TEAM_STATUSES, TRANSITIONS, Action, Move
+from schemas.store import DecisionsHead, StoreCol
 from tasks.ledger import ledger
 from tasks.store import action_log, baseline_selection
 
@@ -53,39 +54,40 @@ def apply_actions(decided: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def move_for(team: pd.Series, action: str, reason: str, actor: str, at: dt.datetime, **extra: object) -> dict:
-    """The actions-table row that moves `team` by `action` (to the status TRANSITIONS gives), not yet recorded."""
-    return {
-        Derived.APPLICANT: team[Derived.APPLICANT],
-        StoreCol.ACTION: action,
-        StoreCol.FROM_STATUS: str(team[Col.STATUS]),
-        StoreCol.TO_STATUS: TRANSITIONS[action][0].value,
-        StoreCol.ACTOR: actor,
-        StoreCol.REASON: reason,
-        StoreCol.AT: at,
-        Derived.RESPOND_BY: None,
-        Derived.RESERVED_SEAT: "",
-        StoreCol.ORIGIN: "",
-    } | extra
+def move_for(team: pd.Series, action: str, reason: str, actor: str, at: dt.datetime) -> Move:
+    """The move of `team` by `action` (to the status TRANSITIONS gives), not yet recorded; an offer's respond-by
+    time and reserved seat and a staff action's origin are set on it by `dataclasses.replace`."""
+    return Move(
+        applicant=team[Derived.APPLICANT],
+        action=Action(action),
+        from_status=str(team[Col.STATUS]),
+        to_status=TRANSITIONS[action][0].value,
+        actor=actor,
+        reason=reason,
+        at=at,
+    )
 
 
-def with_moves(log: pd.DataFrame, moves: list[dict]) -> pd.DataFrame:
+def with_moves(log: pd.DataFrame, moves: list[Move]) -> pd.DataFrame:
     """The action log as it will be once `moves` are recorded (in memory: nothing is written)."""
     if not moves:
         return log
     log = log.assign(**{Derived.RESPOND_BY: pd.to_datetime(log[Derived.RESPOND_BY], utc=True)})
     first = int(log[StoreCol.ID].max()) + 1 if len(log) else 1
-    extra = pd.DataFrame([m | {StoreCol.ID: first + i} for i, m in enumerate(moves)])
+    extra = pd.DataFrame([m.as_row() | {StoreCol.ID: first + i} for i, m in enumerate(moves)])
     extra[Derived.RESPOND_BY] = pd.to_datetime(extra[Derived.RESPOND_BY], utc=True)
     return extra if log.empty else pd.concat([log, extra], ignore_index=True)
 
 
-def current_decisions(engine: sa.Engine, cohort: str, pending: list[dict] | None = None) -> tuple[dict, pd.DataFrame]:
+def current_decisions(
+    engine: sa.Engine, cohort: str, pending: list[Move] | None = None
+) -> tuple[DecisionsHead, pd.DataFrame]:
     """The baseline selection (frozen once notices are out) with every recorded action applied, and the moves
     `pending` (computed, not recorded) on top; `actions_seen` is the recorded sequence they start from."""
     head, decided = baseline_selection(engine, cohort)
     log = action_log(engine, cohort)
-    return head | {"actions_seen": len(log)}, apply_actions(decided, with_moves(log, pending or []))
+    seen = DecisionsHead(**dataclasses.asdict(head), actions_seen=len(log))
+    return seen, apply_actions(decided, with_moves(log, pending or []))
 
 
 def notified_applicants(engine: sa.Engine, cohort: str) -> set[str]:

@@ -35,6 +35,7 @@ from tasks.reason_codes import codes_where, no_codes
 class ValidationRunError(Exception):
     """Great-expectations could not run the checks, or disagrees with them: a fault to report, not bad input."""
 
+
 _DISPLAY_LIMIT = 80
 
 
@@ -123,11 +124,11 @@ def _yes_no_checks(frame: pd.DataFrame, field: str) -> dict[str, pd.Series]:
     answer = frame[field]
     written = frame.get(yes_no_text(field))
     read = answer.notna().to_numpy(dtype=bool)
-    answered = read.copy()
+    answers_given = read.copy()
     if written is not None and not read.all():
         # Only the answers not read as Yes or No need their text looked at (blank, or neither).
-        answered[~read] = _present(written[~read]).to_numpy(dtype=bool)
-    answered = pd.Series(answered, index=frame.index)
+        answers_given[~read] = _present(written[~read]).to_numpy(dtype=bool)
+    answered = pd.Series(answers_given, index=frame.index)
     return {
         f"has_{field}": answered,
         f"{field}_yes_or_no": _flag(answer.notna(), answered & answer.isna()),

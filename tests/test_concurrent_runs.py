@@ -110,7 +110,7 @@ def test_two_sends_at_once_deliver_each_notice_once(prefect_server, tmp_path, sl
     by_run = [int(r.stdout.split("Sent over SMTP by this run: ")[1].split()[0]) for r in runs]
     assert sum(by_run) == len(slow_smtp.received)  # each run says what it sent itself, not the ledger's total
     head, _ = latest_selection(engine, config.cohort_id)
-    assert frozen_selection_id(engine, config.cohort_id) == head["id"]
+    assert frozen_selection_id(engine, config.cohort_id) == head.id
 
 
 def test_a_send_and_a_promote_at_once(prefect_server, tmp_path, slow_smtp):
@@ -180,7 +180,7 @@ def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow
     from tasks.delivery import to_send
     from tasks.ledger import LedgerWriter, sync_ledger
     from tasks.notices import kinds_of, plan_notices
-    from tasks.smtp import send_batch, smtp_settings
+    from tasks.smtp import Retry, send_batch, smtp_settings
 
     config, _ = make_config(tmp_path, slow_smtp.port)
     teams = [numbered_team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], 1)]
@@ -192,7 +192,7 @@ def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow
     def sender(owner: str) -> None:
         writer = LedgerWriter(engine, owner)
         try:
-            send_batch(writer, batch, config, smtp_settings(config), base_delay=0.01)
+            send_batch(writer, batch, config, smtp_settings(config), retry=Retry(base_delay=0.01))
         finally:
             writer.close()
 

@@ -318,7 +318,6 @@ def test_extra_columns_and_ragged_rows_are_read(corpus):
 # ---------------------------------------------------------------------------- made at run time
 
 
-
 def test_one_megabyte_cells_in_every_field(tmp_path):
     big = {title: f"{title[:1]}" * MEGABYTE for title in HEADERS}
     big["Team lead email"] = "x" * MEGABYTE + "@local1.example.org"

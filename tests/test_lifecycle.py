@@ -4,26 +4,30 @@ what-if tables and the audit trail; against a SQLite store and a real SMTP serve
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from collections import Counter
 
 import pytest
 
 from flows.cli import main
-from schemas.columns import Col, Derived, Kind, Status
+from schemas.columns import Col, Derived, Kind, Status, WhatIfCol
 from schemas.config import ReservedSeats
 from schemas.frames import Step
+from schemas.ledger import RunKind
+from schemas.lifecycle import Action, Move, StaffRequest
+from schemas.store import DecisionsHead, Freeze, SelectionHead, StoreCol
 from tasks.audit import audit_trail, write_audit
 from tasks.delivery import deliver
 from tasks.drift import check_drift
-from tasks.notices import plan_notices
+from tasks.notices import NoticePlan, plan_notices
 from tasks.overrides import Override
 from tasks.pipeline import PipelineInputs, run_pipeline, stages_through
-from tasks.promotion import promote
-from tasks.simulate import what_if
+from tasks.promotion import Promotion, plan_promotion, promote
+from tasks.simulate import WhatIfRow, what_if, what_if_table
 from tasks.smtp import smtp_settings
 from tasks.staff_actions import LifecycleError, record_staff_action
-from tasks.store import action_log, open_store, record_selection, selection_history
+from tasks.store import action_log, actions, freezes, open_store, record_selection, selection_history, selections
 from tasks.teams import current_decisions, team_rows
 from tests.support.configs import make_config
 from tests.support.rows import numbered_team, raw_frame
@@ -84,7 +88,9 @@ def test_decline_frees_a_seat_for_the_best_waitlisted_team_within_the_cap(tmp_pa
     assert statuses(engine, config)[key(3, "TX")] == Status.SELECTED
     assert len(smtp.received) == 5
 
-    said = record_staff_action(engine, config, key(3, "TX"), "decline", "lead took another job", "dana", AFTER)
+    said = record_staff_action(
+        engine, config, StaffRequest(key(3, "TX"), "decline", "lead took another job", "dana", AFTER)
+    )
     assert "selected → declined" in said
     report = promote(engine, config, AFTER + dt.timedelta(hours=1))
     now = statuses(engine, config)
@@ -106,7 +112,7 @@ def test_decline_frees_a_seat_for_the_best_waitlisted_team_within_the_cap(tmp_pa
 
 def test_an_unanswered_offer_expires_and_passes_to_the_next_team(tmp_path, smtp):
     config, _, engine = selected_setup(tmp_path, smtp)
-    record_staff_action(engine, config, key(3, "TX"), "decline", "no longer available", "dana", AFTER)
+    record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no longer available", "dana", AFTER))
     promote(engine, config, AFTER)
     assert statuses(engine, config)[key(4, "IL")] == Status.OFFERED
 
@@ -128,16 +134,18 @@ def test_an_unanswered_offer_expires_and_passes_to_the_next_team(tmp_path, smtp)
 
 def test_confirm_and_the_errors_staff_can_act_on(tmp_path, smtp):
     config, _, engine = selected_setup(tmp_path, smtp)
-    assert "confirmed" in record_staff_action(engine, config, key(1, "OH"), "confirm", "replied", "dana", AFTER)
-    again = record_staff_action(engine, config, key(1, "OH"), "confirm", "replied twice", "dana", AFTER)
+    assert "confirmed" in record_staff_action(
+        engine, config, StaffRequest(key(1, "OH"), "confirm", "replied", "dana", AFTER)
+    )
+    again = record_staff_action(engine, config, StaffRequest(key(1, "OH"), "confirm", "replied twice", "dana", AFTER))
     assert "already confirmed" in again
-    record_staff_action(engine, config, key(3, "TX"), "decline", "no", "dana", AFTER)
+    record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no", "dana", AFTER))
     with pytest.raises(LifecycleError, match="is declined; confirm applies only to a team that is offered, selected"):
-        record_staff_action(engine, config, key(3, "TX"), "confirm", "changed mind", "dana", AFTER)
+        record_staff_action(engine, config, StaffRequest(key(3, "TX"), "confirm", "changed mind", "dana", AFTER))
     with pytest.raises(LifecycleError, match=r"no team 'XX:nobody'.*team_key column of decisions\.csv"):
-        record_staff_action(engine, config, "XX:nobody", "decline", "?", "dana", AFTER)
+        record_staff_action(engine, config, StaffRequest("XX:nobody", "decline", "?", "dana", AFTER))
     with pytest.raises(LifecycleError, match="needs a reason"):
-        record_staff_action(engine, config, key(1, "OH"), "withdraw", " ", "dana", AFTER)
+        record_staff_action(engine, config, StaffRequest(key(1, "OH"), "withdraw", " ", "dana", AFTER))
     assert len(action_log(engine, config.cohort)) == 2
 
 
@@ -146,7 +154,7 @@ def test_before_the_notices_a_change_goes_through_an_override(tmp_path, smtp):
     engine = open_store(config.database_url)
     record_selection(engine, config.cohort, decide(config, teams_in_order()), "in", "cfg", provisional=False)
     with pytest.raises(LifecycleError, match=r"no decision notice has gone out.*force-decline"):
-        record_staff_action(engine, config, key(1, "OH"), "decline", "no", "dana", AFTER)
+        record_staff_action(engine, config, StaffRequest(key(1, "OH"), "decline", "no", "dana", AFTER))
     assert "nothing to confirm" in promote(engine, config, AFTER).note
 
 
@@ -164,7 +172,9 @@ def test_a_freed_reserved_seat_goes_to_a_qualifying_team(tmp_path, smtp):
     assert now[key(2, "OH")] == Status.SELECTED  # the reserved seat
     assert now[key(3, "TX")] == Status.WAITLISTED and now[key(5, "CA")] == Status.WAITLISTED
 
-    record_staff_action(engine, config, key(2, "OH"), "withdraw", "president withdrew approval", "sam", AFTER)
+    record_staff_action(
+        engine, config, StaffRequest(key(2, "OH"), "withdraw", "president withdrew approval", "sam", AFTER)
+    )
     report = promote(engine, config, AFTER)
     now = statuses(engine, config)
     # TX ranks above CA on the waitlist, but only CA serves Higher Education: the reserve stays filled.
@@ -175,7 +185,7 @@ def test_a_freed_reserved_seat_goes_to_a_qualifying_team(tmp_path, smtp):
 def test_no_offer_and_no_change_notice_after_the_course_starts(tmp_path, smtp):
     config, _, engine = selected_setup(tmp_path, smtp)
     started = dt.datetime(2021, 7, 12, 4, 0, tzinfo=dt.UTC)  # midnight July 12 in New York
-    record_staff_action(engine, config, key(3, "TX"), "decline", "no", "dana", started)
+    record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no", "dana", started))
     report = promote(engine, config, started)
     assert report.offered == [] and "course has started" in report.note
     planned = sent_notices(engine, config, smtp, started, kind="lifecycle")
@@ -187,7 +197,7 @@ def test_no_offer_and_no_change_notice_after_the_course_starts(tmp_path, smtp):
     (tmp_path / "b").mkdir()
     config, _, engine = selected_setup(tmp_path / "b", smtp)
     eve = started - dt.timedelta(hours=10)
-    record_staff_action(engine, config, key(3, "TX"), "decline", "no", "dana", eve)
+    record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no", "dana", eve))
     assert "respond by 12:00:00 AM EDT on July 12, 2021" in promote(engine, config, eve).offered[0]
 
 
@@ -234,7 +244,7 @@ def test_overrides_sheet_actions_are_recorded_once(tmp_path, smtp):
 def test_what_if_counts_selected_cutoff_and_changes(tmp_path, smtp):
     config, _ = make_config(tmp_path, smtp.port, capacity=2, max_per_state=1)
     scored = run_pipeline(raw_frame(*teams_in_order()), PipelineInputs(config), stages_through(Step.SCORE))
-    table = what_if(scored, config, [1, 2, 4], [1, 2]).set_index(["capacity", "max_per_state"])
+    table = what_if_table(what_if(scored, config, [1, 2, 4], [1, 2])).set_index(["capacity", "max_per_state"])
     assert table.loc[(2, 1), "changed_vs_current"] == 0
     assert table.loc[(2, 1), "selected_per_state"] == "OH 1, TX 1"
     assert table.loc[(2, 2), "selected_per_state"] == "OH 2"
@@ -245,13 +255,13 @@ def test_what_if_counts_selected_cutoff_and_changes(tmp_path, smtp):
 
     reserve = ReservedSeats(name="Higher Education", seats=2, field="education_levels", value="Higher Education")
     reserved = config.model_copy(update={"reserved_seats": [reserve]})
-    impossible = what_if(scored, reserved, [1], [1]).iloc[0]
+    impossible = what_if_table(what_if(scored, reserved, [1], [1])).iloc[0]
     assert "2 reserved seats exceed the capacity" in impossible["note"]
 
 
 def test_audit_has_every_decision_notice_and_action_with_actor(tmp_path, smtp):
     config, _, engine = selected_setup(tmp_path, smtp)
-    record_staff_action(engine, config, key(3, "TX"), "decline", "=HYPERLINK(\"x\")", "dana", AFTER)
+    record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", '=HYPERLINK("x")', "dana", AFTER))
     promote(engine, config, AFTER)
     trail = audit_trail(engine, config.cohort)
     events = Counter(trail["event"])
@@ -320,12 +330,34 @@ def test_two_runs_never_give_away_one_seat(tmp_path, smtp):
     from tasks.store import TransitionError, record_actions
 
     config, _, engine = selected_setup(tmp_path, smtp)
-    record_staff_action(engine, config, key(3, "TX"), "decline", "no", "dana", AFTER)
+    record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no", "dana", AFTER))
     head, decided = current_decisions(engine, config.cohort)
     teams = team_rows(decided)
     stale = offer_moves(teams, config, AFTER)  # computed by a run that is about to be overtaken
     promote(engine, config, AFTER)  # another run offers the seat first
     current = dict(zip(teams[Derived.APPLICANT], teams[Col.STATUS], strict=True))
     with pytest.raises(TransitionError, match="another run recorded a decision change"):
-        record_actions(engine, config.cohort, stale, current, head["actions_seen"])
+        record_actions(engine, config.cohort, stale, current, head.actions_seen)
     assert Counter(statuses(engine, config).values())[Status.OFFERED] == 1
+
+
+def test_moves_heads_and_what_if_rows_are_named_after_their_columns():
+    def names(record) -> list[str]:
+        return [field.name for field in dataclasses.fields(record)]
+
+    filled_in = {StoreCol.ID, StoreCol.COHORT, StoreCol.RECORDED_AT}  # by the store, when it records a move
+    assert names(Move) == [column.name for column in actions.columns if column.name not in filled_in]
+    assert names(SelectionHead) == [column.name for column in selections.columns]
+    assert names(DecisionsHead) == [*names(SelectionHead), "actions_seen"]
+    assert names(Freeze) == [column.name for column in freezes.columns]
+    assert names(WhatIfRow) == list(WhatIfCol)
+
+
+def test_a_promotion_and_its_notices_keep_their_moves_through_json(tmp_path, smtp):
+    config, _, engine = selected_setup(tmp_path, smtp)
+    record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no", "dana", AFTER))
+    promotion = plan_promotion(engine, config, AFTER)
+    assert [(m.action, m.respond_by is not None) for m in promotion.moves] == [(Action.OFFER, True)]
+    assert Promotion.model_validate_json(promotion.model_dump_json()) == promotion
+    plan = plan_notices(engine, config, RunKind.LIFECYCLE, AFTER, promotion.moves)
+    assert NoticePlan.model_validate_json(plan.model_dump_json()).moves == plan.moves == promotion.moves

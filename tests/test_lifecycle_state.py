@@ -28,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from schemas.columns import LIFECYCLE_KINDS, Col, Derived, Status, check_code
 from schemas.config import CohortConfig, ReservedSeats, load_config
 from schemas.ledger import MAYBE_DELIVERED, LedgerState
-from schemas.lifecycle import SEAT_HOLDING, STAFF_ACTIONS, TRANSITIONS
+from schemas.lifecycle import SEAT_HOLDING, STAFF_ACTIONS, TRANSITIONS, StaffRequest
 from tasks.delivery import deliver
 from tasks.drift import check_drift
 from tasks.ledger import LedgerWriter, ledger, sync_ledger
@@ -256,7 +256,9 @@ class AfterTheDeadline(RuleBasedStateMachine):
         chosen = movable if len(movable) and pick % 4 else teams  # mostly a team the action applies to
         team = chosen[Derived.APPLICANT].iloc[pick % len(chosen)]
         try:
-            said = record_staff_action(self.engine, self.config, team, action, "test", "machine", self.clock)
+            said = record_staff_action(
+                self.engine, self.config, StaffRequest(team, action, "test", "machine", self.clock)
+            )
             event(f"staff {action}: {said.split(' (')[0].split(': ')[-1]}")
         except LifecycleError as exc:
             event(f"staff {action} refused: {str(exc)[:40]}")
@@ -268,7 +270,7 @@ class AfterTheDeadline(RuleBasedStateMachine):
         holders = teams[teams[Col.STATUS].isin(list(SEAT_HOLDING))]
         if len(holders):
             team = holders[Derived.APPLICANT].iloc[pick % len(holders)]
-            record_staff_action(self.engine, self.config, team, action, "test", "machine", self.clock)
+            record_staff_action(self.engine, self.config, StaffRequest(team, action, "test", "machine", self.clock))
         self.time_passes_and_promotion_runs(wait)
 
     @rule(hours=st.sampled_from([0, 1, 24, 71, 72, 96, 0, 24, 72, 900]))

@@ -312,4 +312,3 @@ def test_a_cc_refused_at_rcpt_never_blocks_the_leads_notice(tmp_path, smtp):
     refused_cc = "OH:local 1 education association (selected): cc helper1@local1.example.org: 550 5.1.1 no such user"
     assert report.cc_refused == [refused_cc]
     assert report.failed[0].startswith("TX:local 2 education association lead2@local2.example.org (selected)")
-

@@ -187,7 +187,7 @@ def test_select_then_approve_sends_each_notice_once(served):
     assert len(recipients) == len(set(recipients)) >= 45
     assert Counter(m.message["Message-ID"] for m in smtp.received).most_common(1)[0][1] == 1
     latest, _ = latest_selection(engine, config.cohort_id)
-    assert frozen_selection_id(engine, config.cohort_id) == latest["id"]
+    assert frozen_selection_id(engine, config.cohort_id) == latest.id
 
 
 def test_rejected_send_sends_nothing(served):

@@ -107,7 +107,8 @@ def test_same_lead_email_with_another_name_is_flagged_for_staff_not_merged(confi
     )
     assert out[Derived.DUPLICATE_OF].isna().all()
     assert {out.loc[2, Col.STATUS], out.loc[3, Col.STATUS]} == {Status.SELECTED}
-    assert "3" in str(out.loc[2, Derived.POSSIBLE_DUPLICATE_OF]) and "2" in str(out.loc[3, Derived.POSSIBLE_DUPLICATE_OF])
+    assert "3" in str(out.loc[2, Derived.POSSIBLE_DUPLICATE_OF])
+    assert "2" in str(out.loc[3, Derived.POSSIBLE_DUPLICATE_OF])
 
 
 def test_kept_row_is_latest_on_time_not_the_late_resubmission(config):

@@ -17,7 +17,7 @@ def main(config_path: str) -> None:
     engine = open_store(config.database_url)
     head, decided = latest_selection(engine, config.cohort_id)
     planned = decision_notices(decided, config, sender_domain(config))
-    plan = NoticePlan(run="decisions", selection_id=head["id"], actions_seq=0, notices=planned)
+    plan = NoticePlan(run="decisions", selection_id=head.id, actions_seq=0, notices=planned)
     deliver(engine, config, plan, smtp_settings(config), base_delay=0.01)
 
 
