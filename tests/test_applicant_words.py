@@ -37,7 +37,7 @@ from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.select import STAFF_SELECTED
 from tasks.sources import FileSource, values_to_frame
 from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
-from tests.support.rows import row
+from tests.support.rows import numbered_team
 from tests.support.selection import run
 
 DOMAIN = "example.org"
@@ -57,16 +57,7 @@ def small_config(**changes):
 
 
 def team(n: int, state: str, stamp: str, **more: str) -> list[str]:
-    lead = f"lead{n}@local{n}.example.org"
-    answers = {
-        "Local_Association_name": f"Local {n} Education Association",
-        "State": state,
-        "Team_lead_name": f"Lead {n}",
-        "Team_lead_email": lead,
-        "Email_Address": lead,
-        "Timestamp": stamp,
-    }
-    return row(**(answers | more))
+    return numbered_team(n, state, **({"Timestamp": stamp} | more))
 
 
 def key(n: int, state: str) -> str:
