@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Literal
+from uuid import UUID
 
+import anyio
 from prefect import flow
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
+from prefect.client.orchestration import get_client
+from prefect.flow_runs import apause_flow_run
+from prefect.input import RunInput, keyset_from_paused_state
+from prefect.input.actions import aread_flow_run_input
 from prefect.runtime import flow_run
+from prefect.states import Paused, Running
+from prefect.utilities.engine import propose_state
 from pydantic import Field
 
 from flows.steps import (
@@ -34,13 +40,42 @@ class Approval(RunInput):
     note: str = Field(default="", description="Why, for the record")
 
 
+APPROVAL_PAUSE_KEY = "approval"
+# How much longer Prefect's pause lasts than the wait for an answer: time for the run to leave the pause itself.
+PAUSE_GRACE_SECONDS = 60
+
+
 def wait_for_approval(timeout_seconds: int) -> tuple[str, str]:
     """Pause until staff answer; (outcome, note) with outcome approved, rejected or timed out."""
-    try:
-        answer = pause_flow_run(wait_for_input=Approval, timeout=timeout_seconds, poll_interval=2)
-    except FlowPauseTimeout:
+    answer = asyncio.run(_answer_within(timeout_seconds))
+    if answer is None:
         return ApprovalOutcome.TIMED_OUT, f"no answer within {timeout_seconds} seconds"
     return (ApprovalOutcome.APPROVED if answer.approve else ApprovalOutcome.REJECTED), answer.note
+
+
+async def _answer_within(timeout_seconds: int) -> Approval | None:
+    """Staff's answer, or None when none came within timeout_seconds; the run is Running again either way.
+
+    The wait cannot end at Prefect's own pause deadline: the server fails a run still Paused past it (its
+    expired-pause service, and its rule that a run leaving an expired pause becomes Failed), so an unanswered
+    send could never end Completed. The pause lasts PAUSE_GRACE_SECONDS longer than the wait, and at the end of
+    the wait the run resumes itself, as staff's answer would, while the pause is still valid."""
+    with anyio.move_on_after(timeout_seconds):
+        return await apause_flow_run(
+            wait_for_input=Approval,
+            timeout=timeout_seconds + PAUSE_GRACE_SECONDS,
+            poll_interval=2,
+            key=APPROVAL_PAUSE_KEY,
+        )
+    run_id = UUID(flow_run.id)
+    async with get_client() as client:
+        current = (await client.read_flow_run(run_id)).state
+        if current is not None and current.is_paused():  # not cancelled meanwhile, nor resumed by staff
+            await propose_state(client, Running(), flow_run_id=run_id)
+    # An answer given just before the deadline (stored with the resume) still counts.
+    keyset = keyset_from_paused_state(Paused(pause_key=APPROVAL_PAUSE_KEY))
+    answer = await aread_flow_run_input(keyset["response"], flow_run_id=run_id)
+    return None if answer is None else Approval(**answer)
 
 
 @flow(name="send-notices", persist_result=False)  # its report names recipients

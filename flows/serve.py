@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,15 +71,35 @@ def start_local_server(port: int) -> subprocess.Popen:
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     )
     url = f"http://127.0.0.1:{port}/api"
-    for _ in range(120):
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    server.terminate()
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+    except BaseException:  # a SIGTERM or Ctrl-C while it starts
+        stop_local_server(server)
+        raise
+    stop_local_server(server)
     raise SystemExit(f"the Prefect server did not start on {url}")
+
+
+def stop_local_server(server: subprocess.Popen, grace_seconds: float = 5) -> None:
+    """Asks the server to stop and waits for it, so it never outlives this process; killed if it lingers."""
+    server.terminate()
+    try:
+        server.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def exit_on_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM leaves like Ctrl-C does, through the `finally` that stops the local server. Prefect's runner puts
+    its own handler in place once serving starts, which also exits this way."""
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,13 +113,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.with_server:
         serve(*deployments(args.prefect_yaml, args.config), print_starting_message=True)
         return
+    signal.signal(signal.SIGTERM, exit_on_sigterm)  # without it a SIGTERM before serving starts orphans the server
     server = start_local_server(args.with_server)
     try:
         with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{args.with_server}/api"}):
             print(f"Prefect UI: http://127.0.0.1:{args.with_server}")
             serve(*deployments(args.prefect_yaml, args.config), print_starting_message=True)
     finally:
-        server.terminate()
+        stop_local_server(server)
 
 
 if __name__ == "__main__":

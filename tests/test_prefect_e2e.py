@@ -208,6 +208,34 @@ def test_rejected_send_sends_nothing(served):
     assert answers.iloc[-1][["kind", "outcome", "note"]].tolist() == ["interest", "rejected", "wrong list"]
 
 
+def test_unanswered_approval_completes_and_sends_nothing(served):
+    """No answer within the approval timeout: the run ends Completed (not Failed), says so, records the outcome
+    and sends nothing."""
+    smtp, config_path, base = served
+    _select(config_path, base / "decisions-3")  # a recorded selection, also when this test runs alone
+    before = len(smtp.received)
+    run = run_deployment(
+        "send-notices/interest-notices",
+        parameters={
+            "config_path": str(config_path),
+            "out_dir": str(base / "n3"),
+            "send": True,
+            "as_of": AFTER,
+            "approval_timeout_seconds": 3,
+        },
+        timeout=0,
+    )
+    final = _wait(lambda: (s := _state(run.id)).is_final() and s, 120, "the unanswered send to finish")
+    time.sleep(6)  # longer than the server's expired-pause sweep (every 5 s): the final state stays
+    final = _state(run.id)
+    assert final.is_completed(), final
+    assert "Notices not sent: timed out. Note: no answer within 3 seconds" in _logs(run.id)
+    assert len(smtp.received) == before
+    config = load_config(config_path)
+    answers = approval_history(open_store(config.database_url), config.cohort)
+    assert answers.iloc[-1][["kind", "outcome"]].tolist() == ["interest", "timed out"]
+
+
 def test_run_with_a_missing_config_fails_with_a_message_and_writes_nothing(served):
     _, _, base = served
     out = base / "never"
