@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint bench venv clean fuzz serve chromium lock
+.PHONY: demo test lint bench venv clean fuzz serve chromium postgresql lock
 
 venv: $(STAMP)
 
@@ -22,13 +22,13 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Resolves pyproject.toml (with the dev extra) into the lock file, keeping the locked versions that still fit;
+# Resolves pyproject.toml (with the dev and postgres extras) into the lock file, keeping the locked versions that still fit;
 # `make lock LOCK_ARGS=--upgrade` moves every one to the newest allowed. uv reads PyPI unless UV_INDEX_URL says otherwise.
 LOCK_ARGS ?=
 # The lock file is replaced only when it changes, so an unchanged lock does not make the next run reinstall.
 lock: $(STAMP)
 	cp $(LOCK) $(LOCK).new
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-emit-index-url \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra postgres --generate-hashes --python-version 3.11 --no-emit-index-url \
 	  --custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK).new
 	if cmp -s $(LOCK).new $(LOCK); then rm $(LOCK).new; else mv $(LOCK).new $(LOCK); fi
 
@@ -47,9 +47,16 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed (apt-get install chromium): the browser test will be skipped"; fi; }
 
+# The store tests also run on a PostgreSQL cluster they start themselves (tests/support/postgres.py), from
+# Debian's postgresql package: its initdb is in /usr/lib/postgresql/<version>/bin, not on PATH.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql is not installed (apt-get install postgresql): the PostgreSQL tests will be skipped"; fi; }
+
 # ruff and mypy read their settings from pyproject.toml; coverage of flows/, tasks/ and schemas/ must stay at or
 # above [tool.coverage.report] fail_under.
-test: $(STAMP) chromium
+test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -84,6 +84,34 @@ def _prefect_secret(name: str) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+class StateStoreConfig(_Model):
+    """A state store on a database server, its password kept elsewhere (a Secret block, an environment variable):
+    the cohort file, which staff share and commit, never holds it."""
+
+    url: str = Field(min_length=1)  # e.g. postgresql+psycopg://cohort@db.example.org:5432/cohorts
+    password: SecretRef
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ValueError("is not a database URL such as postgresql+psycopg://user@host:5432/database") from None
+        if parsed.password is not None:
+            raise ValueError("holds a password: give it as `password:` (a secret reference) instead")
+        return url
+
+    def with_password(self) -> str:
+        """The URL to connect with: the password read now, from where the reference says."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).set(password=self.password.reveal()).render_as_string(hide_password=False)
+
+
 class FileSourceConfig(_Model):
     kind: Literal["file"]
     path: Path
@@ -312,7 +340,8 @@ class CohortConfig(_Model):
     lease: LeaseConfig = LeaseConfig()
     interest_list: Path | None = None
     overrides: Path | None = None
-    state_url: str | None = None
+    # A URL (SQLite, or a server without a password), or {url: ..., password: {env: NAME} | {prefect_secret: NAME}}.
+    state_url: str | StateStoreConfig | None = None
 
     @property
     def cohort_id(self) -> str:
@@ -324,8 +353,15 @@ class CohortConfig(_Model):
 
     @property
     def database_url(self) -> str:
-        """The state store: `state_url` (or COHORT_STATE_URL) if given, else SQLite under state_dir."""
-        return os.environ.get("COHORT_STATE_URL") or self.state_url or f"sqlite:///{self.state_dir / 'state.sqlite'}"
+        """The state store: `state_url` (or COHORT_STATE_URL) if given, else SQLite under state_dir.
+
+        A password behind a secret reference is read each time, so a rotated one is used by the next step.
+        """
+        if os.environ.get("COHORT_STATE_URL"):
+            return os.environ["COHORT_STATE_URL"]
+        if isinstance(self.state_url, StateStoreConfig):
+            return self.state_url.with_password()
+        return self.state_url or f"sqlite:///{self.state_dir / 'state.sqlite'}"
 
     @property
     def zone(self) -> ZoneInfo:

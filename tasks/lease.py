@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
 from schemas.store import StoreCol
-from tasks.store import StoreError, advice, leases, now, write_transaction
+from tasks.store import StoreError, advice, is_busy, leases, now, write_transaction
 
 
 class LeaseHeldError(StaffError):
@@ -100,7 +100,7 @@ class Lease:
         except IntegrityError:
             return _busy("another run (starting at this moment)", stamp)
         except OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            if is_busy(exc):
                 return _busy("another run (writing to the store)", stamp)
             raise StoreError(f"the cohort's lease could not be taken: {advice(exc)}") from None
 

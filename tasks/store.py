@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from schemas.columns import INITIAL_DECISION_KINDS, Col, Derived
 from schemas.errors import StaffError
@@ -187,14 +194,81 @@ class StoreError(StaffError):
     """The state store cannot be read or written; nothing was half-written."""
 
 
-def advice(exc: OperationalError) -> str:
-    """The database's words, with what staff can do about the two usual causes."""
-    words = str(exc.orig)
-    if "locked" in words or "busy" in words:
+# PostgreSQL waits at most this long: to connect, for a lock (another run's write), for any one statement. A
+# table locked elsewhere, a server that stopped answering or a full disk is then a message, never a hang. A
+# `state_url` can set its own (`?connect_timeout=5&options=-c lock_timeout=2s`): the URL's settings come last.
+CONNECT_TIMEOUT_SECONDS = 10
+LOCK_TIMEOUT = "15s"  # as long as SQLite's busy wait
+STATEMENT_TIMEOUT = "60s"
+IDLE_IN_TRANSACTION_TIMEOUT = "10min"  # a run that stopped mid-transaction lets go of its locks
+# The key of PostgreSQL's transaction-scoped advisory lock that every write transaction takes first: one writer
+# at a time, as SQLite's BEGIN IMMEDIATE gives, so a read-then-write sees what it writes over on both backends.
+WRITE_LOCK_KEY = 0x636F686F  # "coho"
+
+_BUSY = ("locked", "busy", "lock timeout")
+_LOST = ("terminating connection", "server closed the connection", "connection is lost", "connection refused")
+
+
+def is_busy(exc: DBAPIError) -> bool:
+    """Another run holds the store's write lock (SQLite: locked or busy; PostgreSQL: the lock timeout passed)."""
+    return any(word in str(exc.orig) for word in _BUSY)
+
+
+def _words(exc: DBAPIError) -> str:
+    """The database's message on one line (PostgreSQL adds DETAIL and HINT lines)."""
+    return "; ".join(line.strip() for line in str(exc.orig).splitlines() if line.strip())
+
+
+def advice(exc: DBAPIError) -> str:
+    """The database's words, with what staff can do about the usual causes."""
+    words = _words(exc)
+    if is_busy(exc):
         return f"{words}: another run is writing to the state store; wait for it to finish, then run again"
     if "full" in words or "No space" in words:
         return f"{words}: the disk holding the state store is full; free space, then run again"
+    if "statement timeout" in words:
+        return (
+            f"{words}: the state store did not answer in time (a lock held elsewhere, a full disk or an overloaded "
+            "server); ask whoever runs the database server, then run again"
+        )
+    if isinstance(exc, IntegrityError):
+        return f"{words}: another run wrote the same record at the same moment; run again"
+    if any(word in words for word in _LOST):
+        return f"{words}: the connection to the state store was lost; check the database server, then run again"
     return words
+
+
+class StoreFailure(StoreError):
+    """A database error no step turned into its own message: still one staff message, never a traceback.
+
+    The error keeps its SQLAlchemy class too (see `_as_staff_error`), so a step that handles, say, an
+    OperationalError with words of its own still does.
+    """
+
+    def __str__(self) -> str:
+        return (
+            f"the state store could not be read or written ({advice(cast(DBAPIError, self))}); nothing was half-written"
+        )
+
+
+class StoreOperationalError(StoreFailure, OperationalError):
+    """Locked, timed out, full, disconnected."""
+
+
+class StoreIntegrityError(StoreFailure, IntegrityError):
+    """A row another run wrote at the same moment."""
+
+
+class StoreProgrammingError(StoreFailure, ProgrammingError):
+    """A statement the database refused (a table missing from a store made elsewhere, a permission)."""
+
+
+class StoreDataError(StoreFailure, DataError):
+    """A value the database refused."""
+
+
+class StoreDatabaseError(StoreFailure, DBAPIError):
+    """Any other error the database reported."""
 
 
 class NoSelectionError(StaffError):
@@ -206,33 +280,79 @@ def now() -> dt.datetime:
 
 
 def open_store(url: str) -> sa.Engine:
-    """An engine with the schema in place; SQLite gets its folder and a busy timeout."""
+    """An engine with the schema in place; SQLite gets its folder and a busy timeout, PostgreSQL its timeouts."""
     try:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url, connect_args={"timeout": 15})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)
-            sa.event.listen(engine, "handle_error", _damaged_store)
+        elif parsed.get_backend_name() == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 (the postgres extra), not psycopg2
+            engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=_postgres_args(parsed))
+            sa.event.listen(engine, "begin", _postgres_begin)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(engine)
-        _add_missing_columns(engine)
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError(f"cannot open the state store {safe_url(url)}: {exc.__class__.__name__}: {exc}") from None
+            engine = sa.create_engine(parsed, pool_pre_ping=True)
+        sa.event.listen(engine, "handle_error", _as_staff_error)
+        _create_schema(engine)
+    except (SQLAlchemyError, OSError, ImportError) as exc:
+        words = advice(exc) if isinstance(exc, DBAPIError) else f"{exc.__class__.__name__}: {exc}"
+        raise StoreError(f"cannot open the state store {safe_url(url)}: {words}") from None
     return engine
 
 
-def _add_missing_columns(engine: sa.Engine) -> None:
-    """A store made by an earlier version gets the newer (nullable) columns, so its history stays usable."""
+def _postgres_args(url: sa.URL) -> dict[str, object]:
+    """Timeouts for every connection (the URL's own `options` and `connect_timeout` win), and TCP keepalives so a
+    vanished server is noticed."""
+    given = url.query.get("options", "")
+    options = " ".join(
+        [
+            f"-c lock_timeout={LOCK_TIMEOUT}",
+            f"-c statement_timeout={STATEMENT_TIMEOUT}",
+            f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT}",
+            *([given] if isinstance(given, str) else given),
+        ]
+    )
+    args: dict[str, object] = {"options": options.strip(), "keepalives": 1, "keepalives_idle": 30}
+    if "connect_timeout" not in url.query:
+        args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return args
+
+
+def _create_schema(engine: sa.Engine) -> None:
+    """The tables and any missing columns, made in one write transaction (PostgreSQL's DDL is transactional, and
+    SQLite's BEGIN IMMEDIATE waits for the write lock), so runs opening a new store at the same instant neither
+    both create a table nor fail on each other's lock. A store already current is only read."""
+    if _schema_current(engine):
+        return
+    with write_transaction(engine) as conn:
+        metadata.create_all(conn)
+        _add_missing_columns(conn)
+
+
+def _schema_current(engine: sa.Engine) -> bool:
     inspector = sa.inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    present = set(inspector.get_table_names())
+    if not all(table.name in present for table in metadata.sorted_tables):
+        return False
+    return all(
+        {column.name for column in table.columns} <= {column["name"] for column in inspector.get_columns(table.name)}
+        for table in metadata.sorted_tables
+    )
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """A store made by an earlier version gets the newer (nullable) columns, so its history stays usable."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(connection, _record) -> None:
@@ -248,10 +368,22 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 
 _DAMAGE = ("malformed", "not a database", "disk i/o error", "database corrupt")
+_STAFF_FLAVOURS: tuple[tuple[type[DBAPIError], type[DBAPIError]], ...] = (
+    (OperationalError, StoreOperationalError),
+    (IntegrityError, StoreIntegrityError),
+    (ProgrammingError, StoreProgrammingError),
+    (DataError, StoreDataError),
+    (DBAPIError, StoreDatabaseError),
+)
 
 
-def _damaged_store(context: sa.engine.ExceptionContext) -> None:
-    """A damaged SQLite file (a bad page, a truncated or overwritten file) is one message, wherever it shows."""
+def _as_staff_error(context: sa.engine.ExceptionContext) -> None:
+    """Every database error leaves the store as a StaffError (one message, wherever it shows).
+
+    A damaged SQLite file (a bad page, a truncated or overwritten file) is its own message. Any other error keeps
+    its SQLAlchemy class and gains a StoreFailure one (its class is swapped in place, so SQLAlchemy still
+    invalidates a lost connection as usual): steps that catch, say, OperationalError keep their own words.
+    """
     words = str(context.original_exception)
     if isinstance(context.original_exception, sqlite3.DatabaseError) and any(d in words.lower() for d in _DAMAGE):
         url = context.engine.url if context.engine is not None else "the state store"
@@ -259,6 +391,10 @@ def _damaged_store(context: sa.engine.ExceptionContext) -> None:
             f"the state store {url} is damaged ({words}): nothing more was written. Restore it from a backup "
             "(or move it aside and start from the recorded outputs), then run again"
         ) from None
+    exc = context.sqlalchemy_exception
+    if not isinstance(exc, DBAPIError) or isinstance(exc, StoreFailure):
+        return
+    exc.__class__ = next(flavour for kind, flavour in _STAFF_FLAVOURS if isinstance(exc, kind))
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
@@ -267,10 +403,18 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
 
 
+def _postgres_begin(conn: sa.Connection) -> None:
+    """A write transaction first takes the store's write lock (an advisory lock held until it ends, waited for
+    at most LOCK_TIMEOUT): as on SQLite, what it read cannot change before it writes, so two runs starting at the
+    same instant never both insert one notice. Reads take no lock."""
+    if conn.get_execution_options().get("immediate"):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+
 @contextlib.contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One transaction that reads then writes: on SQLite it holds the write lock from its first statement; on
-    PostgreSQL the statements lock the rows they update, and conditional updates say who won."""
+    """One transaction that reads then writes: it holds the store's write lock from its first statement (SQLite's
+    BEGIN IMMEDIATE, PostgreSQL's advisory lock); conditional updates still say who won."""
     with engine.connect() as conn:
         conn.execution_options(immediate=True)
         with conn.begin():

@@ -38,3 +38,52 @@ def prefect_server():
 
     with prefect_test_harness():
         yield
+
+
+# ---------------------------------------------------------------------------- the state store's two backends
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): the test checks SQLite itself (its file, its PRAGMAs); its PostgreSQL counterpart is "
+        "named in the reason",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """A test that uses `backend` runs once per state store backend, unless it is marked sqlite_only."""
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("backend", ["sqlite"] if only else ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """The session's PostgreSQL cluster, started the first time a test asks for it. Where PostgreSQL cannot be had
+    the test is skipped, except on CI (CI set), where that is a failure: there the suite must cover both."""
+    from tests.support.postgres import running_cluster, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs the PostgreSQL tests, but {reason}")
+        pytest.skip(reason)
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def backend(request, monkeypatch):
+    """The state store of the test: its config's SQLite file, or a fresh PostgreSQL database (COHORT_STATE_URL,
+    which every config, and every process the test starts, then uses)."""
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        monkeypatch.setenv("COHORT_STATE_URL", cluster.new_url())
+    return request.param
+
+
+@pytest.fixture
+def state_url(backend, tmp_path):
+    """The URL of the test's state store on its backend (for tests that open a store without a config)."""
+    return os.environ.get("COHORT_STATE_URL") or f"sqlite:///{tmp_path / 'state.sqlite'}"

@@ -32,6 +32,18 @@ from tests.support.selection import record
 from tests.support.smtp import SmtpServer
 
 RESULTS: list[dict] = []
+# The cases that race the store itself also run on PostgreSQL (tests/conftest.py `backend`), where two runs'
+# transactions really overlap: runs opening a new store and filling its ledger at one instant, and two senders on
+# one batch (the claims). The lifecycle's compare-and-set on both backends: tests/test_lifecycle.py. The two sends
+# as real processes take 20 s more on PostgreSQL, past make test's budget: COHORT_PG_PROCESS_RACES=1 adds them.
+BOTH_BACKENDS = pytest.mark.usefixtures("backend")
+
+
+def _sqlite_only_by_budget(test):
+    return test
+
+
+PROCESS_RACE_BACKENDS = BOTH_BACKENDS if os.environ.get("COHORT_PG_PROCESS_RACES") else _sqlite_only_by_budget
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,6 +86,10 @@ def _at_once(*commands: list[str]) -> list[subprocess.CompletedProcess]:
     return done
 
 
+def _backend(url: str) -> str:
+    return url.split(":", 1)[0].split("+", 1)[0]
+
+
 def _check_once_and_nothing_lost(case: str, config, smtp: SmtpServer, runs: list[subprocess.CompletedProcess]):
     engine = open_store(config.database_url)
     rows = ledger(engine, config.cohort_id)
@@ -84,6 +100,7 @@ def _check_once_and_nothing_lost(case: str, config, smtp: SmtpServer, runs: list
     RESULTS.append(
         {
             "case": case,
+            "backend": _backend(config.database_url),
             "runs": len(runs),
             "exit codes": [r.returncode for r in runs],
             "messages received": sum(received.values()),
@@ -99,6 +116,7 @@ def _check_once_and_nothing_lost(case: str, config, smtp: SmtpServer, runs: list
     return engine, rows
 
 
+@PROCESS_RACE_BACKENDS
 def test_two_sends_at_once_deliver_each_notice_once(prefect_server, tmp_path, slow_smtp):
     config, path = make_config(tmp_path, slow_smtp.port)
     assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
@@ -172,6 +190,7 @@ def test_a_staff_confirm_racing_an_expiry(prefect_server, tmp_path, slow_smtp):
     _check_once_and_nothing_lost("staff confirm and promote (expiry) at once", config, slow_smtp, runs)
 
 
+@BOTH_BACKENDS
 def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow_smtp):
     """Two senders on one batch at the same moment, each on its own connections (as when a stalled holder's
     lease expired and another run took over): every notice is claimed by one of them and arrives once."""
@@ -206,6 +225,7 @@ def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow
     RESULTS.append(
         {
             "case": "two senders on one batch, no lease (the claim alone)",
+            "backend": _backend(config.database_url),
             "runs": 2,
             "messages received": sum(received.values()),
             "distinct": len(received),
@@ -216,3 +236,54 @@ def test_without_the_lease_the_claim_alone_sends_each_notice_once(tmp_path, slow
     )
     assert set(received.values()) == {1} and len(received) == len(batch) == 6
     assert set(rows["state"]) == {LedgerState.SENT}
+
+
+def _together(count: int, work) -> list[BaseException]:
+    """`work(i)` in `count` threads released at the same instant; the errors they raised."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            work(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+@BOTH_BACKENDS
+def test_runs_opening_a_new_store_and_filling_its_ledger_at_the_same_instant(tmp_path, backend):
+    """The store's own writes raced, without the lease: four runs making the tables of a new store, then four
+    runs adding the same planned notices to the ledger. Each write transaction holds the store's write lock, so
+    none fails (no duplicate table, no duplicate notice, no IntegrityError) and the ledger holds each notice once."""
+    from tasks.ledger import sync_ledger
+    from tasks.notices import kinds_of, plan_notices
+
+    config, _ = make_config(tmp_path, 25)
+    assert _together(4, lambda _: open_store(config.database_url).dispose()) == []
+    teams = [numbered_team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], 1)]
+    engine = record(config, teams)
+    plan = plan_notices(engine, config, "decisions", AFTER_DEADLINE)
+    many = [n.model_copy(update={"applicant": f"{n.applicant}-{i}"}) for i in range(50) for n in plan.notices]
+    for round_ in range(3):
+        batch = [n.model_copy(update={"version": f"{n.version}-{round_}"}) for n in many]
+        engines = [open_store(config.database_url) for _ in range(4)]
+        errors = _together(4, lambda i, b=batch, e=engines: sync_ledger(e[i], config.cohort_id, b, kinds_of(plan.run)))
+        assert errors == [], [str(e) for e in errors]
+        for other in engines:
+            other.dispose()
+    rows = ledger(engine, config.cohort_id)
+    assert rows.groupby(["applicant", "kind", "version"]).size().max() == 1
+    assert (rows["state"] == LedgerState.PENDING).sum() == len(many)  # each round's plan supersedes the last
+    RESULTS.append(
+        {"case": "four ledger syncs of one plan at once, three times", "backend": _backend(config.database_url)}
+    )

@@ -129,17 +129,23 @@ def _validated(config) -> pd.DataFrame:
 
 
 def _store_rows(config) -> list[tuple[int, int]]:
-    """(selection id, decisions it holds) for every recorded selection."""
-    path = config.database_url.removeprefix("sqlite:///")
-    if not Path(path).exists():
+    """(selection id, decisions it holds) for every recorded selection, read straight from the database (SQLite's
+    file or PostgreSQL), without opening the store (which would make its tables)."""
+    url = config.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return []
-    with sqlite3.connect(path) as db:
-        if not db.execute("SELECT name FROM sqlite_master WHERE name = 'selections'").fetchone():
+    engine = sa.create_engine(url)
+    try:
+        if not sa.inspect(engine).has_table("selections"):
             return []
-        return db.execute(
-            "SELECT s.id, COUNT(d.source_row) FROM selections s LEFT JOIN decisions d ON d.selection_id = s.id "
-            "GROUP BY s.id ORDER BY s.id"
-        ).fetchall()
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT s.id, COUNT(d.source_row) FROM selections s LEFT JOIN decisions d ON d.selection_id = s.id "
+                "GROUP BY s.id ORDER BY s.id"
+            ).all()
+        return [(int(i), int(n)) for i, n in rows]
+    finally:
+        engine.dispose()
 
 
 KILLS = [
@@ -416,8 +422,15 @@ class Locker:
         self.db.close()
 
 
+SQLITE_LOCK_AND_FULL = pytest.mark.sqlite_only(
+    "SQLite's own lock and size limit (PRAGMA busy_timeout, max_page_count); on PostgreSQL: "
+    "test_postgres_a_lock_held_elsewhere_*, test_postgres_a_statement_that_runs_too_long_*"
+)
+
+
+@SQLITE_LOCK_AND_FULL
 @pytest.mark.parametrize("fault", ["locked", "full"])
-def test_the_store_locked_or_full_while_recording_a_selection_writes_none_of_it(tmp_path, fault):
+def test_the_store_locked_or_full_while_recording_a_selection_writes_none_of_it(tmp_path, backend, fault):
     config, _ = make_config(tmp_path, 25)
     validated = _validated(config)
     engine = open_store(config.database_url)
@@ -441,8 +454,11 @@ def test_the_store_locked_or_full_while_recording_a_selection_writes_none_of_it(
     MATRIX.append(asdict(Outcome(f"store {fault} while recording the selection", 0, 0, 0, 0, 0)))
 
 
+@SQLITE_LOCK_AND_FULL
 @pytest.mark.parametrize("fault", ["locked", "full"])
-def test_the_store_locked_or_full_while_filling_the_ledger_changes_nothing_and_sends_nothing(tmp_path, smtp, fault):
+def test_the_store_locked_or_full_while_filling_the_ledger_changes_nothing_and_sends_nothing(
+    tmp_path, smtp, backend, fault
+):
     config, _ = make_config(tmp_path, smtp.port)
     engine = record(config, TEAMS * 1)
     planned = plan_notices(engine, config, "decisions", AS_OF)
@@ -462,7 +478,8 @@ def test_the_store_locked_or_full_while_filling_the_ledger_changes_nothing_and_s
     tally(f"store {fault} while filling the ledger", engine, config.cohort, smtp.received)
 
 
-def test_the_store_locked_mid_batch_stops_the_send_and_the_rerun_finishes_it(tmp_path):
+@SQLITE_LOCK_AND_FULL
+def test_the_store_locked_mid_batch_stops_the_send_and_the_rerun_finishes_it(tmp_path, backend):
     """The lock is taken when the server has the 2nd message: its `sent` cannot be recorded, so it is unknown."""
 
     class LockingHandler(RecordingHandler):
@@ -491,6 +508,123 @@ def test_the_store_locked_mid_batch_stops_the_send_and_the_rerun_finishes_it(tmp
         assert len(report.unknown) == 1 and LEAD2 in report.unknown[0]
         received = list(server.received)
     tally("store locked mid-batch, after the server accepted a message", engine, config.cohort, received, 1)
+
+
+# ---------------------------------------------------------------------------- PostgreSQL: locks, timeouts, kills
+
+
+class TableLocker:
+    """Another session holding a table lock on the PostgreSQL store (a migration, a DBA's LOCK TABLE)."""
+
+    def __init__(self, cluster, database: str, table: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(cluster.url(database).replace("+psycopg", ""))
+        self.table = table
+
+    def __enter__(self) -> TableLocker:
+        self.conn.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")  # type: ignore[call-overload]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
+@pytest.fixture
+def pg_store(postgres_cluster, tmp_path, monkeypatch):
+    """A fresh PostgreSQL database as the config's store, its schema made; (cluster, database name, config)."""
+    database = postgres_cluster.new_database()
+    monkeypatch.setenv("COHORT_STATE_URL", postgres_cluster.url(database))
+    config, config_path = make_config(tmp_path, 25)
+    open_store(config.database_url).dispose()
+    return postgres_cluster, database, config, config_path
+
+
+def _short(cluster, database: str, options: str) -> sa.Engine:
+    return open_store(cluster.url(database, options=options))
+
+
+def test_postgres_a_lock_held_elsewhere_is_a_message_within_the_lock_timeout(
+    pg_store, monkeypatch, prefect_server, capfd
+):
+    """The counterpart of SQLite's `locked`: the lock timeout turns a wait that would never end into one message,
+    and nothing is half-written."""
+    cluster, database, config, config_path = pg_store
+    decided = run_pipeline(_validated(config), PipelineInputs(config), SELECTION)
+    engine = _short(cluster, database, "-c lock_timeout=300ms")
+    with TableLocker(cluster, database, "decisions"):
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"not recorded \(nothing was written\): .*lock timeout.*another run"):
+            record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
+        assert time.monotonic() - started < 5
+    assert _store_rows(config) == []
+    record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
+    assert [count for _, count in _store_rows(config)] == [len(decided)]
+    # `notify` with the ledger's table locked elsewhere: one message and the exit code for staff, not a hang.
+    from flows.cli import EXIT_STAFF_ERROR, main
+
+    monkeypatch.setenv("COHORT_STATE_URL", cluster.url(database, options="-c lock_timeout=300ms"))
+    with TableLocker(cluster, database, "notices"):
+        started = time.monotonic()
+        code = main(["notify", "--config", str(config_path), "--as-of", runner.AS_OF.isoformat(), "--out", "o"])
+        assert code == EXIT_STAFF_ERROR
+        assert time.monotonic() - started < 30
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("cohort-select notify: ") == 1 and "lock timeout" in err, err[-2000:]
+    MATRIX.append(asdict(Outcome("PostgreSQL: a table locked elsewhere (lock timeout)", 0, 0, 0, 0, 0)))
+
+
+def test_postgres_a_statement_that_runs_too_long_is_a_message_and_writes_nothing(pg_store, smtp, tmp_path):
+    """The counterpart of SQLite's `full`: a statement the server does not finish (a full disk, a stuck server)
+    ends at the statement timeout; the ledger is unchanged, nothing is sent, and the next run sends everything."""
+    cluster, database, _, _ = pg_store
+    config, _ = make_config(tmp_path, smtp.port)
+    engine = record(config, TEAMS)
+    planned = plan_notices(engine, config, "decisions", AS_OF)
+    stuck = _short(cluster, database, "-c lock_timeout=0 -c statement_timeout=300ms")
+    with (
+        TableLocker(cluster, database, "notices"),
+        pytest.raises(StoreError, match=r"nothing was changed.*statement timeout.*did not answer in time"),
+    ):
+        sync_ledger(stuck, config.cohort, planned.notices, DECISION_KINDS)
+    assert ledger(engine, config.cohort).empty
+    assert smtp.received == []
+    deliver(engine, config, planned, smtp_settings(config), base_delay=0.01)
+    tally("PostgreSQL: a statement past its timeout while filling the ledger", engine, config.cohort, smtp.received)
+
+
+def test_postgres_a_killed_connection_mid_write_leaves_nothing_half_written(pg_store):
+    """The server ends the store's connection while a selection is half inserted (pg_terminate_backend, as a
+    restart or a DBA would): one message, nothing recorded, and the next write, on a new connection, works."""
+    cluster, database, config, _ = pg_store
+    decided = run_pipeline(_validated(config), PipelineInputs(config), SELECTION)
+    engine = open_store(config.database_url)
+    waiting = f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}' AND wait_event_type = 'Lock'"  # noqa: S608
+
+    def kill_the_waiting_writer() -> None:
+        for _ in range(200):
+            pids = cluster.execute(waiting)
+            if pids:
+                cluster.execute(f"SELECT pg_terminate_backend({pids[0][0]})")
+                return
+            time.sleep(0.05)
+
+    import threading
+
+    with TableLocker(cluster, database, "decisions"):  # the selection row goes in, its decisions wait
+        killer = threading.Thread(target=kill_the_waiting_writer)
+        killer.start()
+        with pytest.raises(
+            StoreError, match=r"not recorded \(nothing was written\): .*the connection to the state store was lost"
+        ):
+            record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
+        killer.join()
+    assert _store_rows(config) == []
+    record_selection(engine, config.cohort, decided, "in", "cfg", provisional=False)
+    assert [count for _, count in _store_rows(config)] == [len(decided)]
+    MATRIX.append(asdict(Outcome("PostgreSQL: the connection killed mid-write", 0, 0, 0, 0, 0)))
 
 
 def test_a_full_disk_while_writing_decisions_leaves_the_previous_file_whole(tmp_path, monkeypatch, config):

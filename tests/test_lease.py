@@ -19,6 +19,9 @@ from tests.support.paths import ROOT
 from tests.support.rows import numbered_team
 from tests.support.selection import record
 
+# Every test on both state store backends (tests/conftest.py `backend`).
+pytestmark = pytest.mark.usefixtures("backend")
+
 AS_OF = dt.datetime(2021, 6, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
 
 HOLDER = """
@@ -39,8 +42,8 @@ def _holder(url: str, expire: float, hold: float) -> subprocess.Popen:
     return process
 
 
-def test_a_second_run_waits_then_names_the_holder_and_since_when(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+def test_a_second_run_waits_then_names_the_holder_and_since_when(state_url):
+    url = state_url
     holder = _holder(url, expire=30, hold=20)
     try:
         started = time.monotonic()
@@ -54,8 +57,8 @@ def test_a_second_run_waits_then_names_the_holder_and_since_when(tmp_path):
     assert f"send-notices (pid {holder.pid} on " in words and "since 20" in words and "waited 1.5 s" in words
 
 
-def test_the_next_run_gets_the_lease_as_soon_as_the_holder_lets_go(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+def test_the_next_run_gets_the_lease_as_soon_as_the_holder_lets_go(state_url):
+    url = state_url
     holder = _holder(url, expire=30, hold=1.0)
     started = time.monotonic()
     with hold_lease(open_store(url), "2021", "promote", wait_seconds=20, expire_seconds=30) as lease:

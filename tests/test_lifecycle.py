@@ -82,7 +82,7 @@ def selected_setup(tmp_path, smtp, **changes):
     return config, path, engine
 
 
-def test_decline_frees_a_seat_for_the_best_waitlisted_team_within_the_cap(tmp_path, smtp):
+def test_decline_frees_a_seat_for_the_best_waitlisted_team_within_the_cap(tmp_path, smtp, backend):
     config, _, engine = selected_setup(tmp_path, smtp)
     assert statuses(engine, config)[key(1, "OH")] == Status.SELECTED
     assert statuses(engine, config)[key(3, "TX")] == Status.SELECTED
@@ -110,7 +110,7 @@ def test_decline_frees_a_seat_for_the_best_waitlisted_team_within_the_cap(tmp_pa
     assert "by 6:00:00 AM EDT on June 17, 2021" in body  # 72 hours after 10:00 UTC on June 14, in New York time
 
 
-def test_an_unanswered_offer_expires_and_passes_to_the_next_team(tmp_path, smtp):
+def test_an_unanswered_offer_expires_and_passes_to_the_next_team(tmp_path, smtp, backend):
     config, _, engine = selected_setup(tmp_path, smtp)
     record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no longer available", "dana", AFTER))
     promote(engine, config, AFTER)
@@ -132,7 +132,7 @@ def test_an_unanswered_offer_expires_and_passes_to_the_next_team(tmp_path, smtp)
     assert max(received_kinds(smtp).values()) == 1
 
 
-def test_confirm_and_the_errors_staff_can_act_on(tmp_path, smtp):
+def test_confirm_and_the_errors_staff_can_act_on(tmp_path, smtp, backend):
     config, _, engine = selected_setup(tmp_path, smtp)
     assert "confirmed" in record_staff_action(
         engine, config, StaffRequest(key(1, "OH"), "confirm", "replied", "dana", AFTER)
@@ -158,7 +158,7 @@ def test_before_the_notices_a_change_goes_through_an_override(tmp_path, smtp):
     assert "nothing to confirm" in promote(engine, config, AFTER).note
 
 
-def test_a_freed_reserved_seat_goes_to_a_qualifying_team(tmp_path, smtp):
+def test_a_freed_reserved_seat_goes_to_a_qualifying_team(tmp_path, smtp, backend):
     reserve = ReservedSeats(name="Higher Education", seats=1, field="education_levels", value="Higher Education")
     config, _ = make_config(tmp_path, smtp.port, capacity=2, max_per_state=2, reserved_seats=[reserve.model_dump()])
     rows = teams_in_order()
@@ -259,7 +259,7 @@ def test_what_if_counts_selected_cutoff_and_changes(tmp_path, smtp):
     assert "2 reserved seats exceed the capacity" in impossible["note"]
 
 
-def test_audit_has_every_decision_notice_and_action_with_actor(tmp_path, smtp):
+def test_audit_has_every_decision_notice_and_action_with_actor(tmp_path, smtp, backend):
     config, _, engine = selected_setup(tmp_path, smtp)
     record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", '=HYPERLINK("x")', "dana", AFTER))
     promote(engine, config, AFTER)
@@ -325,7 +325,7 @@ def test_cli_select_after_the_notices_only_reports_drift(tmp_path, smtp, prefect
     assert len(selection_history(engine, config.cohort)["selection_id"].unique()) == 1
 
 
-def test_two_runs_never_give_away_one_seat(tmp_path, smtp):
+def test_two_runs_never_give_away_one_seat(tmp_path, smtp, backend):
     from tasks.promotion import offer_moves
     from tasks.store import TransitionError, record_actions
 
@@ -353,7 +353,7 @@ def test_moves_heads_and_what_if_rows_are_named_after_their_columns():
     assert names(WhatIfRow) == list(WhatIfCol)
 
 
-def test_a_promotion_and_its_notices_keep_their_moves_through_json(tmp_path, smtp):
+def test_a_promotion_and_its_notices_keep_their_moves_through_json(tmp_path, smtp, backend):
     config, _, engine = selected_setup(tmp_path, smtp)
     record_staff_action(engine, config, StaffRequest(key(3, "TX"), "decline", "no", "dana", AFTER))
     promotion = plan_promotion(engine, config, AFTER)

@@ -93,6 +93,10 @@ def test_a_blank_first_row_or_a_banner_row_above_the_header_keeps_sheet_row_numb
     assert repeated[Col.SOURCE_ROW].tolist() == [2, 4]  # the pasted header is not a response
 
 
+@pytest.mark.sqlite_only(
+    "a damaged SQLite file; a PostgreSQL server keeps its own files: its failures as one message are "
+    "tests/test_faults.py test_postgres_* and tests/test_store_backends.py"
+)
 def test_a_damaged_page_in_the_state_store_is_one_message(prefect_server, tmp_path, capfd):
     config, path = make_config(tmp_path, 25)
     engine = record(config, [numbered_team(i, s) for i, s in enumerate(["OH", "TX", "IL", "CA"] * 30, start=1)])
