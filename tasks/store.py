@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -198,7 +199,8 @@ class StoreError(StaffError):
 # table locked elsewhere, a server that stopped answering or a full disk is then a message, never a hang. A
 # `state_url` can set its own (`?connect_timeout=5&options=-c lock_timeout=2s`): the URL's settings come last.
 CONNECT_TIMEOUT_SECONDS = 10
-LOCK_TIMEOUT = "15s"  # as long as SQLite's busy wait
+SQLITE_BUSY_TIMEOUT_SECONDS = 15
+LOCK_TIMEOUT = f"{SQLITE_BUSY_TIMEOUT_SECONDS}s"  # as long as SQLite's busy wait
 STATEMENT_TIMEOUT = "60s"
 IDLE_IN_TRANSACTION_TIMEOUT = "10min"  # a run that stopped mid-transaction lets go of its locks
 # The key of PostgreSQL's transaction-scoped advisory lock that every write transaction takes first: one writer
@@ -286,7 +288,7 @@ def open_store(url: str) -> sa.Engine:
         if parsed.get_backend_name() == "sqlite":
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 15})
+            engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)
         elif parsed.get_backend_name() == "postgresql":
@@ -361,10 +363,26 @@ def _sqlite_pragmas(connection, _record) -> None:
     The driver's own transaction handling is off, so `_sqlite_begin` decides how each transaction starts.
     """
     connection.isolation_level = None
+    _use_wal(connection)
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Put a new store in WAL mode. The switch needs the file to itself and SQLite answers "locked" at once, without
+    its busy wait, while another run is opening the same new file; so it is retried for as long as that wait
+    (SQLITE_BUSY_TIMEOUT_SECONDS). A store already in WAL (every store after its first opening) is only read."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 _DAMAGE = ("malformed", "not a database", "disk i/o error", "database corrupt")

@@ -268,6 +268,10 @@ def test_runs_opening_a_new_store_and_filling_its_ledger_at_the_same_instant(tmp
     from tasks.ledger import sync_ledger
     from tasks.notices import kinds_of, plan_notices
 
+    if backend == "sqlite":  # a new file each time: its switch to WAL is where a new SQLite store's openings meet
+        for attempt in range(60):
+            url = f"sqlite:///{tmp_path / f'new-{attempt}.sqlite'}"
+            assert _together(4, lambda _, u=url: open_store(u).dispose()) == []
     config, _ = make_config(tmp_path, 25)
     assert _together(4, lambda _: open_store(config.database_url).dispose()) == []
     teams = [numbered_team(i, state) for i, state in enumerate(["OH", "TX", "IL", "CA", "NY", "WA"], 1)]
