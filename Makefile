@@ -55,12 +55,14 @@ postgresql:
 	  else echo "postgresql is not installed (apt-get install postgresql): the PostgreSQL tests will be skipped"; fi; }
 
 # ruff and mypy read their settings from pyproject.toml; coverage of flows/, tasks/ and schemas/ must stay at or
-# above [tool.coverage.report] fail_under.
+# above [tool.coverage.report] fail_under. The suite runs on every core (pytest-xdist): each worker process has
+# its own Prefect test server and PostgreSQL cluster, and a long test is taken by whichever worker is free.
+PYTEST_WORKERS ?= auto
 test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --cov --cov-report=term:skip-covered
 
 # Hypothesis over intake → select for FUZZ_SECONDS (not part of `make test`).
 FUZZ_SECONDS ?= 120

@@ -33,17 +33,10 @@ from tests.support.smtp import SmtpServer
 
 RESULTS: list[dict] = []
 # The cases that race the store itself also run on PostgreSQL (tests/conftest.py `backend`), where two runs'
-# transactions really overlap: runs opening a new store and filling its ledger at one instant, and two senders on
-# one batch (the claims). The lifecycle's compare-and-set on both backends: tests/test_lifecycle.py. The two sends
-# as real processes take 20 s more on PostgreSQL, past make test's budget: COHORT_PG_PROCESS_RACES=1 adds them.
+# transactions really overlap: runs opening a new store and filling its ledger at one instant, two senders on one
+# batch (the claims), and the two sends as real processes. The lifecycle's compare-and-set on both backends:
+# tests/test_lifecycle.py.
 BOTH_BACKENDS = pytest.mark.usefixtures("backend")
-
-
-def _sqlite_only_by_budget(test):
-    return test
-
-
-PROCESS_RACE_BACKENDS = BOTH_BACKENDS if os.environ.get("COHORT_PG_PROCESS_RACES") else _sqlite_only_by_budget
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -116,7 +109,7 @@ def _check_once_and_nothing_lost(case: str, config, smtp: SmtpServer, runs: list
     return engine, rows
 
 
-@PROCESS_RACE_BACKENDS
+@BOTH_BACKENDS
 def test_two_sends_at_once_deliver_each_notice_once(prefect_server, tmp_path, slow_smtp):
     config, path = make_config(tmp_path, slow_smtp.port)
     assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
