@@ -30,6 +30,7 @@ from schemas.errors import StaffError
 from schemas.ledger import MAYBE_DELIVERED
 from schemas.lifecycle import Move
 from schemas.store import Freeze, SelectionHead, StoreCol
+from tasks import migrations
 
 if TYPE_CHECKING:
     from pandas._typing import Scalar
@@ -325,36 +326,19 @@ def _postgres_args(url: sa.URL) -> dict[str, object]:
 
 
 def _create_schema(engine: sa.Engine) -> None:
-    """The tables and any missing columns, made in one write transaction (PostgreSQL's DDL is transactional, and
-    SQLite's BEGIN IMMEDIATE waits for the write lock), so runs opening a new store at the same instant neither
-    both create a table nor fail on each other's lock. A store already current is only read."""
+    """The schema brought to the newest revision (tasks/migrations), in one write transaction (PostgreSQL's DDL is
+    transactional, and SQLite's BEGIN IMMEDIATE waits for the write lock), so runs opening or upgrading a store at
+    the same instant neither both migrate nor fail on each other's lock, and a failed upgrade leaves the store as
+    it was. A store already at the newest revision costs one small read."""
     if _schema_current(engine):
         return
     with write_transaction(engine) as conn:
-        metadata.create_all(conn)
-        _add_missing_columns(conn)
+        migrations.upgrade(conn)
 
 
 def _schema_current(engine: sa.Engine) -> bool:
-    inspector = sa.inspect(engine)
-    present = set(inspector.get_table_names())
-    if not all(table.name in present for table in metadata.sorted_tables):
-        return False
-    return all(
-        {column.name for column in table.columns} <= {column["name"] for column in inspector.get_columns(table.name)}
-        for table in metadata.sorted_tables
-    )
-
-
-def _add_missing_columns(conn: sa.Connection) -> None:
-    """A store made by an earlier version gets the newer (nullable) columns, so its history stays usable."""
-    inspector = sa.inspect(conn)
-    for table in metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in present and column.nullable:
-                kind = column.type.compile(dialect=conn.dialect)
-                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    with engine.connect() as conn:
+        return migrations.stored_revision(conn) == migrations.head()
 
 
 def _sqlite_pragmas(connection, _record) -> None:
