@@ -452,7 +452,7 @@ class CohortConfig(_Model):
             if getattr(self, name) is not None:
                 updates[name] = base / getattr(self, name)
         if self.retention.folders:
-            folders = [base / folder for folder in self.retention.folders]
+            folders = [Path(os.path.normpath(base / folder)) for folder in self.retention.folders]  # as the purge says
             updates["retention"] = self.retention.model_copy(update={"folders": folders})
         if isinstance(self.source, FileSourceConfig):
             updates["source"] = self.source.model_copy(update={"path": base / self.source.path})
