@@ -584,7 +584,9 @@ def not_covered(config: CohortConfig) -> list[str]:
         responses,
         *([f"the interest list {config.interest_list}"] if config.interest_list else []),
         *([f"the overrides file {config.overrides}"] if config.overrides else []),
+        *([f"the reviewers file {config.reviews}"] if config.reviews else []),
         "backups of the state store",
+        "the mail server's logs and the recipients' mailboxes",
         "Prefect's run logs and artifacts of this call (delete its flow runs on the Prefect server)",
     ]
 
