@@ -27,7 +27,7 @@ from examples.generate import HEADERS
 from flows.cli import main
 from schemas.columns import AuditCol, Col, Derived, Status
 from schemas.config import ConfigError, RetentionConfig, load_config
-from schemas.ledger import RunKind
+from schemas.ledger import ApprovalOutcome, RunKind
 from schemas.lifecycle import Action, StaffRequest
 from schemas.store import StoreCol
 from tasks.audit import audit_trail, write_audit
@@ -46,6 +46,7 @@ from tasks.retention import (
     Pseudonyms,
     PurgedError,
     PurgeRequest,
+    RetentionError,
     add_months,
     period_refusal,
     purge,
@@ -55,7 +56,7 @@ from tasks.retention import (
 from tasks.smtp import smtp_settings
 from tasks.sources import FileSource, values_to_frame
 from tasks.staff_actions import record_staff_action
-from tasks.store import metadata, open_store, record_selection
+from tasks.store import approval_history, metadata, open_store, record_approval, record_selection
 from tasks.teams import current_decisions, team_rows
 from tests.support.configs import make_config
 from tests.support.paths import EXAMPLE_PATH, ROOT
@@ -454,3 +455,35 @@ def test_a_csv_that_is_not_the_pipelines_is_left_alone():
     assert purged_csv("name,notes\nDana,call back\n", Pseudonyms(b"k")) is None
     purged = purged_csv("source_row,status,lead_email,points_x\n2,selected,a@b.example.org,1.5\n", Pseudonyms(b"k"))
     assert purged == "source_row,status,lead_email,points_x\n2,selected,,1.5\n"
+
+
+def test_other_files_are_named_and_left_alone_leftovers_deleted_and_staff_notes_removed(tmp_path):
+    config, _ = make_config(tmp_path, 25, retention={"folders": ["out", "missing"]})
+    engine = open_cohort_store(config)
+    record_selection(engine, config.cohort_id, run(config, numbered_team(1)), "in", "cfg", provisional=False)
+    record_approval(engine, config.cohort_id, "decisions", "run-1", ApprovalOutcome.REJECTED, "Lead 1 asked to wait")
+    record_approval(engine, config.cohort_id, "decisions", "run-2", ApprovalOutcome.TIMED_OUT, "no answer within 60 s")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("call lead1@local1.example.org back\n")
+    (out / "photo.bin").write_bytes(b"\0\0lead1@local1.example.org")
+    (out / ".decisions.csv.partial").write_text("source_row,lead_email\n2,lead1@local1.example.org\n")
+    (out / "report.html").write_text("<p>Lead 1</p>")  # no decisions.csv or summary.json beside it to draw it from
+    (out / "broken.csv").write_text('source_row,lead_email\n"2,lead1@local1.example.org\n')
+    report = purge(engine, config, PurgeRequest(dt.datetime.fromisoformat(PURGE_AT), "Pat", apply=True))
+    folder, missing = report.folders
+    assert folder.untouched == ["broken.csv", "notes.txt"] and folder.deleted == 2 and not missing.found
+    assert sorted(p.name for p in out.iterdir()) == ["broken.csv", "notes.txt", "photo.bin"]
+    assert "left alone, not written by cohort-select but holding applicant data: broken.csv, notes.txt" in (
+        report.as_text()
+    )
+    notes = {row.flow_run_id: row.note for row in approval_history(engine, config.cohort_id).itertuples()}
+    assert notes == {"run-1": "(removed under retention)", "run-2": "no answer within 60 s"}
+    with pytest.raises(RetentionError, match="has no notices section"):
+        purge(engine, config.model_copy(update={"notices": None}), PurgeRequest(AFTER, "Pat"))
+
+
+def test_a_store_with_no_selection_has_nothing_to_make_pseudonyms_from(tmp_path):
+    config, _ = make_config(tmp_path, 25)
+    report = purge(open_cohort_store(config), config, PurgeRequest(dt.datetime.fromisoformat(PURGE_AT), "Pat"))
+    assert report.dry_run and report.teams == {} and set(report.store.values()) == {0}
