@@ -66,7 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="every decision, notice and staff action with time and actor, as CSV")
     audit.add_argument("--config", required=True, help="cohort YAML file")
     audit.add_argument("--out", required=True, help="the CSV file to write")
+    _add_purge_parser(commands)
     return parser
+
+
+def _add_purge_parser(commands: argparse._SubParsersAction) -> None:
+    purge = commands.add_parser("purge", help="remove applicant personal data once the retention period has passed")
+    purge.add_argument("--config", required=True, help="cohort YAML file")
+    purge.add_argument(
+        "--apply", action="store_true", help="remove it (default: a dry run that lists what would be removed)"
+    )
+    purge.add_argument(
+        "--folder",
+        action="append",
+        default=[],
+        type=Path,
+        help="an output folder to purge besides retention.folders of the cohort file (repeatable)",
+    )
+    purge.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    purge.add_argument("--by", default=_user(), help="who purges, for the audit (default: your user name)")
 
 
 ACTION_HELP = {
@@ -215,6 +233,17 @@ def _run_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_purge(args: argparse.Namespace) -> int:
+    from tasks.identity import open_cohort_store
+    from tasks.retention import PurgeRequest, purge
+
+    config = load_config(args.config)
+    moment = args.as_of or dt.datetime.now(dt.UTC)
+    request = PurgeRequest(as_of=moment, actor=args.by, folders=tuple(args.folder), apply=args.apply)
+    print(purge(open_cohort_store(config), config, request).as_text())
+    return 0
+
+
 COMMANDS = {
     "intake": _run_intake,
     "select": _run_select,
@@ -222,6 +251,7 @@ COMMANDS = {
     "promote": _run_promote,
     "simulate": _run_simulate,
     "audit": _run_audit,
+    "purge": _run_purge,
 } | dict.fromkeys(STAFF_ACTIONS, _run_action)
 
 

@@ -9,6 +9,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from flows.steps import (
+    check_not_purged_task,
     check_output_folder_task,
     check_smtp_task,
     deliver_task,
@@ -21,6 +22,7 @@ from flows.steps import (
     run_lease,
 )
 from schemas.ledger import RunKind
+from schemas.retention import AfterPurge
 from tasks.ledger import DeliveryReport
 from tasks.promotion import PromotionReport
 
@@ -51,6 +53,7 @@ def promote_waitlist(
     """
     config = load_config_task(config_path)
     check_output_folder_task(out_dir)
+    check_not_purged_task(config, AfterPurge.PROMOTE)
     moment = as_of or dt.datetime.now(dt.UTC)
     overrides = load_overrides_task(config, None)
     with run_lease(config, "promote-waitlist", needed=send):

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from flows.steps import (
     check_deadline_task,
+    check_not_purged_task,
     check_output_folder_task,
     drift_task,
     extensions_task,
@@ -24,6 +25,7 @@ from flows.steps import (
     write_back_task,
     write_decisions_task,
 )
+from schemas.retention import AfterPurge
 from tasks.decisions import SelectionSummary
 from tasks.drift import DriftReport
 from tasks.pipeline import PipelineInputs, run_pipeline
@@ -51,6 +53,7 @@ def select_cohort(
     overrides = load_overrides_task(config, submissions)
     config = extensions_task(config, overrides)
     check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview=preview)
+    check_not_purged_task(config, AfterPurge.SELECT)
     raw, input_sha = extract_task(config, submissions)
     decided = run_pipeline(raw, PipelineInputs(config, overrides), run_step=in_tasks)  # one task per step
     drift = drift_task(decided, config, out_dir)

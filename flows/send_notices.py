@@ -19,6 +19,7 @@ from prefect.utilities.engine import propose_state
 from pydantic import Field
 
 from flows.steps import (
+    check_not_purged_task,
     check_output_folder_task,
     check_smtp_task,
     deliver_task,
@@ -30,6 +31,7 @@ from flows.steps import (
     record_approval_task,
 )
 from schemas.ledger import ApprovalOutcome, RunKind
+from schemas.retention import AfterPurge
 from tasks.ledger import DeliveryReport
 
 
@@ -99,6 +101,7 @@ def send_notices(
     """plan → outbox for review → SMTP checked → (approval) → ledger + SMTP → failed, unknown and overdue notices."""
     config = load_config_task(config_path)
     check_output_folder_task(out_dir)
+    check_not_purged_task(config, AfterPurge.SEND)
     moment = as_of or dt.datetime.now(dt.UTC)
     plan = plan_notices_task(config, kind, moment)
     report = outbox_task(config, plan, out_dir)

@@ -21,6 +21,7 @@ from schemas.columns import Col, Derived
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from schemas.ledger import ApprovalOutcome
 from schemas.lifecycle import Move
+from schemas.retention import AfterPurge
 from schemas.store import StoreCol
 from tasks.cutoff import check_deadline_passed
 from tasks.decisions import (
@@ -54,6 +55,7 @@ from tasks.pipeline import (
 )
 from tasks.promotion import Promotion, plan_promotion
 from tasks.report import write_report
+from tasks.retention import check_not_purged
 from tasks.sheets import sheet_client
 from tasks.simulate import WhatIf, what_if, write_what_if
 from tasks.smtp import check_smtp, smtp_settings
@@ -98,6 +100,13 @@ def load_overrides_task(config: CohortConfig, submissions: str | None) -> list[O
 @private_task("grant override extensions")
 def extensions_task(config: CohortConfig, overrides: list[Override]) -> CohortConfig:
     return with_extensions(config, overrides)
+
+
+@private_task("check retention")
+def check_not_purged_task(config: CohortConfig, what: AfterPurge) -> None:
+    """A call whose applicant data was purged under retention is not selected, sent or promoted again: that would
+    need the names and addresses that are gone, or write them out again from the sheet."""
+    check_not_purged(open_cohort_store(config), config, what)
 
 
 @private_task("check deadline")

@@ -311,6 +311,16 @@ class LeaseConfig(_Model):
     expire_seconds: float = Field(default=60, ge=2, le=3600)
 
 
+class RetentionConfig(_Model):
+    """How long applicant personal data is kept once the course has started, and the output folders that the purge
+    (`cohort-select purge`) cleans besides the state store. The default, 18 months, keeps the data through the
+    course and the next year's call, when this call's outcomes are still asked about, and no longer."""
+
+    months_after_course_start: int = Field(default=18, ge=1, le=120)
+    # Relative to the cohort file, like every path in it; `purge --folder DIR` adds more for one run.
+    folders: list[Path] = []
+
+
 class CohortConfig(_Model):
     """One cohort's call: dates, limits, the form's columns, where responses and state live."""
 
@@ -338,6 +348,7 @@ class CohortConfig(_Model):
     notices: NoticesConfig | None = None
     waitlist: WaitlistConfig = WaitlistConfig()
     lease: LeaseConfig = LeaseConfig()
+    retention: RetentionConfig = RetentionConfig()
     interest_list: Path | None = None
     overrides: Path | None = None
     # A URL (SQLite, or a server without a password), or {url: ..., password: {env: NAME} | {prefect_secret: NAME}}.
@@ -423,6 +434,14 @@ class CohortConfig(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _retention_has_a_start(self) -> CohortConfig:
+        if "retention" in self.model_fields_set and self.notices is None:
+            raise ValueError(
+                "retention: the period runs from notices.course_start, and this file has no notices section"
+            )
+        return self
+
     def resolve(self, base: Path) -> CohortConfig:
         """Paths in the file are relative to the file; make them absolute once."""
         updates: dict[str, object] = {"state_dir": base / self.state_dir}
@@ -432,6 +451,9 @@ class CohortConfig(_Model):
         for name in ("previous_participants", "reviews", "interest_list", "overrides"):
             if getattr(self, name) is not None:
                 updates[name] = base / getattr(self, name)
+        if self.retention.folders:
+            folders = [Path(os.path.normpath(base / folder)) for folder in self.retention.folders]  # as the purge says
+            updates["retention"] = self.retention.model_copy(update={"folders": folders})
         if isinstance(self.source, FileSourceConfig):
             updates["source"] = self.source.model_copy(update={"path": base / self.source.path})
         return self.model_copy(update=updates)

@@ -19,6 +19,9 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     OFFER = "offer"  # a free seat offered to a waitlisted team, by the promotion
     EXPIRE = "expire"  # an offer left unanswered past its respond-by time, by the promotion
+    # Not a team's move: the cohort's applicant data removed under retention (tasks/retention.py), one row with no
+    # team, so the audit shows who purged what and when; no action is recorded after it.
+    PURGE = "purge"
 
 
 # The actions staff record (on the command line or as Overrides rows); offers and expiries are the promotion's.

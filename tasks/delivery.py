@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from schemas.columns import INITIAL_DECISION_KINDS, Derived
 from schemas.config import CohortConfig
 from schemas.ledger import CLAIMABLE, LedgerState, RunKind
+from schemas.retention import AfterPurge
 from schemas.store import StoreCol
 from tasks.lease import cohort_lease
 from tasks.ledger import DeliveryReport, LedgerWriter, delivery_report, ledger, not_sent, sync_ledger
 from tasks.messages import Notice
 from tasks.notices import NoticePlan, kinds_of
+from tasks.retention import check_not_purged
 from tasks.smtp import Retry, SmtpSettings, SmtpUnreachableError, send_batch, smtp_settings
 from tasks.store import check_plan_current, freeze_selection, record_moves
 
@@ -100,6 +102,7 @@ def deliver(  # noqa: PLR0913 -- the store, the cohort, the plan, the server, th
     kinds = kinds_of(plan.run)
     problems = []
     with cohort_lease(engine, config, purpose) as lease:
+        check_not_purged(engine, config, AfterPurge.SEND)  # a send approved after a purge (planned before it)
         if plan.moves:
             record_moves(engine, cohort, plan.moves, seen=plan.actions_seq - len(plan.moves))
         check_plan_current(engine, cohort, plan.selection_id, plan.actions_seq)

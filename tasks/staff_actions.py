@@ -17,7 +17,9 @@ from schemas.columns import Col, Derived, Status
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
 from schemas.lifecycle import STAFF_ACTIONS, TRANSITIONS, Move, StaffRequest
+from schemas.retention import AfterPurge
 from tasks.lease import cohort_lease
+from tasks.retention import check_not_purged
 from tasks.store import frozen_selection_id, record_actions
 from tasks.teams import current_decisions, move_for, team_rows
 
@@ -71,6 +73,7 @@ def record_staff_action(engine: sa.Engine, config: CohortConfig, request: StaffR
     Under the cohort's lease, and by compare-and-set on the action sequence: a change recorded by another run
     first (an expiry, a promotion) is seen, and this action is checked against it.
     """
+    check_not_purged(engine, config, AfterPurge.CHANGE)
     _require_frozen(engine, config)
     with cohort_lease(engine, config, f"cohort-select {request.action} {request.team}"):
         head, decided = current_decisions(engine, config.cohort_id)
