@@ -15,7 +15,8 @@ backup restores onto either backend (a store moved from a staff machine's SQLite
 back); the file says what it holds, so a restore can refuse a file that is no backup, one of another cohort or
 one from a newer schema with one sentence, before touching the store; no pg_dump of the server's major version
 has to be installed on the machine that runs it, nor a password passed to another program; and anyone can open it
-(`sqlite3 FILE`), since it is a store itself.
+(`sqlite3 FILE`), since it is a store itself. It holds applicants' personal data, so it is written readable by its
+owner only (mode 0600), whole or not at all (written beside the target, then renamed over it).
 
 **Restore** holds the cohort's lease (so no send, promotion or staff action of the cohort runs meanwhile) and
 writes in one write transaction (the store's write lock): it refuses when the store already holds the cohort's
@@ -178,10 +179,15 @@ def backup_store(engine: sa.Engine, config: CohortConfig, target: Path) -> Backu
     refused (nothing written) when the store holds nothing for the cohort, so a lost store never overwrites the
     last good backup with an empty one."""
     cohort = config.cohort_id
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)  # mode 0600
-    os.close(handle)
-    partial = Path(name)
+    store = sa.make_url(str(engine.url)).database if engine.dialect.name == "sqlite" else None
+    if store and Path(store).resolve() == target.resolve():
+        raise BackupError(f"--to {target} is the state store itself: give another file (e.g. on another disk)")
+    partial: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)  # mode 0600
+        os.close(handle)
+        partial = Path(name)
         if engine.dialect.name == "sqlite":
             _sqlite_copy(engine, partial)
             copy = _file_engine(partial)
@@ -198,7 +204,9 @@ def backup_store(engine: sa.Engine, config: CohortConfig, target: Path) -> Backu
         words = advice(exc) if isinstance(exc, sa.exc.DBAPIError) else f"{exc.__class__.__name__}: {exc}"
         raise BackupError(f"no backup was written to {target}: {words}") from None
     finally:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            for leftover in (partial, *(partial.with_name(partial.name + end) for end in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
     return summary
 
 

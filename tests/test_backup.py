@@ -38,8 +38,10 @@ from tasks.backup import (
 from tasks.lease import Lease
 from tasks.ledger import ledger, not_sent
 from tasks.notices import plan_notices
+from tasks.outbox import read_notice_record as read_outbox_record
+from tasks.outbox import write_notice_record as write_outbox_record
 from tasks.store import latest_selection, open_store, record_selection, selection_history
-from tasks.writeback import DECISIONS_TITLE
+from tasks.writeback import DECISIONS_TITLE, read_notice_record_from_sheet, write_notice_record_to_sheet
 from tests.support.configs import make_config
 from tests.support.moments import AFTER, AFTER_DEADLINE, LATER
 from tests.support.paths import ROOT
@@ -394,3 +396,57 @@ def test_backup_of_a_store_without_the_cohort_is_refused_and_leaves_the_last_bac
     assert "holds nothing for cohort 2021" in err and "was not written" in err
     assert target.read_bytes() == b"the last good backup"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".last-good")] == []
+
+
+# ---------------------------------------------------------------------------- the two records, without a run
+
+
+def test_the_notice_column_goes_beside_the_decisions_raw_on_every_row_of_a_team_and_reads_back():
+    decisions = [
+        ["source_row", "status", "team_key", "staff note"],
+        ["2", "selected", "NY:a education association", "called"],
+        ["3", "duplicate", "NY:a education association"],
+        ["4", "invalid", ""],
+        ["5", "waitlisted", "TX:b education association"],
+    ]
+    first = {
+        "NY:a education association": "selected sent 2021-06-08 09:00 EDT",
+        "row:4": "not_selected sent 2021-06-08 09:00 EDT",
+        "TX:b education association": "waitlisted maybe sent 2021-06-08 09:01 EDT",
+        "=OH:not in the tab": "late sent 2021-06-08 09:02 EDT",
+    }
+    with FakeSheetsServer() as server:
+        client = client_for(server)
+        server.add_spreadsheet(SHEET_KEY, {TAB: [list(HEADERS)], DECISIONS_TITLE: decisions})
+        assert write_notice_record_to_sheet(client, SHEET_KEY, first) == 3  # metadata, values, one batch update
+        tab = server.values(SHEET_KEY, DECISIONS_TITLE)
+        assert tab[0] == ["source_row", "status", "team_key", "staff note", "notice"]
+        assert [row[4] for row in tab[1:5]] == [first["NY:a education association"]] * 2 + [
+            first["row:4"],
+            first["TX:b education association"],
+        ]
+        assert tab[1][3] == "called" and tab[5][2:5] == ["=OH:not in the tab", "", first["=OH:not in the tab"]]
+        assert {r.body["valueInputOption"] for r in server.requests if r.path.endswith(":batchUpdate")} == {"RAW"}
+        assert record_of(read_notice_record_from_sheet(client, SHEET_KEY)) == record_of(first)
+
+        later = {"NY:a education association": first["NY:a education association"] + "; confirmed sent 2021-06-09"}
+        write_notice_record_to_sheet(client, SHEET_KEY, later)
+        assert read_notice_record_from_sheet(client, SHEET_KEY) == {
+            "NY:a education association": "; ".join([later["NY:a education association"]] * 2)
+        }, "a team no longer recorded is blanked"
+
+        server.add_spreadsheet(SHEET_KEY, {TAB: [list(HEADERS)]})  # no Decisions tab (a selection from a file)
+        assert read_notice_record_from_sheet(client, SHEET_KEY) == {}
+        write_notice_record_to_sheet(client, SHEET_KEY, first)
+        assert server.values(SHEET_KEY, DECISIONS_TITLE)[0] == ["notice", "team_key"]
+        assert read_notice_record_from_sheet(client, SHEET_KEY) == first
+
+
+def test_the_outbox_record_keeps_other_cohorts_and_reads_back_text_a_spreadsheet_would_run(tmp_path):
+    ours = {"NY:a education association": "selected sent 2021-06-08 09:00 EDT", "=1+1@x.org": "interest sent x"}
+    write_outbox_record(tmp_path, "esp-2020", {"OH:old": "selected sent 2020-06-08 09:00 EDT"})
+    write_outbox_record(tmp_path, "2021", {"TX:gone": "late sent 2021-06-08 09:00 EDT"})
+    written = write_outbox_record(tmp_path, "2021", ours)
+    assert "'=1+1@x.org" in written.read_text()  # safe to open in a spreadsheet
+    assert read_outbox_record(tmp_path, "2021") == ours
+    assert read_outbox_record(tmp_path, "esp-2020") == {"OH:old": "selected sent 2020-06-08 09:00 EDT"}
