@@ -34,6 +34,7 @@ from tasks.backup import (
     record_cells,
     record_of,
     unknown_to_store,
+    write_notice_record,
 )
 from tasks.lease import Lease
 from tasks.ledger import ledger, not_sent
@@ -396,6 +397,21 @@ def test_backup_of_a_store_without_the_cohort_is_refused_and_leaves_the_last_bac
     assert "holds nothing for cohort 2021" in err and "was not written" in err
     assert target.read_bytes() == b"the last good backup"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".last-good")] == []
+    if backend == "sqlite":  # a backup over the store's own file is refused before anything is read
+        code = main(["backup", "--config", str(path), "--to", str(tmp_path / "state.sqlite")])
+        assert code == EXIT_STAFF_ERROR and "is the state store itself" in capfd.readouterr().err
+
+
+def test_a_notice_record_the_sheets_api_refuses_is_one_problem_of_the_send(tmp_path, monkeypatch):
+    """The notices are sent either way: the record that could not be written is named, and the next send writes it."""
+    with FakeSheetsServer() as sheets:
+        config, _ = make_config(tmp_path, 25, source=_sheet_source(monkeypatch, sheets))
+        sheets.fail_next(503, count=5)  # every attempt of the first request
+        problem = write_notice_record(open_store(config.database_url), config, tmp_path / "n")
+    where = f"the Decisions tab of Google Sheet {SHEET_KEY}"
+    assert problem.startswith(f"the notices are recorded in the state store, but {where} could not be written (")
+    assert "Google Sheets API refused the write of the notice record (503)" in problem
+    assert "run the send again to write it" in problem
 
 
 # ---------------------------------------------------------------------------- the two records, without a run
