@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from flows.logs import quiet_staff_errors
+from schemas.backup import RECORD_TIME_FORMAT
 from schemas.columns import Status
 from schemas.config import load_config
 from schemas.errors import StaffError
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--config", required=True, help="cohort YAML file")
     audit.add_argument("--out", required=True, help="the CSV file to write")
     _add_purge_parser(commands)
+    _add_backup_commands(commands)
     return parser
 
 
@@ -244,6 +246,47 @@ def _run_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_backup_commands(commands: argparse._SubParsersAction) -> None:
+    backup = commands.add_parser("backup", help="copy the cohort's state to a file (before and after each send)")
+    backup.add_argument("--config", required=True, help="cohort YAML file")
+    backup.add_argument("--to", required=True, help="the backup file to write (replaced whole)")
+    restore = commands.add_parser("restore", help="put a backup made by `backup` into the state store")
+    restore.add_argument("--config", required=True, help="cohort YAML file")
+    restore.add_argument("--from", dest="source", required=True, help="the backup file")
+    restore.add_argument(
+        "--replace", action="store_true", help="replace what the store holds for the cohort (default: refuse)"
+    )
+
+
+def _run_backup(args: argparse.Namespace) -> int:
+    from tasks.backup import backup_store
+    from tasks.files import check_output_file
+    from tasks.store import open_store, safe_url
+
+    config = load_config(args.config)
+    target = check_output_file(Path(args.to), flag="--to")
+    summary = backup_store(open_store(config.database_url), config, target)
+    print(
+        f"Backed up cohort {summary.cohort} from {safe_url(config.database_url)} to {target}: {summary.counts_text()}"
+    )
+    return 0
+
+
+def _run_restore(args: argparse.Namespace) -> int:
+    from tasks.backup import read_backup, restore_store
+    from tasks.store import open_store, safe_url
+
+    config = load_config(args.config)
+    backup = read_backup(Path(args.source), config.cohort_id)  # checked before the store is touched
+    summary = restore_store(open_store(config.database_url), config, backup, replace=args.replace)
+    taken = summary.made_at.astimezone(config.zone).strftime(RECORD_TIME_FORMAT)
+    print(
+        f"Restored cohort {summary.cohort} into {safe_url(config.database_url)} from {backup.path} (taken {taken} "
+        f"from {summary.backend}): {summary.counts_text()}"
+    )
+    return 0
+
+
 COMMANDS = {
     "intake": _run_intake,
     "select": _run_select,
@@ -252,6 +295,8 @@ COMMANDS = {
     "simulate": _run_simulate,
     "audit": _run_audit,
     "purge": _run_purge,
+    "backup": _run_backup,
+    "restore": _run_restore,
 } | dict.fromkeys(STAFF_ACTIONS, _run_action)
 
 

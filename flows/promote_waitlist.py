@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from flows.steps import (
     check_not_purged_task,
+    check_notice_record_task,
     check_output_folder_task,
     check_smtp_task,
     deliver_task,
@@ -19,6 +20,7 @@ from flows.steps import (
     outbox_task,
     plan_notices_task,
     promote_task,
+    record_notices_task,
     run_lease,
 )
 from schemas.ledger import RunKind
@@ -56,12 +58,15 @@ def promote_waitlist(
     check_not_purged_task(config, AfterPurge.PROMOTE)
     moment = as_of or dt.datetime.now(dt.UTC)
     overrides = load_overrides_task(config, None)
+    if send:
+        check_notice_record_task(config, config_path, out_dir)
     with run_lease(config, "promote-waitlist", needed=send):
         promotion = promote_task(config, overrides, moment, send=send)
         plan = plan_notices_task(config, RunKind.LIFECYCLE, moment, promotion.moves)
         if send:
             check_smtp_task(config, plan)
             report = deliver_task(config, plan, resend_unknown=False, purpose="promote-waitlist")
+            report = record_notices_task(config, out_dir, report)
         else:
             report = outbox_task(config, plan, out_dir)
     return PromotionRun(promotion=promotion.report, notices=notify_by_task(config, plan, moment, report))

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from flows.steps import (
     check_not_purged_task,
+    check_notice_record_task,
     check_output_folder_task,
     check_smtp_task,
     deliver_task,
@@ -29,6 +30,7 @@ from flows.steps import (
     plan_notices_task,
     publish_outbox_task,
     record_approval_task,
+    record_notices_task,
 )
 from schemas.ledger import ApprovalOutcome, RunKind
 from schemas.retention import AfterPurge
@@ -98,10 +100,13 @@ def send_notices(
     ] = True,
     approval_timeout_seconds: Annotated[int, Field(description="Send nothing if no answer by then", ge=1)] = 86400,
 ) -> DeliveryReport:
-    """plan → outbox for review → SMTP checked → (approval) → ledger + SMTP → failed, unknown and overdue notices."""
+    """notice record checked → plan → outbox for review → SMTP checked → (approval) → ledger + SMTP → notice
+    record written → failed, unknown and overdue notices."""
     config = load_config_task(config_path)
     check_output_folder_task(out_dir)
     check_not_purged_task(config, AfterPurge.SEND)
+    if send:
+        check_notice_record_task(config, config_path, out_dir)
     moment = as_of or dt.datetime.now(dt.UTC)
     plan = plan_notices_task(config, kind, moment)
     report = outbox_task(config, plan, out_dir)
@@ -113,4 +118,5 @@ def send_notices(
         send = record_approval_task(config, kind, str(flow_run.id), outcome, note)
     if send:
         report = deliver_task(config, plan, resend_unknown=resend_unknown, purpose="send-notices")
+        report = record_notices_task(config, out_dir, report)
     return notify_by_task(config, plan, moment, report)

@@ -23,6 +23,7 @@ from schemas.ledger import ApprovalOutcome
 from schemas.lifecycle import Move
 from schemas.retention import AfterPurge
 from schemas.store import StoreCol
+from tasks.backup import check_notice_record, write_notice_record
 from tasks.cutoff import check_deadline_passed
 from tasks.decisions import (
     SelectionSummary,
@@ -335,3 +336,21 @@ def what_if_task(
     table = write_what_if(what_if(scored, config, capacities, caps), config, Path(out_dir))
     get_run_logger().info("%s", table.as_text())
     return table
+
+
+@private_task("check the notice record")
+def check_notice_record_task(config: CohortConfig, config_path: str, out_dir: str) -> None:
+    """Before a send plans anything: every notice recorded outside the store (the Decisions tab, or the outbox's
+    notice record) is known to the store; a lost, emptied or wrong store stops the send, naming the restore."""
+    check_notice_record(open_cohort_store(config), config, config_path, Path(out_dir))
+
+
+@private_task("record the notices outside the store")
+def record_notices_task(config: CohortConfig, out_dir: str, report: DeliveryReport) -> DeliveryReport:
+    """After a send: each team's notice state written where staff keep their own copy; a failed write is one of
+    the report's problems (the notices were sent)."""
+    problem = write_notice_record(open_cohort_store(config), config, Path(out_dir))
+    if problem:
+        get_run_logger().warning("%s", problem)
+        report.problems = [*report.problems, problem]
+    return report

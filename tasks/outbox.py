@@ -1,16 +1,20 @@
-"""The dry run: every message a send would deliver, as .eml files with an index, for staff to read first."""
+"""The dry run: every message a send would deliver, as .eml files with an index, for staff to read first; and, for
+a file source, the notice record beside it (what was sent, written after each send: tasks/backup.py)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from schemas.backup import NOTICE_RECORD_FILE, NoticeRecordCol
 from schemas.config import CohortConfig
 from schemas.ledger import LedgerState
-from tasks.cells import one_line_cell
+from tasks.cells import FORMULA_STARTS, one_line_cell
+from tasks.files import OutputError, write_whole
 from tasks.ledger import DeliveryReport, delivery_report, not_sent
 from tasks.messages import Notice, dated
 from tasks.notices import NoticePlan, kinds_of
@@ -47,3 +51,51 @@ def dry_run(engine: sa.Engine, config: CohortConfig, plan: NoticePlan, out_dir: 
     report.counts[LedgerState.REFUSED] = len(report.refused)
     report.counts["would send"] = len(waiting) - len(report.refused)
     return report
+
+
+# ---------------------------------------------------------------------------- the notice record
+
+
+def notice_record_path(out_dir: Path) -> Path:
+    """The notice record of a file source: beside the outbox's index.csv, which each dry run rewrites."""
+    return out_dir / "outbox" / NOTICE_RECORD_FILE
+
+
+def _plain(cell: str) -> str:
+    """A cell as written before `one_line_cell` kept it from running as a formula."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
+def _record_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a notice record file as written (none when there is no file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OutputError(f"cannot read the notice record {path} ({exc}); nothing was sent") from None
+    return list(csv.DictReader(text.splitlines()))
+
+
+def read_notice_record(out_dir: Path, cohort: str) -> dict[str, str]:
+    """Applicant → its notice cell in the outbox's notice record, for this cohort (none when there is no record)."""
+    return {
+        _plain(row.get(NoticeRecordCol.TEAM) or ""): _plain(row.get(NoticeRecordCol.NOTICE) or "")
+        for row in _record_rows(notice_record_path(out_dir))
+        if _plain(row.get(NoticeRecordCol.COHORT) or "") == cohort
+    }
+
+
+def write_notice_record(out_dir: Path, cohort: str, cells: dict[str, str]) -> Path:
+    """The cohort's rows of the outbox's notice record replaced by `cells` (one row per applicant), other cohorts'
+    rows kept as they are; the file is replaced whole."""
+    path = notice_record_path(out_dir)
+    others = [row for row in _record_rows(path) if _plain(row.get(NoticeRecordCol.COHORT) or "") != cohort]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(NoticeRecordCol))
+    for row in others:
+        writer.writerow([row.get(column) or "" for column in NoticeRecordCol])
+    for applicant, cell in sorted(cells.items()):
+        writer.writerow([one_line_cell(value) for value in (cohort, applicant, cell)])
+    return write_whole(path, buffer.getvalue())

@@ -59,6 +59,11 @@ def head() -> str:
     return found
 
 
+def is_known(revision: str) -> bool:
+    """Whether this checkout has `revision` (a store or backup written by a newer version has one it lacks)."""
+    return any(found.revision == revision for found in _script().walk_revisions())
+
+
 def stored_revision(conn: sa.Connection) -> str | None:
     """The store's revision, in one small read; None for a new store or one made before migrations. On PostgreSQL
     a missing table ends the transaction, so this is for a connection of its own, not inside a write."""
@@ -88,12 +93,10 @@ def upgrade(conn: sa.Connection) -> None:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
-    script = _script()
     current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_heads()
     if current == (head(),):
         return  # another run upgraded it while this one waited for the lock
-    known = {revision.revision for revision in script.walk_revisions()}
-    unknown = sorted(set(current) - known)
+    unknown = sorted(revision for revision in current if not is_known(revision))
     store = conn.engine.url.render_as_string(hide_password=True)
     if unknown:
         raise StoreSchemaError(

@@ -568,7 +568,8 @@ class FakeSheetsServer:
         if kind == "updateSheetProperties":
             props = spec["properties"]
             sheet = spreadsheet.sheet_by_id(props.get("sheetId", 0))
-            fields = {f.strip() for f in spec.get("fields", "").split(",") if f.strip()}
+            # A FieldMask names nested fields with dots (gridProperties.rowCount), as Google documents it.
+            fields = {f.strip().replace(".", "/") for f in spec.get("fields", "").split(",") if f.strip()}
             grid = props.get("gridProperties", {})
             if fields & {"*", "title"} and "title" in props:
                 sheet.title = props["title"]
