@@ -13,7 +13,7 @@ without the checks still cannot fall back to SQLite (`check_run_store`, called a
 from __future__ import annotations
 
 import base64
-import importlib.util
+import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -199,7 +199,7 @@ def store_choice(config: CohortConfig, config_path: str | Path, env: Mapping[str
     if config.state_url:
         return StoreChoice(config.state_url, f"state_url in {config_path}")
     default = f"sqlite:///{config.state_dir / 'state.sqlite'}"
-    return StoreChoice(default, f"the default, as neither {Env.STATE_URL} nor state_url in {config_path} is set")
+    return StoreChoice(default, f"the default (neither {Env.STATE_URL} nor state_url in {config_path} is set)")
 
 
 def wrong_store(config_path: str | Path, choice: StoreChoice, expected: str | None, whose: str) -> str | None:
@@ -235,13 +235,13 @@ def store_problems(deployment: DeploymentSpec, home: Path, env: Mapping[str, str
     if mismatch:
         return [mismatch]
     if choice.backend == StoreBackend.POSTGRESQL:
-        return _postgres_problems(choice, whose)
+        return _postgres_problems(choice, whose, run_env)
     if choice.backend == StoreBackend.SQLITE:
         return _sqlite_problems(choice, whose)
     return []
 
 
-def _postgres_problems(choice: StoreChoice, whose: str) -> list[str]:
+def _postgres_problems(choice: StoreChoice, whose: str, env: Mapping[str, str]) -> list[str]:
     url = sa.make_url(choice.url)
     driver = DRIVERS.get(url.drivername)
     if driver is None:
@@ -249,19 +249,33 @@ def _postgres_problems(choice: StoreChoice, whose: str) -> list[str]:
             f"{whose}'s state store URL {safe_url(choice.url)} ({choice.source}) names the driver {url.drivername!r}: "
             "write postgresql+psycopg:// (psycopg 3, the postgres extra)."
         ]
-    if importlib.util.find_spec(driver) is None:
+    try:
+        importlib.import_module(driver)  # imported, not only found: a driver whose libpq is missing fails here too
+    except ImportError as exc:
         return [
-            f"{whose} keeps its state on PostgreSQL, but the driver {driver} is not installed in this worker's Python: "
-            "install the project with its postgres extra (`pip install -e '.[postgres]'`; `make venv` does)."
+            f"{whose} keeps its state on PostgreSQL, but this worker's Python cannot import the driver {driver}"
+            f" ({exc}): install the project with its postgres extra (`pip install -e '.[postgres]'`; `make venv` does)."
         ]
     try:
-        full = choice.config.with_password() if choice.config is not None else choice.url
+        full = _with_password(choice, env)
     except SecretError as exc:
         return [
             f"{whose}'s state store password ({choice.source}) cannot be read: {exc}; set it in this worker's "
             "environment (or create the Prefect Secret block) before starting the worker."
         ]
     return _database_problems(full, whose)
+
+
+def _with_password(choice: StoreChoice, env: Mapping[str, str]) -> str:
+    """The URL to connect with, its password read from where the cohort file says (an environment variable of
+    `env`, which on a worker is its own, or a Prefect Secret block or a file). Raises SecretError."""
+    if choice.config is None:
+        return choice.url
+    ref = choice.config.password
+    if ref.env and ref.env not in env:
+        raise SecretError(f"environment variable {ref.env} is not set")
+    secret = env[ref.env] if ref.env else ref.reveal()
+    return sa.make_url(choice.url).set(password=secret).render_as_string(hide_password=False)
 
 
 def _database_problems(url: str, whose: str) -> list[str]:
