@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from schemas.deployment import WORK_POOL, WORK_POOL_TYPE, Env
-from tasks.worker_checks import api_problems, home_problems, store_choice, store_problems
+from tasks.worker_checks import DeploymentSpec, api_problems, home_problems, store_choice, store_problems
 
 EXIT_PROBLEMS = 2
 STOP_SECONDS = 8.0  # from the SIGTERM to the last process gone: within the 10 s that service managers allow
@@ -42,14 +42,22 @@ def problems(env: Mapping[str, str], pool: str = WORK_POOL) -> list[str]:
     home_found, deployments = home_problems(env.get(Env.HOME), pool)
     found += home_found
     home = Path(env.get(Env.HOME) or ".")
-    checked: set[tuple[str, str | None, tuple[tuple[str, str], ...]]] = set()
-    for deployment in deployments:
-        key = (deployment.config_path, deployment.backend, tuple(sorted(deployment.env.items())))
-        if key in checked or not (home / deployment.config_path).is_file():
-            continue
-        checked.add(key)
-        found += store_problems(deployment, home, env)
+    alike: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], list[DeploymentSpec]] = {}
+    for deployment in deployments:  # deployments of one cohort file and one environment share their store
+        if (home / deployment.config_path).is_file():
+            key = (deployment.config_path, deployment.backend, tuple(sorted(deployment.env.items())))
+            alike.setdefault(key, []).append(deployment)
+    for group in alike.values():
+        found += store_problems(group[0], home, env, _whose(group))
     return found
+
+
+def _whose(group: list[DeploymentSpec]) -> str:
+    """`Deployment 'a'`, or `Deployments 'a', 'b' and 'c' (cohorts/x.yaml)`."""
+    if len(group) == 1:
+        return f"Deployment {group[0].name!r}"
+    names = [repr(d.name) for d in group]
+    return f"Deployments {', '.join(names[:-1])} and {names[-1]} ({group[0].config_path})"
 
 
 def summary(env: Mapping[str, str], pool: str) -> str:

@@ -216,17 +216,20 @@ def wrong_store(config_path: str | Path, choice: StoreChoice, expected: str | No
         else f"unset {Env.STATE_URL} and state_url, or declare {Env.STATE_BACKEND}: {StoreBackend.POSTGRESQL}"
     )
     return (
-        f"{whose} must keep its state on {expected} ({Env.STATE_BACKEND}={expected} in {PREFECT_YAML}), but "
-        f"{choice.source} gives {safe_url(choice.url)}: {fix}; nothing was read or written."
+        f"{whose} must use a state store on {expected} ({Env.STATE_BACKEND}={expected} in {PREFECT_YAML}), but "
+        f"{choice.source} gives {safe_url(choice.url)}: {fix}."
     )
 
 
-def store_problems(deployment: DeploymentSpec, home: Path, env: Mapping[str, str]) -> list[str]:
+def store_problems(
+    deployment: DeploymentSpec, home: Path, env: Mapping[str, str], whose: str | None = None
+) -> list[str]:
     """The store a run of this deployment would use on this worker: the one it declares, its driver installed,
-    its password readable, the database reachable and the role allowed to make or use the store's tables."""
+    its password readable, the database reachable and the role allowed to make or use the store's tables.
+    `whose` names the deployments the sentences are about (default: this one)."""
     config_path = home / deployment.config_path
     run_env = {**env, **deployment.env}
-    whose = f"Deployment {deployment.name!r}"
+    whose = whose or f"Deployment {deployment.name!r}"
     try:
         choice = store_choice(load_config(config_path), deployment.config_path, run_env)
     except ConfigError as exc:
@@ -309,6 +312,18 @@ def _database_problems(url: str, whose: str) -> list[str]:
                     for right in TABLE_RIGHTS
                 )
             ]
+            # The ids of new rows come from sequences: inserting needs USAGE on them too.
+            refused += (
+                conn.execute(
+                    sa.text(
+                        "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() "
+                        "AND NOT has_sequence_privilege(quote_ident(schemaname) || '.' || quote_ident(sequencename), "
+                        "'USAGE') ORDER BY sequencename"
+                    )
+                )
+                .scalars()
+                .all()
+            )
     except sa.exc.DBAPIError as exc:
         words = "; ".join(line.strip() for line in str(exc.orig).splitlines() if line.strip())
         return [
@@ -320,7 +335,8 @@ def _database_problems(url: str, whose: str) -> list[str]:
     if refused:
         rights = ", ".join(TABLE_RIGHTS)
         return [
-            f"{whose}'s state store {safe_url(url)}: the role {role} lacks {rights} on {', '.join(refused)}: "
+            f"{whose}'s state store {safe_url(url)}: the role {role} lacks {rights} (or USAGE, on a sequence) on "
+            f"{', '.join(refused)}: "
             f"as their owner, run GRANT {rights} ON ALL TABLES IN SCHEMA {schema} TO {role}; and "
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};"
         ]
@@ -350,4 +366,4 @@ def check_run_store(config: CohortConfig, config_path: str, env: Mapping[str, st
         return
     problem = wrong_store(config_path, store_choice(config, config_path, env), expected, "This run")
     if problem:
-        raise WrongStoreError(problem)
+        raise WrongStoreError(f"{problem.removesuffix('.')}; nothing was read or written.")

@@ -6,6 +6,7 @@ would be SQLite stops before it reads or writes anything; one SIGTERM stops a wo
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -177,6 +178,14 @@ def test_two_workers_run_the_selection_and_an_approved_send_once_each(production
             send = _start("send-notices/send-notices", out_dir=str(out / "notices"), send=True, as_of=AFTER)
             wait_for(lambda: _paused(send), 120, "the send to pause for approval")
             assert smtp.received == []
+            listed = subprocess.run(  # how the README finds a paused send's id from a shell
+                [*PREFECT, "flow-run", "ls", "--state-type", "PAUSED", "-o", "json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert [run["id"] for run in json.loads(listed.stdout)] == [str(send)], listed.stdout
             resume_flow_run(send, run_input={"approve": True, "note": "checked the outbox"})  # the UI's Resume
             assert _finished(send).is_completed(), read_state(send)
 
@@ -186,7 +195,7 @@ def test_two_workers_run_the_selection_and_an_approved_send_once_each(production
             wrong = _start("select-cohort/select-at-deadline", config_path=str(solo_path), out_dir=str(out / "x"))
             final = _finished(wrong)
             assert final.is_failed(), final
-            assert "This run must keep its state on postgresql" in final.message
+            assert "This run must use a state store on postgresql" in final.message
             assert "state_url in" in final.message and "nothing was read or written" in final.message
             assert not Path(solo.database_url.removeprefix("sqlite:///")).exists()
             assert not (out / "x").exists()

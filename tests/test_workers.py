@@ -17,7 +17,7 @@ import yaml
 from flows.select_cohort import select_cohort
 from schemas.config import load_config
 from schemas.deployment import WORK_POOL, Env, StoreBackend
-from tasks.store import open_store
+from tasks.store import StoreError, open_store, record_approval
 from tasks.worker_checks import (
     DeploymentSpec,
     WrongStoreError,
@@ -146,12 +146,11 @@ def test_postgresql_declared_but_no_store_given_is_refused(tmp_path):
     path = _cohort(tmp_path, state_url=None)
     (problem,) = store_problems(_deployment(path), tmp_path, {})
     assert problem.startswith(
-        "Deployment 'select-at-deadline' must keep its state on postgresql (COHORT_STATE_BACKEND=postgresql in "
+        "Deployment 'select-at-deadline' must use a state store on postgresql (COHORT_STATE_BACKEND=postgresql in "
         f"prefect.yaml), but the default (neither COHORT_STATE_URL nor state_url in {path} is set) gives sqlite:///"
     )
     assert problem.endswith(
-        f"set COHORT_STATE_URL in the worker's environment, or state_url in {path}, to the PostgreSQL store; "
-        "nothing was read or written."
+        f"set COHORT_STATE_URL in the worker's environment, or state_url in {path}, to the PostgreSQL store."
     )
 
 
@@ -167,7 +166,7 @@ def test_postgresql_declared_but_a_sqlite_url_given_is_refused_naming_where(tmp_
 def test_sqlite_declared_but_postgresql_given_is_refused(tmp_path, postgres_cluster):
     path = _cohort(tmp_path, state_url=_pg_store(postgres_cluster, "postgres"))
     (problem,) = store_problems(_deployment(path, SQLITE), tmp_path, {"COHORT_TEST_PW": PASSWORD})
-    assert "must keep its state on sqlite" in problem and "postgresql+psycopg://postgres@127.0.0.1" in problem
+    assert "must use a state store on sqlite" in problem and "postgresql+psycopg://postgres@127.0.0.1" in problem
 
 
 def test_sqlite_declared_and_given_passes(tmp_path):
@@ -230,10 +229,17 @@ def test_a_role_that_cannot_create_or_use_the_tables_is_told_the_grant(tmp_path,
 
     other = _cohort(tmp_path / "other", state_url=_pg_store(cluster, database, user))
     (refused,) = store_problems(_deployment(other), tmp_path, env)
-    assert f"the role {user} lacks SELECT, INSERT, UPDATE on" in refused
+    assert f"the role {user} lacks SELECT, INSERT, UPDATE (or USAGE, on a sequence) on action_sequences" in refused
     assert f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {user};" in refused
     cluster.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {user}", database)
+    (sequences,) = store_problems(_deployment(other), tmp_path, env)
+    assert "(or USAGE, on a sequence) on actions_id_seq, approvals_id_seq" in sequences  # no new row's id without it
+    as_user = cluster.url(database).replace("postgres:", f"{user}:", 1)
+    with pytest.raises(StoreError, match="permission denied for sequence"):
+        record_approval(open_store(as_user), "c", "decisions", "run", "approved", "")
+    cluster.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}", database)
     assert store_problems(_deployment(other), tmp_path, env) == []
+    record_approval(open_store(as_user), "c", "decisions", "run", "approved", "")  # the README's rights suffice
 
 
 class _NoPsycopg(importlib.abc.MetaPathFinder):
@@ -266,7 +272,7 @@ def test_a_run_without_a_declared_store_uses_what_its_file_says(tmp_path):
 def test_a_run_declared_postgresql_on_sqlite_stops_and_a_misspelling_is_named(tmp_path):
     path = _cohort(tmp_path)
     config = load_config(path)
-    with pytest.raises(WrongStoreError, match=r"^This run must keep its state on postgresql .* but state_url in"):
+    with pytest.raises(WrongStoreError, match=r"^This run must use a state store on postgresql .* but state_url in"):
         check_run_store(config, str(path), {Env.STATE_BACKEND: PG})
     with pytest.raises(WrongStoreError, match=r"COHORT_STATE_BACKEND='PostgreSQL' \(This run\) is neither"):
         check_run_store(config, str(path), {Env.STATE_BACKEND: "PostgreSQL"})
@@ -281,7 +287,10 @@ def test_a_flow_run_on_the_wrong_store_fails_before_reading_or_writing(tmp_path,
     out = tmp_path / "out"
     state = select_cohort(str(path), str(out), as_of="2021-06-08T09:00:00-04:00", return_state=True)
     assert state.is_failed()
-    assert state.message.startswith("Flow run encountered an exception: WrongStoreError: This run must keep its state")
+    assert state.message.startswith(
+        "Flow run encountered an exception: WrongStoreError: This run must use a state store"
+    )
+    assert state.message.endswith("to the PostgreSQL store; nothing was read or written.")
     assert not out.exists()
     assert not (tmp_path / "state.sqlite").exists()
 
