@@ -249,21 +249,21 @@ def _postgres_problems(choice: StoreChoice, whose: str, env: Mapping[str, str]) 
     driver = DRIVERS.get(url.drivername)
     if driver is None:
         return [
-            f"{whose}'s state store URL {safe_url(choice.url)} ({choice.source}) names the driver {url.drivername!r}: "
-            "write postgresql+psycopg:// (psycopg 3, the postgres extra)."
+            f"{whose} cannot use the state store URL {safe_url(choice.url)} ({choice.source}): it names the driver "
+            f"{url.drivername!r}; write postgresql+psycopg:// (psycopg 3, the postgres extra)."
         ]
     try:
         importlib.import_module(driver)  # imported, not only found: a driver whose libpq is missing fails here too
     except ImportError as exc:
         return [
-            f"{whose} keeps its state on PostgreSQL, but this worker's Python cannot import the driver {driver}"
-            f" ({exc}): install the project with its postgres extra (`pip install -e '.[postgres]'`; `make venv` does)."
+            f"{whose} cannot use PostgreSQL here: this worker's Python cannot import the driver {driver}"
+            f" ({exc}); install the project with its postgres extra (`pip install -e '.[postgres]'`; `make venv` does)."
         ]
     try:
         full = _with_password(choice, env)
     except SecretError as exc:
         return [
-            f"{whose}'s state store password ({choice.source}) cannot be read: {exc}; set it in this worker's "
+            f"{whose} cannot read the state store's password ({choice.source}): {exc}; set it in this worker's "
             "environment (or create the Prefect Secret block) before starting the worker."
         ]
     return _database_problems(full, whose)
@@ -298,9 +298,9 @@ def _database_problems(url: str, whose: str) -> list[str]:
                 allowed = conn.execute(sa.text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar()
                 if not allowed:
                     return [
-                        f"{whose}'s state store {safe_url(url)} has no tables yet and the role {role} cannot create "
-                        f"them in schema {schema} of database {database}: as the database owner, run "
-                        f"GRANT CREATE ON SCHEMA {schema} TO {role}; (or make {role} the owner of {database})."
+                        f"{whose} cannot make the state store {safe_url(url)}: it has no tables yet and the role "
+                        f"{role} may not create them in schema {schema} of database {database}; as the database "
+                        f"owner, run GRANT CREATE ON SCHEMA {schema} TO {role}; (or make {role} own {database})."
                     ]
                 return []
             # has_table_privilege is true when any one of several listed rights is held: ask for each alone.
@@ -327,7 +327,7 @@ def _database_problems(url: str, whose: str) -> list[str]:
     except sa.exc.DBAPIError as exc:
         words = "; ".join(line.strip() for line in str(exc.orig).splitlines() if line.strip())
         return [
-            f"{whose} cannot connect to its state store {safe_url(url)} ({words}): check the host, port, database, "
+            f"{whose} cannot connect to the state store {safe_url(url)} ({words}): check the host, port, database, "
             "role and password, and that the database server accepts this machine (pg_hba.conf)."
         ]
     finally:
@@ -335,9 +335,9 @@ def _database_problems(url: str, whose: str) -> list[str]:
     if refused:
         rights = ", ".join(TABLE_RIGHTS)
         return [
-            f"{whose}'s state store {safe_url(url)}: the role {role} lacks {rights} (or USAGE, on a sequence) on "
-            f"{', '.join(refused)}: "
-            f"as their owner, run GRANT {rights} ON ALL TABLES IN SCHEMA {schema} TO {role}; and "
+            f"{whose} cannot use the state store {safe_url(url)}: the role {role} lacks {rights} (or USAGE, on a "
+            f"sequence) on {', '.join(refused)}; as their owner, run "
+            f"GRANT {rights} ON ALL TABLES IN SCHEMA {schema} TO {role}; and "
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};"
         ]
     return []
@@ -350,7 +350,7 @@ def _sqlite_problems(choice: StoreChoice, whose: str) -> list[str]:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not os.access(folder, os.W_OK):
-        return [f"{whose}'s SQLite store {path} ({choice.source}) cannot be written here: {folder} is not writable."]
+        return [f"{whose} cannot write the SQLite store {path} ({choice.source}): {folder} is not writable."]
     return []
 
 

@@ -182,7 +182,7 @@ def test_an_unreadable_password_is_named(tmp_path, postgres_cluster):
     path = _cohort(tmp_path, state_url=_pg_store(postgres_cluster, "postgres"))
     (problem,) = store_problems(_deployment(path), tmp_path, {})
     assert problem == (
-        f"Deployment 'select-at-deadline''s state store password (state_url in {path}) cannot be read: environment "
+        f"Deployment 'select-at-deadline' cannot read the state store's password (state_url in {path}): environment "
         "variable COHORT_TEST_PW is not set; set it in this worker's environment (or create the Prefect Secret block) "
         "before starting the worker."
     )
@@ -191,7 +191,7 @@ def test_an_unreadable_password_is_named(tmp_path, postgres_cluster):
 def test_a_wrong_password_or_a_database_not_there_cannot_connect(tmp_path, postgres_cluster):
     path = _cohort(tmp_path, state_url=_pg_store(postgres_cluster, "postgres"))
     (wrong,) = store_problems(_deployment(path), tmp_path, {"COHORT_TEST_PW": "not-it"})
-    assert "cannot connect to its state store postgresql+psycopg://postgres:***@127.0.0.1" in wrong
+    assert "cannot connect to the state store postgresql+psycopg://postgres:***@127.0.0.1" in wrong
     assert "password authentication failed" in wrong and "not-it" not in wrong
     gone = _cohort(tmp_path / "gone", state_url=_pg_store(postgres_cluster, "no_such_db"))
     (missing,) = store_problems(_deployment(gone), tmp_path, {"COHORT_TEST_PW": PASSWORD})
@@ -205,7 +205,7 @@ def test_a_server_not_listening_cannot_connect(tmp_path):
     }
     path = _cohort(tmp_path, state_url=store)
     (problem,) = store_problems(_deployment(path), tmp_path, {"COHORT_TEST_PW": "pw"})
-    assert "cannot connect to its state store" in problem and "Connection refused" in problem
+    assert "cannot connect to the state store" in problem and "Connection refused" in problem
 
 
 def test_a_role_that_cannot_create_or_use_the_tables_is_told_the_grant(tmp_path, postgres_cluster):
@@ -219,7 +219,8 @@ def test_a_role_that_cannot_create_or_use_the_tables_is_told_the_grant(tmp_path,
     path = _cohort(tmp_path, state_url=_pg_store(cluster, database, maker))
     (problem,) = store_problems(_deployment(path), tmp_path, env)
     assert (
-        f"has no tables yet and the role {maker} cannot create them in schema public of database {database}" in problem
+        f"it has no tables yet and the role {maker} may not create them in schema public of database {database}"
+        in problem
     )
     assert f"GRANT CREATE ON SCHEMA public TO {maker};" in problem
 
