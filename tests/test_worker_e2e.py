@@ -18,6 +18,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from prefect.blocks.system import Secret
 from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -36,7 +37,7 @@ from tests.support.prefect_server import prefect_server, read_state, run_logs, s
 from tests.support.smtp import SmtpServer
 
 AFTER = "2021-06-08T09:00:00-04:00"
-PASSWORD_VARIABLE = "COHORT_DB_PASSWORD"
+SECRET_BLOCK = "cohort-db-password"
 STOP_SECONDS = 10
 PREFECT = [sys.executable, "-m", "prefect"]
 # Fast polling: a worker asks for runs every second; a paused send polls for its answer every 2 s (send_notices).
@@ -57,7 +58,7 @@ class Production:
 def production(postgres_cluster, tmp_path_factory):
     """The server on its own PostgreSQL database, and a project folder as a worker machine holds it: prefect.yaml
     (the project's own, naming a test cohort file), flows/ and the cohort file, whose state_url is another
-    database of the cluster with its password in an environment variable."""
+    database of the cluster with its password in a Prefect Secret block on the server (as the README suggests)."""
     cluster = postgres_cluster
     server_database = cluster.url(cluster.new_database()).replace("+psycopg", "+asyncpg")
     home = tmp_path_factory.mktemp("prefect-server")
@@ -66,7 +67,9 @@ def production(postgres_cluster, tmp_path_factory):
     (project / "cohorts").mkdir()
     with SmtpServer() as smtp, prefect_server(home, server_database) as (api, env):
         store_database = cluster.new_database()
-        store = {"url": cluster.url(store_database, password=False), "password": {"env": PASSWORD_VARIABLE}}
+        with temporary_settings({PREFECT_API_URL: api}):
+            Secret(value=PASSWORD).save(SECRET_BLOCK)  # in the UI: Blocks, Secret
+        store = {"url": cluster.url(store_database, password=False), "password": {"prefect_secret": SECRET_BLOCK}}
         _, config_path = make_config(project / "cohorts", smtp.port, state_url=store)
         spec = (ROOT / "prefect.yaml").read_text().replace("cohorts/esp-2021.yaml", "cohorts/cohort.yaml")
         (project / "prefect.yaml").write_text(spec)
@@ -75,7 +78,6 @@ def production(postgres_cluster, tmp_path_factory):
             | FAST
             | {
                 Env.HOME: str(project),
-                PASSWORD_VARIABLE: PASSWORD,
                 "COHORT_STATE_DIR": str(project / "state"),  # where a SQLite fallback would appear: it must not
             }
         )
