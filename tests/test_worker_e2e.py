@@ -244,9 +244,7 @@ def test_two_workers_run_the_selection_and_an_approved_send_once_each(production
             assert len(descendants(busy.pid)) >= 2  # prefect's worker, and the paused run below it
             busy_seconds = _stop_within(busy)
             idle_seconds = _stop_within(idle, ctrl_c=True)
-            print(
-                f"stopped: the busy worker {busy_seconds:.1f} s after SIGTERM, the idle {idle_seconds:.1f} s after Ctrl-C"
-            )
+            print(f"stopped: busy worker {busy_seconds:.1f} s after SIGTERM, idle {idle_seconds:.1f} s after Ctrl-C")
             assert busy_seconds < STOP_SECONDS and idle_seconds < STOP_SECONDS
             assert busy.returncode == 0 and idle.returncode == 0
             left = wait_for(lambda: (s := read_state(paused)) is not None and not s.is_paused() and s, 30, "a state")
