@@ -162,19 +162,27 @@ def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
     raise _Stop
 
 
-def run_worker(pool: str, extra: list[str]) -> int:
-    """`prefect worker start` as a child, stopped by one SIGTERM or Ctrl-C; its exit status."""
-    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", WORK_POOL_TYPE, *extra]
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
-    worker = subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: S603 -- a fixed argv; prctl only
+def worker_command(pool: str, extra: list[str]) -> list[str]:
+    """`prefect worker start` for the pool, with the caller's own options (--name, --limit) after ours."""
+    return [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", WORK_POOL_TYPE, *extra]
+
+
+def run_worker(command: list[str]) -> int:
+    """The worker as a child, stopped by one SIGTERM or Ctrl-C (then 0); else its own exit status."""
+    handlers = {signum: signal.signal(signum, _raise_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    worker: subprocess.Popen | None = None
     try:
+        worker = subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: S603 -- a fixed argv; prctl only
         return worker.wait()
     except _Stop:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal does not cut the stop short
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        stop(worker)
+        for signum in handlers:
+            signal.signal(signum, signal.SIG_IGN)  # a second signal does not cut the stop short
+        if worker is not None:  # else a worker forked meanwhile gets SIGTERM as this process ends (prctl)
+            stop(worker)
         return 0
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(os.environ, args.pool), flush=True)
     if args.check:
         return 0
-    return run_worker(args.pool, extra)
+    return run_worker(worker_command(args.pool, extra))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import importlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,31 +84,36 @@ def api_problems(api_url: str | None, env: Mapping[str, str], pool: str = WORK_P
     headers = _auth_headers(env)
     try:
         health = httpx.get(f"{url}/health", headers=headers, timeout=10)
+        prefect = health.status_code == 200 and _answer(health) is True  # Prefect's /health answers `true`
+        found = httpx.get(f"{url}/work_pools/{pool}", headers=headers, timeout=10) if prefect else None
     except httpx.HTTPError as exc:
         return [
             f"The Prefect server at {Env.API_URL}={api_url} does not answer ({exc.__class__.__name__}: {exc}): "
             "start it, or correct the address (it ends in /api)."
         ]
-    if health.status_code != 200:
+    if found is None:
         return [
-            f"{Env.API_URL}={api_url} answers {health.status_code} to /health, not as a Prefect server does: "
-            "correct the address (it ends in /api) or its credentials."
+            f"{Env.API_URL}={api_url} answers, but not as a Prefect server's API does (HTTP {health.status_code} "
+            "for /health): correct the address (it ends in /api) or its credentials."
         ]
-    try:
-        found = httpx.get(f"{url}/work_pools/{pool}", headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        return [f"The Prefect server at {api_url} stopped answering ({exc}): check it, then start the worker again."]
     if found.status_code == 404:
         return [f"The work pool {pool!r} does not exist on the Prefect server at {api_url}: {create}."]
-    if found.status_code != 200:
-        return [f"The Prefect server at {api_url} answers {found.status_code} for the work pool {pool!r}."]
-    kind = found.json().get("type")
+    answer = _answer(found) if found.status_code == 200 else None
+    kind = answer.get("type") if isinstance(answer, dict) else None
     if kind != WORK_POOL_TYPE:
         return [
-            f"The work pool {pool!r} on {api_url} is of type {kind!r}, but these deployments run as local "
-            f"processes: delete it and {create}."
+            f"The work pool {pool!r} on {api_url} is not a process pool (HTTP {found.status_code}, type {kind!r}), "
+            f"but these deployments run as local processes: delete it and {create}."
         ]
     return []
+
+
+def _answer(response: httpx.Response) -> object:
+    """The response's JSON, or None when it is not JSON (a web page at the wrong address)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 # ------------------------------------------------------------------------------------------- the project folder
@@ -239,9 +243,7 @@ def store_problems(
         return [mismatch]
     if choice.backend == StoreBackend.POSTGRESQL:
         return _postgres_problems(choice, whose, run_env)
-    if choice.backend == StoreBackend.SQLITE:
-        return _sqlite_problems(choice, whose)
-    return []
+    return []  # a SQLite file: its first run makes it (a folder it cannot write is that run's store error)
 
 
 def _postgres_problems(choice: StoreChoice, whose: str, env: Mapping[str, str]) -> list[str]:
@@ -340,17 +342,6 @@ def _database_problems(url: str, whose: str) -> list[str]:
             f"GRANT {rights} ON ALL TABLES IN SCHEMA {schema} TO {role}; and "
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};"
         ]
-    return []
-
-
-def _sqlite_problems(choice: StoreChoice, whose: str) -> list[str]:
-    """A SQLite store's folder exists or can be made, and the worker may write there."""
-    path = Path(sa.make_url(choice.url).database or "")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not os.access(folder, os.W_OK):
-        return [f"{whose} cannot write the SQLite store {path} ({choice.source}): {folder} is not writable."]
     return []
 
 

@@ -25,12 +25,14 @@ from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.worker import alive, descendants
+from flows.worker import main as worker_main
 from schemas.config import load_config
 from schemas.deployment import WORK_POOL, Env
 from schemas.ledger import LedgerState
 from schemas.store import StoreCol
 from tasks.ledger import ledger
 from tasks.store import open_store
+from tasks.worker_checks import api_problems
 from tests.support.configs import make_config
 from tests.support.paths import ROOT
 from tests.support.postgres import PASSWORD
@@ -149,15 +151,20 @@ def _names(run_id: UUID) -> list[str]:
     return [state.name for state in state_history(run_id)]
 
 
-def test_two_workers_run_the_selection_and_an_approved_send_once_each(production):
+def test_two_workers_run_the_selection_and_an_approved_send_once_each(production, monkeypatch, capsys):
     env = production.env
-    check = [sys.executable, "-m", "flows.worker", "--check"]
+    for name in (Env.API_URL, Env.HOME, "COHORT_STATE_DIR"):  # `python -m flows.worker --check`, in this process
+        monkeypatch.setenv(name, env[name])
 
-    # The worker refuses to start before the work pool exists, and says how to create it.
-    refused = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert f"prefect work-pool create {WORK_POOL} --type process" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    # The worker refuses to start before the work pool exists, and says how to create it; an address without
+    # /api (the UI's) is named as such.
+    with temporary_settings({PREFECT_API_URL: production.api}):  # the password's Secret block is on the server
+        assert worker_main(["--check"]) == 2
+    refused = capsys.readouterr().err
+    assert f"prefect work-pool create {WORK_POOL} --type process" in refused
+    assert "Traceback" not in refused
+    (wrong_address,) = api_problems(production.api.removesuffix("/api"), {})
+    assert "answers, but not as a Prefect server's API does" in wrong_address
 
     subprocess.run([*PREFECT, "work-pool", "create", WORK_POOL, "--type", "process"], env=env, check=True)
     deployed = subprocess.run(
@@ -169,9 +176,10 @@ def test_two_workers_run_the_selection_and_an_approved_send_once_each(production
         timeout=180,
     )
     assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
-    passed = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
-    assert passed.returncode == 0, passed.stderr
-    assert "state store postgresql+psycopg://postgres@127.0.0.1" in passed.stdout
+    with temporary_settings({PREFECT_API_URL: production.api}):
+        assert worker_main(["--check"]) == 0  # what the workers below check before they start
+    passed = capsys.readouterr().out
+    assert "6 deployments" in passed and "state store postgresql+psycopg://postgres@127.0.0.1" in passed
 
     (worker_a, log_a), (worker_b, log_b) = _worker(production, "worker-a"), _worker(production, "worker-b")
     logs = [log_a, log_b]

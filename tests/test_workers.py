@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import importlib.abc
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
+from flows import worker as worker_module
 from flows.select_cohort import select_cohort
+from flows.worker import alive, descendants, run_worker, stop
+from flows.worker import main as worker_main
 from schemas.config import load_config
 from schemas.deployment import WORK_POOL, Env, StoreBackend
 from tasks.store import StoreError, open_store, record_approval
@@ -70,6 +76,13 @@ def test_a_server_that_does_not_answer_is_named():
     assert "start it, or correct the address" in problem
 
 
+@pytest.mark.parametrize("credentials", [{"PREFECT_API_KEY": "pnu_x"}, {"PREFECT_API_AUTH_STRING": "admin:pw"}])
+def test_a_server_with_credentials_that_does_not_answer_is_named(credentials):
+    url = f"http://127.0.0.1:{free_port()}/api"
+    (problem,) = api_problems(url, credentials)
+    assert "does not answer" in problem and "pnu_x" not in problem and "admin:pw" not in problem
+
+
 # ------------------------------------------------------------------------------------------- the project folder
 
 
@@ -115,6 +128,26 @@ def test_a_missing_cohort_file_an_undeclared_and_a_misspelled_store_are_each_nam
         "COHORT_STATE_BACKEND='postgres' (deployment 'send-notices') is neither postgresql nor sqlite: correct it in "
         "prefect.yaml and run `prefect deploy --all` again.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("deployments: [unclosed", "cannot be read (ParserError"),
+        ("name: cohort-select\n", "has no `deployments:` list: it is not this project's prefect.yaml"),
+        ("deployments:\n  - just a name\n  - {name: elsewhere, work_pool: {name: other}}\n", "has no deployment in"),
+        (
+            "deployments:\n  - {name: bare, work_pool: {name: cohort-select}}\n",
+            "Deployment 'bare' in {yaml} has no config_path parameter: give it its cohort file.",
+        ),
+    ],
+)
+def test_a_prefect_yaml_that_cannot_be_used_is_named(tmp_path, text, words):
+    (tmp_path / "prefect.yaml").write_text(text)
+    problems, deployments = home_problems(str(tmp_path))
+    assert deployments == []
+    (problem,) = problems
+    assert words.format(yaml=tmp_path / "prefect.yaml") in problem
 
 
 # ------------------------------------------------------------------------------------- the store a run would use
@@ -176,6 +209,26 @@ def test_sqlite_declared_and_given_passes(tmp_path):
 def test_postgresql_store_reachable_with_its_secret_passes(tmp_path, postgres_cluster):
     path = _cohort(tmp_path, state_url=_pg_store(postgres_cluster, postgres_cluster.new_database()))
     assert store_problems(_deployment(path), tmp_path, {"COHORT_TEST_PW": PASSWORD}) == []
+
+
+def test_a_broken_cohort_file_is_named_with_its_keys(tmp_path):
+    path = tmp_path / "cohort.yaml"
+    path.write_text("capacity: -1\n")
+    (problem,) = store_problems(_deployment(path), tmp_path, {})
+    assert problem.startswith(f"Deployment 'select-at-deadline': {path} is not a usable cohort config:")
+    assert "capacity:" in problem
+
+
+def test_a_whole_postgresql_url_in_the_environment_passes(tmp_path, postgres_cluster):
+    """COHORT_STATE_URL as README step 4 writes it: plain postgresql:// (psycopg 3), the password in the URL."""
+    url = postgres_cluster.url(postgres_cluster.new_database()).replace("+psycopg", "")
+    assert store_problems(_deployment(_cohort(tmp_path, state_url=None)), tmp_path, {Env.STATE_URL: url}) == []
+
+
+def test_another_driver_is_named(tmp_path):
+    env = {Env.STATE_URL: "postgresql+asyncpg://cohort:pw@127.0.0.1/cohorts"}
+    (problem,) = store_problems(_deployment(_cohort(tmp_path)), tmp_path, env)
+    assert "it names the driver 'postgresql+asyncpg'; write postgresql+psycopg://" in problem
 
 
 def test_an_unreadable_password_is_named(tmp_path, postgres_cluster):
@@ -310,3 +363,95 @@ def test_the_worker_command_names_each_problem_and_starts_nothing(tmp_path):
     assert lines[1].startswith("  - PREFECT_API_URL is not set")
     assert lines[2].startswith("  - COHORT_SELECT_HOME is not set")
     assert len(lines) == 3 and "Traceback" not in done.stderr
+
+
+def test_the_worker_command_in_process_exits_2_naming_each_problem(monkeypatch, capsys):
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv(Env.API_URL, url)
+    monkeypatch.delenv(Env.HOME, raising=False)
+    assert worker_main(["--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"The worker was not started:\n  - The Prefect server at PREFECT_API_URL={url} does not answer"
+    )
+    assert "  - COHORT_SELECT_HOME is not set" in err
+
+
+# ------------------------------------------------------------------------------------------------ stopping
+
+
+_TREE = """
+import os, signal, subprocess, sys, time
+# A stand-in for prefect's worker: a child in a session of its own (as a flow run is), then it waits.
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], start_new_session=True)
+print(child.pid, flush=True)
+signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+while True:
+    time.sleep(0.1)
+"""
+_RUN = "import signal, time\n{handler}\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.1)\n"
+
+
+def _tree(run_ignores_sigterm: bool = False, worker_ignores_sigterm: bool = False) -> tuple[subprocess.Popen, int]:
+    """A stand-in worker with one run below it, both ready; (the worker, the run's pid)."""
+    handler = "signal.signal(signal.SIGTERM, signal.SIG_IGN)" if run_ignores_sigterm else ""
+    tree = (
+        _TREE.replace("lambda *_: sys.exit(0))\nwhile", "signal.SIG_IGN)\nwhile") if worker_ignores_sigterm else _TREE
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", tree, _RUN.format(handler=handler)], stdout=subprocess.PIPE, text=True
+    )
+    lines = {worker.stdout.readline().strip() for _ in range(2)}  # its pid, and the run's word that it is ready
+    lines.discard("ready")
+    return worker, int(lines.pop())
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_at_the_bound(monkeypatch):
+    monkeypatch.setattr(worker_module, "TERM_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(worker_module, "STOP_SECONDS", 1.5)
+    worker, run = _tree(worker_ignores_sigterm=True)
+    started = time.monotonic()
+    stop(worker)
+    assert worker.returncode == -signal.SIGKILL and not alive(run)
+    assert 1.4 < time.monotonic() - started < 3
+
+
+def test_run_worker_stops_its_worker_on_one_sigterm_and_restores_the_handlers(tmp_path):
+    """The supervising loop itself, in this process: SIGTERM arrives (as from a service manager), the worker and
+    its run stop, run_worker returns 0, and this process's own handlers are back."""
+    ready = tmp_path / "ready"
+    command = [
+        sys.executable,
+        "-c",
+        _TREE,
+        f"import pathlib\npathlib.Path({str(ready)!r}).touch()\n" + _RUN.format(handler=""),
+    ]
+    before = signal.getsignal(signal.SIGTERM)
+
+    def term_when_ready() -> None:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=term_when_ready, daemon=True).start()
+    started = time.monotonic()
+    assert run_worker(command) == 0
+    assert time.monotonic() - started < 30
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("run_ignores_sigterm", [False, True])
+def test_stop_ends_the_runs_then_the_worker_within_the_bound(monkeypatch, run_ignores_sigterm):
+    """Real processes: a run that ends on SIGTERM is gone at once; one that ignores it is killed after the grace,
+    and the worker and its runs are gone within STOP_SECONDS either way."""
+    monkeypatch.setattr(worker_module, "TERM_GRACE_SECONDS", 1.0)
+    worker, run = _tree(run_ignores_sigterm=run_ignores_sigterm)
+    assert run in descendants(worker.pid) and alive(run)
+    started = time.monotonic()
+    stop(worker)
+    seconds = time.monotonic() - started
+    assert worker.returncode is not None and not alive(run)
+    assert seconds < worker_module.STOP_SECONDS
+    assert seconds >= 1.0 if run_ignores_sigterm else seconds < 1.0
