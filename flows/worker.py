@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from schemas.deployment import WORK_POOL, WORK_POOL_TYPE, Env
-from tasks.worker_checks import DeploymentSpec, api_problems, home_problems, store_choice, store_problems
+from tasks.worker_checks import checked_summary, worker_problems
 
 EXIT_PROBLEMS = 2
 STOP_SECONDS = 8.0  # from the SIGTERM to the last process gone: within the 10 s that service managers allow
@@ -33,50 +33,21 @@ TERM_GRACE_SECONDS = 5.0  # then what is left is killed
 PR_SET_PDEATHSIG = 1  # prctl: the worker gets SIGTERM if this process dies first, even by SIGKILL
 
 
-def problems(env: Mapping[str, str], pool: str = WORK_POOL) -> list[str]:
-    """Everything that stops this machine from running the pool's deployments; empty when it can."""
+def _api_url(env: Mapping[str, str]) -> str | None:
+    """PREFECT_API_URL from the environment, else from the active Prefect profile (`prefect config set`)."""
     from prefect.settings import get_current_settings
 
-    api_url = env.get(Env.API_URL) or get_current_settings().api.url  # a Prefect profile can set it too
-    found = api_problems(api_url, env, pool)
-    home_found, deployments = home_problems(env.get(Env.HOME), pool)
-    found += home_found
-    home = Path(env.get(Env.HOME) or ".")
-    alike: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], list[DeploymentSpec]] = {}
-    for deployment in deployments:  # deployments of one cohort file and one environment share their store
-        if (home / deployment.config_path).is_file():
-            key = (deployment.config_path, deployment.backend, tuple(sorted(deployment.env.items())))
-            alike.setdefault(key, []).append(deployment)
-    for group in alike.values():
-        found += store_problems(group[0], home, env, _whose(group))
-    return found
+    return env.get(Env.API_URL) or get_current_settings().api.url
 
 
-def _whose(group: list[DeploymentSpec]) -> str:
-    """`Deployment 'a'`, or `Deployments 'a', 'b' and 'c' (cohorts/x.yaml)`."""
-    if len(group) == 1:
-        return f"Deployment {group[0].name!r}"
-    names = [repr(d.name) for d in group]
-    return f"Deployments {', '.join(names[:-1])} and {names[-1]} ({group[0].config_path})"
+def problems(env: Mapping[str, str], pool: str = WORK_POOL) -> list[str]:
+    """Everything that stops this machine from running the pool's deployments; empty when it can."""
+    return worker_problems(_api_url(env), env, pool)
 
 
-def summary(env: Mapping[str, str], pool: str) -> str:
-    """What the worker was checked against, for its first lines."""
-    from schemas.config import load_config
-    from tasks.store import safe_url
-
-    home = Path(env[Env.HOME])
-    _, deployments = home_problems(str(home), pool)
-    stores = sorted(
-        {
-            safe_url(store_choice(load_config(home / d.config_path), d.config_path, {**env, **d.env}).url)
-            for d in deployments
-        }
-    )
-    return (
-        f"Checked: work pool {pool!r} on {env.get(Env.API_URL)}, {len(deployments)} deployments in "
-        f"{home / 'prefect.yaml'}, state store {', '.join(stores)}."
-    )
+def summary(env: Mapping[str, str], pool: str = WORK_POOL) -> str:
+    """The first line a started worker prints: what it was checked against."""
+    return checked_summary(_api_url(env), env, pool)
 
 
 def descendants(pid: int) -> list[int]:

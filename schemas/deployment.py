@@ -12,6 +12,8 @@ class Env(StrEnum):
     """The environment variables of a worker and of the runs it starts."""
 
     API_URL = "PREFECT_API_URL"  # the shared Prefect server's API, e.g. http://prefect.example.org:4200/api
+    API_KEY = "PREFECT_API_KEY"  # Prefect Cloud's credentials
+    API_AUTH_STRING = "PREFECT_API_AUTH_STRING"  # a self-hosted server's basic-auth `user:password`
     HOME = "COHORT_SELECT_HOME"  # the project folder on the worker: prefect.yaml's pull step changes into it
     STATE_URL = "COHORT_STATE_URL"  # a whole store URL, over the cohort file's state_url (schemas/config.py)
     STATE_BACKEND = "COHORT_STATE_BACKEND"  # which store a deployment's runs must use (prefect.yaml job_variables)

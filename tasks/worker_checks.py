@@ -25,10 +25,10 @@ import yaml
 from schemas.config import CohortConfig, ConfigError, SecretError, StateStoreConfig, load_config
 from schemas.deployment import PREFECT_YAML, WORK_POOL, WORK_POOL_TYPE, Env, StoreBackend
 from schemas.errors import StaffError
-from tasks.store import metadata, safe_url
+from tasks.store import CONNECT_TIMEOUT_SECONDS, metadata, safe_url
 
-CONNECT_TIMEOUT_SECONDS = 5
-DRIVERS = {"postgresql": "psycopg", "postgresql+psycopg": "psycopg", "sqlite": "sqlite3"}
+DRIVERS = {"postgresql": "psycopg", "postgresql+psycopg": "psycopg"}  # the URLs open_store takes for PostgreSQL
+HTTP_TIMEOUT_SECONDS = 10
 TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE")  # what runs do to the store's tables (their owner has every right)
 
 
@@ -48,7 +48,8 @@ class DeploymentSpec:
 
 @dataclass(frozen=True)
 class StoreChoice:
-    """The state store a run would open (its URL without the password) and why that one."""
+    """The state store a run would open and why that one. The URL is as given: COHORT_STATE_URL holds its password,
+    a cohort file's server URL does not (`config` says where it is); messages show it through safe_url."""
 
     url: str
     source: str
@@ -64,10 +65,10 @@ class StoreChoice:
 
 def _auth_headers(env: Mapping[str, str]) -> dict[str, str]:
     """The headers Prefect's own client sends: an API key (Prefect Cloud) or a self-hosted server's auth string."""
-    if env.get("PREFECT_API_KEY"):
-        return {"Authorization": f"Bearer {env['PREFECT_API_KEY']}"}
-    if env.get("PREFECT_API_AUTH_STRING"):
-        return {"Authorization": "Basic " + base64.b64encode(env["PREFECT_API_AUTH_STRING"].encode()).decode()}
+    if env.get(Env.API_KEY):
+        return {"Authorization": f"Bearer {env[Env.API_KEY]}"}
+    if env.get(Env.API_AUTH_STRING):
+        return {"Authorization": "Basic " + base64.b64encode(env[Env.API_AUTH_STRING].encode()).decode()}
     return {}
 
 
@@ -83,9 +84,11 @@ def api_problems(api_url: str | None, env: Mapping[str, str], pool: str = WORK_P
     url = api_url.rstrip("/")
     headers = _auth_headers(env)
     try:
-        health = httpx.get(f"{url}/health", headers=headers, timeout=10)
+        health = httpx.get(f"{url}/health", headers=headers, timeout=HTTP_TIMEOUT_SECONDS)
         prefect = health.status_code == 200 and _answer(health) is True  # Prefect's /health answers `true`
-        found = httpx.get(f"{url}/work_pools/{pool}", headers=headers, timeout=10) if prefect else None
+        found = (
+            httpx.get(f"{url}/work_pools/{pool}", headers=headers, timeout=HTTP_TIMEOUT_SECONDS) if prefect else None
+        )
     except httpx.HTTPError as exc:
         return [
             f"The Prefect server at {Env.API_URL}={api_url} does not answer ({exc.__class__.__name__}: {exc}): "
@@ -343,6 +346,49 @@ def _database_problems(url: str, whose: str) -> list[str]:
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};"
         ]
     return []
+
+
+# ------------------------------------------------------------------------------------------------- all of them
+
+
+def worker_problems(api_url: str | None, env: Mapping[str, str], pool: str = WORK_POOL) -> list[str]:
+    """Everything that stops a worker with this environment from running the pool's deployments; empty when it
+    can. Deployments of one cohort file (and one declared environment) share a store: it is checked once, and
+    its sentences name them all."""
+    found = api_problems(api_url, env, pool)
+    home_found, deployments = home_problems(env.get(Env.HOME), pool)
+    found += home_found
+    home = Path(env.get(Env.HOME) or ".")
+    alike: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], list[DeploymentSpec]] = {}
+    for deployment in deployments:
+        if (home / deployment.config_path).is_file():
+            key = (deployment.config_path, deployment.backend, tuple(sorted(deployment.env.items())))
+            alike.setdefault(key, []).append(deployment)
+    for group in alike.values():
+        found += store_problems(group[0], home, env, _whose(group))
+    return found
+
+
+def _whose(group: list[DeploymentSpec]) -> str:
+    """`Deployment 'a'`, or `Deployments 'a', 'b' and 'c' (cohorts/x.yaml)`."""
+    if len(group) == 1:
+        return f"Deployment {group[0].name!r}"
+    names = [repr(d.name) for d in group]
+    return f"Deployments {', '.join(names[:-1])} and {names[-1]} ({group[0].config_path})"
+
+
+def checked_summary(api_url: str | None, env: Mapping[str, str], pool: str = WORK_POOL) -> str:
+    """What a worker that passed the checks was checked against, for its first line (no password)."""
+    home = Path(env[Env.HOME])
+    _, deployments = home_problems(str(home), pool)
+    stores = {
+        safe_url(store_choice(load_config(home / d.config_path), d.config_path, {**env, **d.env}).url)
+        for d in deployments
+    }
+    return (
+        f"Checked: work pool {pool!r} on {api_url}, {len(deployments)} deployments in {home / PREFECT_YAML}, "
+        f"state store {', '.join(sorted(stores))}."
+    )
 
 
 # ------------------------------------------------------------------------------------------------- inside a run
