@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint bench venv clean fuzz serve chromium postgresql lock
+.PHONY: demo test lint bench venv clean fuzz serve worker chromium postgresql lock
 
 venv: $(STAMP)
 
@@ -72,6 +72,13 @@ fuzz: $(STAMP)
 # A local Prefect server (UI on http://127.0.0.1:4200) and the served deployments, for one staff member.
 serve: $(STAMP)
 	$(BIN)/python -m flows.serve --with-server 4200
+
+# A worker of a shared Prefect server (README "Production"): checks PREFECT_API_URL, COHORT_SELECT_HOME and each
+# deployment's state store, then runs `prefect worker start --pool cohort-select --type process` until one SIGTERM.
+# WORKER_ARGS go to prefect, e.g. `make worker WORKER_ARGS="--name db-host-1 --limit 2"`; `--check` only checks.
+WORKER_ARGS ?=
+worker: $(STAMP)
+	$(BIN)/python -m flows.worker $(WORKER_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

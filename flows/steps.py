@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
@@ -63,6 +64,7 @@ from tasks.smtp import check_smtp, smtp_settings
 from tasks.sources import input_sha256, source_for, values_to_frame
 from tasks.store import record_approval, record_selection
 from tasks.validate import IntakeSummary, summarize_intake
+from tasks.worker_checks import check_run_store
 from tasks.writeback import write_decisions_to_sheet
 
 P = ParamSpec("P")
@@ -80,7 +82,11 @@ quiet_staff_errors()  # wherever these steps run, a staff error is logged as its
 
 @private_task("load config")
 def load_config_task(config_path: str) -> CohortConfig:
-    return load_config(config_path)
+    """The cohort file, and (on a worker whose deployment declares its store) a stop before anything is read or
+    written when the run would use another store."""
+    config = load_config(config_path)
+    check_run_store(config, config_path, os.environ)
+    return config
 
 
 @private_task("check the output folder")

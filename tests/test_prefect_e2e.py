@@ -3,16 +3,13 @@ parameters as the UI sends them, the send paused for approval and resumed with i
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
 
-import httpx
 import pytest
-from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -21,53 +18,17 @@ from schemas.config import load_config
 from tasks.store import approval_history, frozen_selection_id, latest_selection, open_store
 from tests.support.configs import make_config
 from tests.support.paths import ROOT
-from tests.support.smtp import SmtpServer, free_port
+from tests.support.prefect_server import deployment_exists, prefect_server, read_state, run_logs, wait_for
+from tests.support.smtp import SmtpServer
 
 AFTER = "2021-06-08T09:00:00-04:00"
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory):
     """`prefect server start` on a free loopback port, with its own home and SQLite database."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = os.environ | {
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_API_URL": url,
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait(lambda: _healthy(url), 90, "the Prefect server")
-        yield url, env | {"PREFECT_API_URL": url}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with prefect_server(tmp_path_factory.mktemp("prefect-home"), timeout=90) as (url, env):
+        yield url, env
 
 
 @pytest.fixture(scope="module")
@@ -86,53 +47,11 @@ def served(prefect_api, tmp_path_factory):
         )
         try:
             with temporary_settings({PREFECT_API_URL: url}):
-                _wait(lambda: _deployment_exists("send-notices/send-notices"), 90, "the served deployments")
+                wait_for(lambda: deployment_exists("send-notices/send-notices"), 90, "the served deployments")
                 yield smtp, config_path, base
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-
-
-def _deployment_exists(name: str) -> bool:
-    import asyncio
-
-    async def check() -> bool:
-        async with get_client() as client:
-            try:
-                await client.read_deployment_by_name(name)
-            except Exception:
-                return False
-            return True
-
-    return asyncio.run(check())
-
-
-def _logs(flow_run_id) -> list[str]:
-    """The run's log lines as the UI shows them (they reach the API a moment after the run ends)."""
-    import asyncio
-
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    async def read():
-        async with get_client() as client:
-            found = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-            return [log.message for log in await client.read_logs(log_filter=found)]
-
-    def finished() -> list[str]:
-        lines = asyncio.run(read())
-        return lines if any("Finished in state" in line for line in lines) else []
-
-    return _wait(finished, 30, "the run's logs")
-
-
-def _state(flow_run_id):
-    import asyncio
-
-    async def read():
-        async with get_client() as client:
-            return (await client.read_flow_run(flow_run_id)).state
-
-    return asyncio.run(read())
 
 
 def _select(config_path, out):
@@ -151,13 +70,13 @@ def _send_paused(config_path, out):
         parameters={"config_path": str(config_path), "out_dir": str(out), "send": True, "as_of": AFTER},
         timeout=0,
     )
-    _wait(lambda: _state(run.id).is_paused(), 120, "the send to pause for approval")
+    wait_for(lambda: read_state(run.id).is_paused(), 120, "the send to pause for approval")
     return run
 
 
 def _approved(run):
     resume_flow_run(run.id, run_input={"approve": True, "note": "checked the outbox"})
-    return _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
+    return wait_for(lambda: (s := read_state(run.id)).is_final() and s, 180, "the send to finish")
 
 
 def test_select_then_approve_sends_each_notice_once(served):
@@ -198,9 +117,9 @@ def test_rejected_send_sends_nothing(served):
         parameters={"config_path": str(config_path), "out_dir": str(base / "n2"), "send": True, "as_of": AFTER},
         timeout=0,
     )
-    _wait(lambda: _state(run.id).is_paused(), 120, "the send to pause for approval")
+    wait_for(lambda: read_state(run.id).is_paused(), 120, "the send to pause for approval")
     resume_flow_run(run.id, run_input={"approve": False, "note": "wrong list"})
-    final = _wait(lambda: (s := _state(run.id)).is_final() and s, 180, "the send to finish")
+    final = wait_for(lambda: (s := read_state(run.id)).is_final() and s, 180, "the send to finish")
     assert final.is_completed(), final
     assert len(smtp.received) == before
     config = load_config(config_path)
@@ -225,11 +144,11 @@ def test_unanswered_approval_completes_and_sends_nothing(served):
         },
         timeout=0,
     )
-    final = _wait(lambda: (s := _state(run.id)).is_final() and s, 120, "the unanswered send to finish")
+    final = wait_for(lambda: (s := read_state(run.id)).is_final() and s, 120, "the unanswered send to finish")
     time.sleep(6)  # longer than the server's expired-pause sweep (every 5 s): the final state stays
-    final = _state(run.id)
+    final = read_state(run.id)
     assert final.is_completed(), final
-    assert "Notices not sent: timed out. Note: no answer within 3 seconds" in _logs(run.id)
+    assert "Notices not sent: timed out. Note: no answer within 3 seconds" in run_logs(run.id)
     assert len(smtp.received) == before
     config = load_config(config_path)
     answers = approval_history(open_store(config.database_url), config.cohort)
@@ -247,7 +166,7 @@ def test_run_with_a_missing_config_fails_with_a_message_and_writes_nothing(serve
     assert run.state.is_failed()
     assert "cannot read cohort config" in run.state.message
     assert not out.exists()
-    logs = _logs(run.id)
+    logs = run_logs(run.id)
     assert any("cannot read cohort config" in line for line in logs)
     assert not any("Traceback" in line for line in logs), "a staff error's traceback reached the run's logs"
 
@@ -290,7 +209,7 @@ def test_staff_start_a_custom_run_in_the_prefect_ui(prefect_api, served):
             out_dir_field.fill(str(out))
             page.get_by_role("button", name="Submit").click()
             page.get_by_text("Runs", exact=True).first.wait_for(timeout=30_000)
-            _wait(expected.is_file, 120, f"the run started from the UI to write {expected.name}")
+            wait_for(expected.is_file, 120, f"the run started from the UI to write {expected.name}")
             page.reload()
             page.get_by_text("Completed").first.wait_for(timeout=60_000)
         finally:

@@ -1,0 +1,138 @@
+"""A real Prefect server for end-to-end tests: `prefect server start` on a free loopback port with its own home,
+on SQLite or on a PostgreSQL database; and the small API reads those tests make of flow runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
+
+from tests.support.smtp import free_port
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
+    """The predicate's first truthy value within timeout seconds; an AssertionError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _until(predicate: Callable[[], object], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def server_env(home: Path, url: str, database_url: str | None = None) -> dict[str, str]:
+    env = os.environ | {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": url,
+    }
+    env.pop("PREFECT_API_URL", None)
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    return env
+
+
+@contextlib.contextmanager
+def prefect_server(home: Path, database_url: str | None = None, timeout: float = 120) -> Iterator[tuple[str, dict]]:
+    """(API URL, environment for clients of it): a server whose database is its home's SQLite file, or
+    `database_url` (e.g. postgresql+asyncpg://user:pw@127.0.0.1:5432/prefect). Stopped on exit."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = server_env(home, url, database_url)
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        started = _until(lambda: healthy(url) or server.poll() is not None, timeout)
+        if not started or server.poll() is not None:
+            raise AssertionError(f"the Prefect server did not start: {(home / 'server.log').read_text()[-3000:]}")
+        client_env = {k: v for k, v in env.items() if k != "PREFECT_API_DATABASE_CONNECTION_URL"}
+        yield url, client_env | {"PREFECT_API_URL": url}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def read_state(flow_run_id: UUID) -> State | None:
+    async def read() -> State | None:
+        async with get_client() as client:
+            return (await client.read_flow_run(flow_run_id)).state
+
+    return asyncio.run(read())
+
+
+def state_history(flow_run_id: UUID) -> list[State]:
+    """Every state the run has been in, oldest first."""
+
+    async def read() -> list[State]:
+        async with get_client() as client:
+            return await client.read_flow_run_states(flow_run_id)
+
+    return sorted(asyncio.run(read()), key=lambda s: s.timestamp)
+
+
+def run_logs(flow_run_id: UUID, timeout: float = 30) -> list[str]:
+    """The run's log lines as the UI shows them (they reach the API a moment after the run ends)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            found = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            return [log.message for log in await client.read_logs(log_filter=found)]
+
+    def finished() -> list[str]:
+        lines = asyncio.run(read())
+        return lines if any("Finished in state" in line for line in lines) else []
+
+    return wait_for(finished, timeout, "the run's logs")
+
+
+def deployment_exists(name: str) -> bool:
+    async def check() -> bool:
+        async with get_client() as client:
+            try:
+                await client.read_deployment_by_name(name)
+            except Exception:
+                return False
+            return True
+
+    return asyncio.run(check())
