@@ -29,7 +29,8 @@ from tasks.store import CONNECT_TIMEOUT_SECONDS, metadata, safe_url
 
 DRIVERS = {"postgresql": "psycopg", "postgresql+psycopg": "psycopg"}  # the URLs open_store takes for PostgreSQL
 HTTP_TIMEOUT_SECONDS = 10
-TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE")  # what runs do to the store's tables (their owner has every right)
+TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")  # what runs do to the store's tables (a lease released, a
+# freeze or a restore replaced are deletes); their owner has every right
 
 
 class WrongStoreError(StaffError):

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from flows import worker as worker_module
@@ -23,7 +24,8 @@ from flows.worker import alive, descendants, run_worker, stop
 from flows.worker import main as worker_main
 from schemas.config import load_config
 from schemas.deployment import WORK_POOL, Env, StoreBackend
-from tasks.store import StoreError, open_store, record_approval
+from tasks.lease import Lease
+from tasks.store import StoreError, leases, open_store, record_approval
 from tasks.worker_checks import (
     DeploymentSpec,
     WrongStoreError,
@@ -283,9 +285,11 @@ def test_a_role_that_cannot_create_or_use_the_tables_is_told_the_grant(tmp_path,
 
     other = _cohort(tmp_path / "other", state_url=_pg_store(cluster, database, user))
     (refused,) = store_problems(_deployment(other), tmp_path, env)
-    assert f"the role {user} lacks SELECT, INSERT, UPDATE (or USAGE, on a sequence) on action_sequences" in refused
-    assert f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {user};" in refused
-    cluster.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {user}", database)
+    assert (
+        f"the role {user} lacks SELECT, INSERT, UPDATE, DELETE (or USAGE, on a sequence) on action_sequences" in refused
+    )
+    assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user};" in refused
+    cluster.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}", database)
     (sequences,) = store_problems(_deployment(other), tmp_path, env)
     assert "(or USAGE, on a sequence) on actions_id_seq, approvals_id_seq" in sequences  # no new row's id without it
     as_user = cluster.url(database).replace("postgres:", f"{user}:", 1)
@@ -294,6 +298,12 @@ def test_a_role_that_cannot_create_or_use_the_tables_is_told_the_grant(tmp_path,
     cluster.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}", database)
     assert store_problems(_deployment(other), tmp_path, env) == []
     record_approval(open_store(as_user), "c", "decisions", "run", "approved", "")  # the README's rights suffice
+    engine = open_store(as_user)
+    lease = Lease(engine, "c", "a run as that role", 30)
+    assert lease.try_take() is None
+    lease.release()  # a delete: without DELETE the lease would stay held (silently) until it expired
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(leases)).scalar() == 0
 
 
 class _NoPsycopg(importlib.abc.MetaPathFinder):
