@@ -33,9 +33,9 @@ from tests.support.smtp import SmtpServer
 
 RESULTS: list[dict] = []
 # The cases that race the store itself also run on PostgreSQL (tests/conftest.py `backend`), where two runs'
-# transactions really overlap: runs opening a new store and filling its ledger at one instant, two senders on one
-# batch (the claims), and the two sends as real processes. The lifecycle's compare-and-set on both backends:
-# tests/test_lifecycle.py.
+# transactions really overlap: every race of real processes here (two sends, a send and a promote, two promotes, a
+# staff confirm and an expiry), runs opening a new store and filling its ledger at one instant, and two senders on
+# one batch (the claims). The lifecycle's compare-and-set on both backends: tests/test_lifecycle.py.
 BOTH_BACKENDS = pytest.mark.usefixtures("backend")
 
 
@@ -124,6 +124,7 @@ def test_two_sends_at_once_deliver_each_notice_once(prefect_server, tmp_path, sl
     assert frozen_selection_id(engine, config.cohort_id) == head.id
 
 
+@BOTH_BACKENDS
 def test_a_send_and_a_promote_at_once(prefect_server, tmp_path, slow_smtp):
     config, path = selected_and_sent(tmp_path, slow_smtp)
     free_a_seat(path, config)
@@ -141,6 +142,7 @@ def test_a_send_and_a_promote_at_once(prefect_server, tmp_path, slow_smtp):
     assert len(slow_smtp.received) - before == 2
 
 
+@BOTH_BACKENDS
 def test_two_promotes_at_once_make_each_offer_once(prefect_server, tmp_path, slow_smtp):
     config, path = selected_and_sent(tmp_path, slow_smtp)
     free_a_seat(path, config)
@@ -153,6 +155,7 @@ def test_two_promotes_at_once_make_each_offer_once(prefect_server, tmp_path, slo
     assert Counter(rows.loc[rows["kind"].isin(["declined", "offer"]), "kind"]) == {"declined": 1, "offer": 1}
 
 
+@BOTH_BACKENDS
 def test_a_staff_confirm_racing_an_expiry(prefect_server, tmp_path, slow_smtp):
     """The team replied in time and staff record it while the morning promote finds the offer past due: the one
     recorded first wins, and the other says why it did nothing; the seat is never given twice."""
