@@ -15,6 +15,7 @@ from flows.steps import (
     drift_task,
     extensions_task,
     extract_task,
+    gx_report_task,
     in_tasks,
     load_config_task,
     load_overrides_task,
@@ -53,6 +54,7 @@ def select_cohort(
     check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview=preview)
     raw, input_sha = extract_task(config, submissions)
     decided = run_pipeline(raw, PipelineInputs(config, overrides), run_step=in_tasks)  # one task per step
+    docs = gx_report_task(config, out_dir, "select")
     drift = drift_task(decided, config, out_dir)
     if drift.frozen:
         return drift
@@ -60,5 +62,5 @@ def select_cohort(
     record_selection_task(decided, config, summary)
     write_decisions_task(decided, config, summary, out_dir)
     write_back_task(decided, config, submissions, preview=preview)
-    publish_artifacts_task(decided, config, summary, out_dir)
+    publish_artifacts_task(decided, config, summary, out_dir, docs)
     return summary
