@@ -318,9 +318,9 @@ def build_expectations(checks: tuple[Check, ...]) -> list:
                 "reason": check.reason,
                 "code": check.code,
                 "invalid": check.invalid,
-                # Data Docs show an expectation's notes beside it: the sentence staff read when a row fails it.
-                "notes": {"format": "markdown", "content": [said]},
             },
+            # Data Docs show an expectation's notes beside it: the sentence staff read when a row fails it.
+            "notes": said,
         }
         if check.condition is not None:
             column, value = check.condition
