@@ -112,12 +112,17 @@ class Rule(_Model):
         return self.name or self.field
 
 
+CROSS_ROW_KINDS = ("email_on_two_teams", "lead_member_elsewhere")
+
+
 class CrossRowRule(_Model):
     """An integrity rule across rows: the same person on two teams' rosters (`email_on_two_teams`) or a team lead
-    named as a member of another team (`lead_member_elsewhere`). Each row involved gets the reason; `invalid: true`
-    makes those rows invalid too."""
+    named as a member of another team (`lead_member_elsewhere`). A team is a local in a state (rows of one team,
+    its resubmissions, share their people). Each row involved gets the reason, a flag for staff; `invalid: true`
+    makes it a reason to refuse those rows. The sentence may quote `{email_on_two_teams}` (or
+    `{lead_member_elsewhere}`): each address and the other teams it is on."""
 
-    kind: Literal["email_on_two_teams", "lead_member_elsewhere"]
+    kind: Literal["email_on_two_teams", "lead_member_elsewhere"]  # CROSS_ROW_KINDS
     reason: str = Field(min_length=3)
     applicant: str | None = None
     invalid: bool = False
@@ -346,7 +351,9 @@ def _rule_problems(form: Form) -> Problems:
                 found.append(("when.field", f"{rule.when.field} is a list; a condition needs one answer"))
         found += [("reason", message) for message in _sentence_problems(rule.reason, allowed)]
         problems += [(f"{key}.{name}", message) for name, message in found]
-    kinds = [rule.kind for rule in form.cross_row]
+    for at, cross in enumerate(form.cross_row):
+        problems += [(f"form.cross_row.{at}.reason", message) for message in _sentence_problems(cross.reason, allowed)]
+    kinds = [cross.kind for cross in form.cross_row]
     problems += [
         (f"form.cross_row.{at}.kind", f"{kind} is given twice")
         for at, kind in enumerate(kinds)
@@ -373,7 +380,7 @@ def quotable(form: Form) -> set[str]:
             names.add(bad_column(question.field))
     if Col.SUBMITTED_AT in names:
         names.add("submitted_at_readings")
-    return names
+    return names | set(CROSS_ROW_KINDS)
 
 
 def _equals_problems(rule: Rule, kind: str, question: Question | None) -> Problems:

@@ -223,6 +223,18 @@ def form_checks(form: Form, min_team: int, max_team: int, timestamp_order: str =
             checks += [
                 _rule_check(rule, form, min_team, max_team) for rule in form.rules if rule.field == Col.TEAM_SIZE
             ]
+    for rule in form.cross_row:
+        checks.append(
+            Check(
+                rule.kind,
+                rule.kind,
+                "null",
+                rule.reason,
+                check_code(rule.kind),
+                invalid=rule.invalid,
+                applicant=rule.applicant,
+            )
+        )
     return tuple(checks)
 
 
@@ -294,9 +306,11 @@ def failed_check_codes(bits: np.ndarray, checks: tuple[Check, ...]) -> list[list
 def reason_codes_produced(form: Form | None = None) -> frozenset[str]:
     """Every reason code a row can be given: one per check of the form, and the later steps' (ReasonCode).
 
-    Each needs an applicant's sentence in templates/notices/reasons.yaml, or the form's own.
+    Each needs an applicant's sentence in templates/notices/reasons.yaml, or the form's own. A flag for staff (a
+    check with `invalid` false) gives no code: the applicant never reads it.
     """
-    return frozenset(check.code for check in row_checks(1, 1, form=form)) | frozenset(ReasonCode)
+    checks = row_checks(1, 1, form=form)
+    return frozenset(check.code for check in checks if check.invalid) | frozenset(ReasonCode)
 
 
 def suite_name(checks: tuple[Check, ...]) -> str:

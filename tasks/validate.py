@@ -34,6 +34,7 @@ from schemas.suite import (
     yes_no_text,
 )
 from tasks.cutoff import on_time_at_both_readings
+from tasks.dedupe import name_key
 from tasks.files import write_whole
 from tasks.local_time import local_time_text
 from tasks.normalize import clock_change_trouble, repeated_hour_readings
@@ -273,6 +274,51 @@ def _answer_columns(frame: pd.DataFrame, question: Question) -> dict[str, pd.Ser
     return columns
 
 
+def _team_of(frame: pd.DataFrame) -> pd.Series:
+    """Each row's team as dedupe reads it (state and name key), missing without a state or local name."""
+    names = frame[Col.LOCAL_NAME].map(lambda name: name_key(name) if isinstance(name, str) else "")
+    state = frame[Col.STATE].astype(object)
+    team = state.astype(str) + ":" + names
+    return team.where(state.notna() & (names != ""), None)
+
+
+def _elsewhere(people: pd.DataFrame, others: pd.DataFrame) -> pd.Series:
+    """Per row of `people` (row, email, team): the other teams of `others` (email, team) its addresses are on,
+    said as `'ann@x.org' also on NY:troy education association` (rows without any: missing)."""
+    pairs = people.merge(others, on="email", suffixes=("", "_other"))
+    pairs = pairs[pairs["team"] != pairs["team_other"]].drop_duplicates(["row", "email", "team_other"])
+    if pairs.empty:
+        return pd.Series(dtype=object)
+    pairs = pairs.sort_values(["row", "email", "team_other"])
+    said = pairs.groupby(["row", "email"], sort=True)["team_other"].agg(", ".join).reset_index()
+    said["text"] = said["email"].map(lambda e: repr(e[:_DISPLAY_LIMIT])) + " also on " + said["team_other"]
+    return said.groupby("row")["text"].agg(LIST_SEPARATOR.replace(";", ",").join)
+
+
+def _cross_row_columns(frame: pd.DataFrame, kinds: set[str]) -> dict[str, pd.Series]:
+    """For the form's cross-row rules: per row, the people of its roster (the lead and the members) who are on
+    another team's too, or missing (schemas.form.CrossRowRule)."""
+    team = _team_of(frame)
+    listed = frame[Col.MEMBER_EMAILS].explode().dropna()
+    members = pd.DataFrame({"row": listed.index, "email": listed.to_numpy()})
+    leads = pd.DataFrame({"row": frame.index, "email": frame[Col.LEAD_EMAIL].to_numpy()})
+    leads = leads[leads["email"] != ""]
+    for part in (members, leads):
+        part["team"] = team.reindex(part["row"]).to_numpy()
+    members, leads = members.dropna(subset=["team"]), leads.dropna(subset=["team"])
+    roster = pd.concat([leads, members], ignore_index=True)
+    columns: dict[str, pd.Series] = {}
+    if "email_on_two_teams" in kinds:
+        found = _elsewhere(roster, roster[["email", "team"]])
+        columns["email_on_two_teams"] = found.reindex(frame.index).astype(object).where(lambda v: v.notna(), None)
+    if "lead_member_elsewhere" in kinds:
+        as_lead = _elsewhere(leads, members[["email", "team"]])
+        as_member = _elsewhere(members, leads[["email", "team"]])
+        both = pd.concat([as_lead, as_member]).groupby(level=0).agg(LIST_SEPARATOR.replace(";", ",").join)
+        columns["lead_member_elsewhere"] = both.reindex(frame.index).astype(object).where(lambda v: v.notna(), None)
+    return columns
+
+
 def check_frame(frame: pd.DataFrame, zone: str | None = None, config: CohortConfig | None = None) -> pd.DataFrame:
     """The frame great-expectations validates: a column for each column a check of the form reads (see
     schemas.suite.failing for what each kind of check reads), and, for the reasons, the bad addresses of list
@@ -294,6 +340,8 @@ def check_frame(frame: pd.DataFrame, zone: str | None = None, config: CohortConf
             columns |= _answer_columns(frame, question)
     if Col.TEAM_SIZE in frame:
         columns[Col.TEAM_SIZE] = frame[Col.TEAM_SIZE]
+    if config is not None and config.the_form.cross_row:
+        columns |= _cross_row_columns(frame, {rule.kind for rule in config.the_form.cross_row})
     checked = pd.DataFrame(columns, index=frame.index)
     checked.insert(0, Col.SOURCE_ROW, frame[Col.SOURCE_ROW])
     return checked
@@ -481,6 +529,8 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     if out.empty:
         return out
     checks = form_checks_of(config)
+    if any(not check.invalid for check in checks):
+        out[Derived.STAFF_FLAGS] = ""
     checked = check_frame(frame, config.timezone, config)
     settled = frame[Col.SUBMITTED_AT].isna() & checked[Col.SUBMITTED_AT].notna()
     if settled.any():  # times in the repeated hour that the deadline settles (see settle_repeated_hour)
@@ -490,7 +540,7 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         return out
     at = pd.Index(frame[Col.SOURCE_ROW]).get_indexer(list(failures))
     bits = np.fromiter(failures.values(), dtype="int64", count=len(failures))
-    texts: list[list[str]] = [[] for _ in at]
+    texts: list[tuple[list[str], list[bool]]] = [([], []) for _ in at]
     for k, check in enumerate(checks):
         hit = np.flatnonzero(bits & (1 << k))
         if not len(hit):
@@ -499,18 +549,25 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         fields = placeholders(check.reason)
         shown = {name: _display_values(frame, checked, name, rows) for name in dict.fromkeys(fields)}
         for j, i in enumerate(hit.tolist()):
-            texts[i].append(check.reason.format(**{name: values[j] for name, values in shown.items()}))
-    joined = pd.Series([LIST_SEPARATOR.join(row) for row in texts], index=list(failures))
-    blocking = np.zeros(len(bits), dtype=bool)
-    for k, check in enumerate(checks):
-        if check.invalid:
-            blocking |= (bits & (1 << k)).astype(bool)
-    bad = out[Col.SOURCE_ROW].isin(joined.index)
-    invalid = out[Col.SOURCE_ROW].isin(pd.Index(list(failures))[blocking])
+            texts[i][0].append(check.reason.format(**{name: values[j] for name, values in shown.items()}))
+            texts[i][1].append(not check.invalid)
+    blocking_bits = sum(1 << k for k, check in enumerate(checks) if check.invalid)
+    reasons = [[text for text, flag in zip(row, flagged, strict=True) if not flag] for row, flagged in texts]
+    joined = pd.Series([LIST_SEPARATOR.join(row) for row in reasons], index=list(failures))
+    bad = out[Col.SOURCE_ROW].isin(joined.index[(bits & blocking_bits) != 0])
     out.loc[bad, Col.REASONS] = out.loc[bad, Col.SOURCE_ROW].map(joined)
-    out.loc[invalid, Col.STATUS] = Status.INVALID.value
-    codes = pd.Series(failed_check_codes(bits, checks), index=list(failures))
+    out.loc[bad, Col.STATUS] = Status.INVALID.value
+    codes = pd.Series(failed_check_codes(bits & blocking_bits, checks), index=list(failures))
     out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], bad, out[Col.SOURCE_ROW].map(codes))
+    if Derived.STAFF_FLAGS in out:  # the flags for staff: a column of their own, which later steps leave alone
+        flags = pd.Series(
+            [
+                LIST_SEPARATOR.join(text for text, flag in zip(row, flagged, strict=True) if flag)
+                for row, flagged in texts
+            ],
+            index=list(failures),
+        )
+        out[Derived.STAFF_FLAGS] = out[Col.SOURCE_ROW].map(flags).fillna("")
     return out
 
 

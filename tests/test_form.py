@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from examples.generate import HEADERS
-from schemas.columns import Col, Status
+from schemas.columns import Col, Derived, Status
 from schemas.config import ConfigError, parse_config
 from schemas.form import form_columns
 from schemas.suite import form_checks, row_checks
+from tasks.decisions import decisions_frame
 from tasks.normalize import normalize
 from tasks.sources import values_to_frame
 from tasks.validate import validate
@@ -211,3 +212,57 @@ def test_several_mistakes_give_one_line_each(config):
         "  - form.questions.10.options",
         "  - form.rules.2.value",
     ]
+
+
+# ------------------------------------------------------------------------------------------ cross-row rules
+
+
+def _with_cross_row(config, *, invalid: bool = False):
+    data = _form_data(config)
+    data["form"]["cross_row"] = [
+        {"kind": "email_on_two_teams", "reason": "On two teams' rosters: {email_on_two_teams}", "invalid": invalid},
+        {"kind": "lead_member_elsewhere", "reason": "Lead is a member elsewhere: {lead_member_elsewhere}"},
+    ]
+    return parse_config(data)
+
+
+def _team(local: str, lead: str, member: str) -> list[str]:
+    return row(
+        Local_Association_name=local,
+        Team_lead_name=lead.split("@")[0].title(),
+        Team_lead_email=lead,
+        Team_member_2_name=member.split("@")[0].title(),
+        Team_member_2_email=member,
+    )
+
+
+def test_a_person_on_two_teams_and_a_lead_who_is_a_member_elsewhere_are_flagged_on_both_rows(config):
+    cohort = _with_cross_row(config)
+    rows = [
+        _team("Troy EA", "ann@troy.org", "bo@mail.org"),  # 2
+        _team("Troy Education Association", "ann@troy.org", "bo@mail.org"),  # 3: the same team again
+        _team("Salem EA", "cy@salem.org", "bo@mail.org"),  # 4: bo is on Troy's roster too
+        _team("Dover EA", "dee@dover.org", "eve@dover.org"),  # 5: dee leads Dover ...
+        _team("Milton EA", "fay@milton.org", "dee@dover.org"),  # 6: ... and is a member of Milton
+    ]
+    out = validate(normalize(raw_frame(*rows), cohort), cohort)
+    flags = dict(zip(out[Col.SOURCE_ROW], out[Derived.STAFF_FLAGS], strict=True))
+    assert flags[2] == flags[3] == "On two teams' rosters: 'bo@mail.org' also on NY:salem education association"
+    assert flags[4] == ("On two teams' rosters: 'bo@mail.org' also on NY:troy education association")
+    lead_flag = "Lead is a member elsewhere: 'dee@dover.org' also on NY:"
+    assert flags[5].startswith("On two teams' rosters: 'dee@dover.org' also on NY:milton education association; ")
+    assert lead_flag + "milton education association" in flags[5]
+    assert lead_flag + "dover education association" in flags[6]
+    assert (out[Col.STATUS] == Status.VALID).all() and (out[Col.REASONS] == "").all()  # flags, not reasons
+    assert out[Derived.REASON_CODES].map(len).eq(0).all()
+    shown = decisions_frame(out.assign(**{Derived.TEAM_KEY: ""}), cohort, provisional=False)
+    assert shown.loc[shown[Col.SOURCE_ROW] == 4, Col.REASONS].item() == flags[4]
+
+
+def test_a_cross_row_rule_refuses_the_rows_when_the_form_says_so(config):
+    cohort = _with_cross_row(config, invalid=True)
+    rows = [_team("Troy EA", "ann@troy.org", "bo@mail.org"), _team("Salem EA", "cy@salem.org", "bo@mail.org")]
+    out = validate(normalize(raw_frame(*rows), cohort), cohort)
+    assert out[Col.STATUS].tolist() == [Status.INVALID, Status.INVALID]
+    assert out[Derived.REASON_CODES].tolist() == [["check:email_on_two_teams"], ["check:email_on_two_teams"]]
+    assert out[Col.REASONS].str.startswith("On two teams' rosters: 'bo@mail.org' also on").all()

@@ -16,6 +16,12 @@ from tests.support.paths import ROOT
 
 CALL_2022 = ROOT / "cohorts" / "esp-2022-example.yaml"
 AFTER = "2022-06-07T09:00:00-04:00"
+SHARED = "Someone on this team's roster is on another team's too: 'pat.doe@example.org' also on {others}"
+AURORA, SPRINGFIELD = "CO:aurora education support professionals", "IL:springfield classified employees association"
+KINGSTON, LAKEWOOD = (
+    "WA:kingston federation of school employees",
+    "OH:lakewood education support professionals association",
+)
 
 
 def _config_path(tmp_path):
@@ -59,8 +65,17 @@ def test_the_2022_call_selects_and_drafts_its_notices_end_to_end(prefect_server,
         "ESP job families include options that are not ESP career families: Cafeteria Management",
         48: "The form says the local president has not approved this application",
         55: "Number of ESPs in the local is missing",
-        60: "Number of ESPs in the local is missing",
+        60: "Number of ESPs in the local is missing; "
+        + SHARED.format(others=f"{AURORA}, {SPRINGFIELD}, {KINGSTON}")
+        .replace(f"{AURORA}, ", "")
+        .replace(SPRINGFIELD, f"{SPRINGFIELD}, {LAKEWOOD}"),
     }
+    # The form's cross-row rule: Pat Doe is on the rosters of four teams, flagged to staff on each row, whatever
+    # its status (the flag closes the reasons); the rows are not refused for it.
+    flagged = decisions[decisions[Col.REASONS].str.contains("on another team's too")]
+    assert flagged[Col.SOURCE_ROW].tolist() == [58, 59, 60, 61]
+    assert flagged[Col.STATUS].tolist() == [Status.WAITLISTED, Status.SELECTED, Status.INVALID, Status.LATE]
+    assert flagged[Col.REASONS].iloc[1].endswith(SHARED.format(others=f"{AURORA}, {SPRINGFIELD}, {KINGSTON}"))
     assert not decisions[Col.REASONS].str.contains("commit").any()
     # The new number scores: 1 point per 500 ESPs, at most 2; the new job family is an option like the others.
     scored = decisions[decisions[Col.STATUS].isin([Status.SELECTED, Status.WAITLISTED])]
