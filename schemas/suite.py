@@ -149,8 +149,14 @@ def _type_checks(question: Question, timestamp_order: str) -> list[Check]:
         check = Check(field, valid_column(field), "in_set", "", check_code(field), value_set=(True,))
     elif question.type == "yes_no":
         sentence = f"{label} is neither Yes nor No: " + "{" + text_column(field) + "!r}"
-        check = Check(f"{field}_unclear", text_column(field), "in_set", "", check_code(f"{field}_unclear"))
-        check = Check(check.name, check.column, "in_set", "", check.code, value_set=("no", "yes"))
+        check = Check(
+            f"{field}_unclear",
+            text_column(field),
+            "in_set",
+            "",
+            check_code(f"{field}_unclear"),
+            value_set=("no", "yes"),
+        )
     elif question.type == "number":
         sentence = f"{label} is not a number: " + "{" + text_column(field) + "!r}"
         check = Check(

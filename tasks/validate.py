@@ -125,7 +125,11 @@ def _present(values: pd.Series) -> pd.Series:
 
 
 def _yes_no_checks(frame: pd.DataFrame, field: str) -> dict[str, pd.Series]:
-    """A Yes/No question's three checks: answered at all, answered Yes or No (schemas.suite._yes_or_no), and Yes.
+    """A Yes/No question's three checks: answered at all, answered Yes or No, and Yes.
+
+    No longer what validate reads: since the checks are GX expectations, the answer as written is checked in-set
+    {yes, no} (check_frame). Kept only because tests/test_fast_paths.py holds it to its per-row reference; the two
+    can go together.
 
     The answer as written (`yes_no_text`) tells a blank from an answer that is neither; a frame without it (made
     by hand) is read from the booleans alone, where both are missing.
@@ -526,11 +530,12 @@ def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     out[Col.STATUS] = Status.VALID.value
     out[Col.REASONS] = ""
     out[Derived.REASON_CODES] = no_codes(out.index)
-    if out.empty:
-        return out
     checks = form_checks_of(config)
     if any(not check.invalid for check in checks):
         out[Derived.STAFF_FLAGS] = ""
+    if out.empty:
+        _LATEST.pop(suite_name(checks), None)  # nothing validated: no report of an earlier run stands for this one
+        return out
     checked = check_frame(frame, config.timezone, config)
     settled = frame[Col.SUBMITTED_AT].isna() & checked[Col.SUBMITTED_AT].notna()
     if settled.any():  # times in the repeated hour that the deadline settles (see settle_repeated_hour)
