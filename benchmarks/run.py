@@ -50,6 +50,9 @@ END_TO_END_MAX_SECONDS = 10.0
 END_TO_END_ROWS = 100_000
 DEDUPE_GROWTH_MAX = 12.0
 SHEET_REQUESTS_MAX = 4
+# From the "form is data" issue: the validate step with the real suite, after GX's one-time setup.
+VALIDATE_ROWS = 1_000
+VALIDATE_MAX_SECONDS = 0.3
 
 Step = Callable[..., Any]
 
@@ -69,6 +72,9 @@ class SizeResult:
     pipeline_counts: dict[str, int] = field(default_factory=dict)
     pipeline_invalid_at_validate: int = 0
     floor_counts: dict[str, int] = field(default_factory=dict)
+    # Inside validate: the checked frame (Python), GX's run of the suite, and the numpy floor of the same checks.
+    suite_seconds: dict[str, float] = field(default_factory=dict)
+    expectations: int = 0
 
 
 def _prepare_environment() -> Path:
@@ -207,6 +213,35 @@ def warm_up(work: Path, config: Any, seed: int) -> float:
     return first - warm
 
 
+def measure_suite(path: Path, config: Any, repeat: int) -> tuple[dict[str, float], int]:
+    """validate's parts: the checked frame (the columns the expectations read), GX's run of the suite (one
+    expectation per check, results by source_row), and the numpy floor of the very same checks
+    (schemas.suite.failed_check_bits, which tests/test_gx_suite.py holds to agreeing with GX)."""
+    from schemas.suite import failed_check_bits
+    from tasks.normalize import normalize
+    from tasks.sources import FileSource, values_to_frame
+    from tasks.validate import check_frame, form_checks_of, run_suite
+
+    frame = normalize(values_to_frame(FileSource(path).read_values(), config.columns), config)
+    checks = form_checks_of(config)
+    best: dict[str, float] = {}
+    for _ in range(max(repeat, 1)):
+        start = time.perf_counter()
+        checked = check_frame(frame, config.timezone, config)
+        built = time.perf_counter()
+        run_suite(checked, checks)
+        ran = time.perf_counter()
+        failed_check_bits(checked, checks)
+        done = time.perf_counter()
+        for name, seconds in (
+            ("checked frame", built - start),
+            ("GX run", ran - built),
+            ("numpy, same checks", done - ran),
+        ):
+            best[name] = min(seconds, best.get(name, seconds))
+    return best, len(checks)
+
+
 def bench_size(n: int, work: Path, config: Any, seed: int, repeat: int) -> SizeResult:
     from benchmarks.floor import floor
     from examples.generate import generate_rows, write_csv
@@ -251,7 +286,10 @@ def bench_size(n: int, work: Path, config: Any, seed: int, repeat: int) -> SizeR
     result.e2e_select_mib = probe.running_peak_mib["select"]
     result.e2e_total_mib = probe.running_peak_mib["write"]
 
-    # 4. The floor: time, then memory.
+    # 4. Inside validate: GX's run of the suite apart from the Python around it, against numpy doing the same checks.
+    result.suite_seconds, result.expectations = measure_suite(path, config, repeat)
+
+    # 5. The floor: time, then memory.
     result.floor_seconds = float("inf")
     for _ in range(repeat):
         gc.collect()
@@ -390,9 +428,13 @@ def report_steps(results: list[SizeResult], gx_setup: float) -> str:
     rows.append(
         ["pipeline / floor"] + [c for r in results for c in (f"{r.e2e_select_seconds / r.floor_seconds:.1f}×", "")]
     )
+    for part in ("checked frame", "GX run", "numpy, same checks"):
+        rows.append([f"validate: {part}"] + [c for r in results for c in (_s(r.suite_seconds.get(part, 0.0)), "")])
     text = table(header, rows, "Pipeline steps (seconds wall clock; peak MiB traced above the step's start)")
     notes = [
         f"gx setup (GX import + ephemeral context and suite, once per process, not in the table): {gx_setup:.3f} s",
+        f"the suite: {results[0].expectations if results else 0} expectations, one per check of the form; "
+        "validate: its parts measured apart (a separate pass)",
         "read = FileSource.read_values + values_to_frame + input_sha256; write = decisions_frame + "
         "summarize_selection + write_decisions",
         "end to end = a separate unmeasured run; its MiB is the peak of the tracemalloc pass up to that step",
@@ -432,6 +474,12 @@ def report_targets(results: list[SizeResult]) -> str:
     else:
         lines.append(f"  end to end at {END_TO_END_ROWS:,} rows: not measured (size not in --sizes)")
     by_rows = {r.rows: r for r in results}
+    if VALIDATE_ROWS in by_rows:
+        took = by_rows[VALIDATE_ROWS].seconds["validate"]
+        lines.append(
+            f"  validate at {VALIDATE_ROWS:,} rows after GX's setup: {took:.3f} s (≤ {VALIDATE_MAX_SECONDS:g} s, "
+            f"{by_rows[VALIDATE_ROWS].expectations} expectations)  {verdict(met=took <= VALIDATE_MAX_SECONDS)}"
+        )
     for small, large in ((1_000, 10_000), (10_000, 100_000)):
         if small in by_rows and large in by_rows:
             growth = by_rows[large].seconds["dedupe"] / by_rows[small].seconds["dedupe"]

@@ -16,6 +16,7 @@ from flows.steps import (
     drift_task,
     extensions_task,
     extract_task,
+    gx_report_task,
     in_tasks,
     load_config_task,
     load_overrides_task,
@@ -56,6 +57,7 @@ def select_cohort(
     check_not_purged_task(config, AfterPurge.SELECT)
     raw, input_sha = extract_task(config, submissions)
     decided = run_pipeline(raw, PipelineInputs(config, overrides), run_step=in_tasks)  # one task per step
+    docs = gx_report_task(config, out_dir, "select")
     drift = drift_task(decided, config, out_dir)
     if drift.frozen:
         return drift
@@ -63,5 +65,5 @@ def select_cohort(
     record_selection_task(decided, config, summary)
     write_decisions_task(decided, config, summary, out_dir)
     write_back_task(decided, config, submissions, preview=preview)
-    publish_artifacts_task(decided, config, summary, out_dir)
+    publish_artifacts_task(decided, config, summary, out_dir, docs)
     return summary

@@ -63,7 +63,7 @@ from tasks.simulate import WhatIf, what_if, write_what_if
 from tasks.smtp import check_smtp, smtp_settings
 from tasks.sources import input_sha256, source_for, values_to_frame
 from tasks.store import record_approval, record_selection
-from tasks.validate import IntakeSummary, summarize_intake
+from tasks.validate import IntakeSummary, summarize_intake, write_gx_report
 from tasks.worker_checks import check_run_store
 from tasks.writeback import write_decisions_to_sheet
 
@@ -161,15 +161,29 @@ def in_tasks(stage: Stage, frame: pd.DataFrame, inputs: PipelineInputs) -> pd.Da
     return STAGE_TASKS[stage.name](frame, inputs)
 
 
+@private_task("write the validation report")
+def gx_report_task(config: CohortConfig, out_dir: str | None, run_name: str) -> str | None:
+    """The GX suite as JSON and GX's Data Docs of this run's validation (no applicant's answer in either), beside the
+    run's outputs; the Data Docs index, or None without an output folder."""
+    if not out_dir:
+        return None
+    index = write_gx_report(config, Path(out_dir), run_name)
+    return str(index.resolve()) if index else None
+
+
+def _docs_link(docs: str | None) -> str:
+    return f"\nValidation report (great-expectations Data Docs): [{docs}](file://{docs})\n" if docs else ""
+
+
 @private_task("summarize intake")
-def summarize_intake_task(validated: pd.DataFrame, out_dir: str | None) -> IntakeSummary:
+def summarize_intake_task(validated: pd.DataFrame, out_dir: str | None, docs: str | None = None) -> IntakeSummary:
     summary = summarize_intake(validated)
     get_run_logger().info("Intake summary\n%s", summary.as_text())
     if out_dir:  # reason codes are for notices; staff read the reasons
         write_csv(validated.drop(columns=[Derived.REASON_CODES], errors="ignore"), Path(out_dir) / "intake.csv")
     create_markdown_artifact(
         key="intake-summary",
-        markdown="## Intake\n\n```\n" + summary.as_text() + "\n```\n",
+        markdown="## Intake\n\n```\n" + summary.as_text() + "\n```\n" + _docs_link(docs),
         description="Rows read, valid and invalid by reason",
     )
     return summary
@@ -201,7 +215,7 @@ def write_back_task(decided: pd.DataFrame, config: CohortConfig, submissions: st
 
 @private_task("publish artifacts")
 def publish_artifacts_task(
-    decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary, out_dir: str
+    decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary, out_dir: str, docs: str | None = None
 ) -> None:
     """A table of decisions (no contact details) and the summary, for staff in the Prefect UI."""
     shown = decisions_frame(decided, config, provisional=summary.provisional)
@@ -214,7 +228,8 @@ def publish_artifacts_task(
     )
     report = Path(out_dir).resolve() / "report.html"
     create_markdown_artifact(
-        key="selection-summary", markdown=summary.as_markdown() + f"\nFull report: [{report}](file://{report})\n"
+        key="selection-summary",
+        markdown=summary.as_markdown() + f"\nFull report: [{report}](file://{report})\n" + _docs_link(docs),
     )
 
 

@@ -184,6 +184,7 @@ class Derived(StrEnum):
     DECIDED_STATUS = "decided_status"  # the status as selected, before any change after the notices
     REASON_CODES = "reason_codes"  # why, as facts a notice can put in the applicant's words (tasks/notices.py)
     MESSAGE_TO_TEAM = "message_to_team"  # words staff chose to send the team (Overrides), shown in the dry run
+    STAFF_FLAGS = "staff_flags"  # what the form's flag rules found (a roster shared with another team), for staff
 
 
 class DriftCol(StrEnum):

@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -31,6 +32,10 @@ from schemas.columns import (
     Kind,
 )
 from schemas.errors import StaffError
+from schemas.form import Form, Question, default_form, form_columns, form_problems
+
+# The validation context's key telling the rubric that the file has a `form:` block, whose questions it names.
+FORM_GIVEN = "form given"
 
 
 class ConfigError(StaffError):
@@ -186,7 +191,7 @@ class Extension(_Model):
         return self
 
 
-CriterionKind = Literal["count", "map", "contains", "first_time", "reviews"]
+CriterionKind = Literal["count", "map", "contains", "first_time", "reviews", "number"]
 
 
 class Criterion(_Model):
@@ -217,16 +222,26 @@ class Criterion(_Model):
         return data
 
     @model_validator(mode="after")
-    def _fits_kind(self) -> Criterion:
-        needs_field = self.kind in {"count", "map", "contains"}
-        if needs_field and not self.field:
+    def _complete(self) -> Criterion:
+        """What every criterion of its kind needs, whatever the form."""
+        if self.kind in {"count", "map", "contains", "number"} and not self.field:
             raise ValueError(f"a {self.kind} criterion needs `field`")
+        if self.kind == "map" and not self.map:
+            raise ValueError("a map criterion needs `map` (answer: points)")
+        if self.kind == "contains" and not self.value:
+            raise ValueError("a contains criterion needs `value`")
+        return self
+
+    @model_validator(mode="after")
+    def _fits_kind(self, info: ValidationInfo) -> Criterion:
+        if info.context and info.context.get(FORM_GIVEN):
+            return self  # the fields are the form's questions: CohortConfig checks them against it
+        if self.kind == "number":
+            raise ValueError("a number criterion needs a number question: give the form in `form:`")
         if self.field and self.field not in FORM_FIELDS:
             raise ValueError(f"field {self.field!r} is not a form field (one of {', '.join(sorted(FORM_FIELDS))})")
         if self.kind in {"count", "contains"} and self.field not in LIST_FIELDS | CHECKBOX_FIELDS:
             raise ValueError(f"a {self.kind} criterion needs a list field, and {self.field} is not one")
-        if self.kind == "map" and not self.map:
-            raise ValueError("a map criterion needs `map` (answer: points)")
         if self.kind == "map" and self.field in LIST_FIELDS | CHECKBOX_FIELDS:
             raise ValueError(
                 f"criterion {self.name!r}: a map criterion scores one answer, and {self.field} is a list of "
@@ -240,8 +255,6 @@ class Criterion(_Model):
                     f"criterion {self.name!r}: {self.field} is a Yes/No question, so the map's keys can only be "
                     f'"Yes" and "No"; {", ".join(map(repr, other))} would never match'
                 )
-        if self.kind == "contains" and not self.value:
-            raise ValueError("a contains criterion needs `value`")
         return self
 
 
@@ -255,8 +268,8 @@ class ReservedSeats(_Model):
 
     @field_validator("field")
     @classmethod
-    def _list_field(cls, name: str) -> str:
-        if name not in LIST_FIELDS | CHECKBOX_FIELDS:
+    def _list_field(cls, name: str, info: ValidationInfo) -> str:
+        if not (info.context and info.context.get(FORM_GIVEN)) and name not in LIST_FIELDS | CHECKBOX_FIELDS:
             raise ValueError(f"{name!r} is not a checkbox or list field")
         return name
 
@@ -311,6 +324,39 @@ class LeaseConfig(_Model):
     expire_seconds: float = Field(default=60, ge=2, le=3600)
 
 
+def _criterion_problems(criterion: Criterion, fields: dict[str, Question]) -> list[tuple[str, str]]:
+    """What is wrong with a rubric criterion for the form's question it names."""
+    if not criterion.field:
+        return []
+    question = fields.get(criterion.field)
+    if question is None:
+        return [("field", f"{criterion.field!r} is not a field of a question in form.questions")]
+    listed = question.is_list or question.type == "checkboxes"
+    if criterion.kind in ("count", "contains") and not listed:
+        return [("kind", f"a {criterion.kind} criterion needs a list field, and {criterion.field} is {question.type}")]
+    if criterion.kind == "map" and listed:
+        return [("kind", f"a map criterion scores one answer, and {criterion.field} is a list: use count or contains")]
+    if criterion.kind == "number" and question.type != "number":
+        return [("kind", f"a number criterion needs a number question, and {criterion.field} is {question.type}")]
+    if criterion.kind == "map" and question.type == "yes_no":
+        other = sorted(str(k) for k in criterion.map or {} if str(k).strip().casefold() not in ("yes", "no"))
+        if other:
+            return [("map", f'{criterion.field} is a Yes/No question: its keys can only be "Yes" and "No"')]
+    return []
+
+
+class _FormTitles(dict):
+    """`columns` as made from a form's questions: checked with the form, not against the 2021 fields."""
+
+
+class FormProblems(ValueError):
+    """Every mistake in the form definition, each with its key: one line of the config error each."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {message}" for key, message in problems))
+        self.problems = problems
+
+
 class RetentionConfig(_Model):
     """How long applicant personal data is kept once the course has started, and the output folders that the purge
     (`cohort-select purge`) cleans besides the state store. The default, 18 months, keeps the data through the
@@ -335,6 +381,8 @@ class CohortConfig(_Model):
     capacity: int = Field(ge=1)
     max_per_state: int = Field(ge=1)
     team_size: TeamSize = TeamSize()
+    # The form's questions and rules (schemas/form.py); without it, the 2021 form with the titles of `columns`.
+    form: Form | None = None
     columns: dict[str, str]
     source: SourceConfig
     email: EmailConfig
@@ -394,9 +442,25 @@ class CohortConfig(_Model):
             raise ValueError("has no time zone offset; write it like 2021-06-07T10:00:00-04:00")
         return deadline
 
-    @field_validator("columns")
+    @model_validator(mode="before")
     @classmethod
-    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+    def _columns_from_form(cls, data: object) -> object:
+        """With a `form:` block, the sheet's titles are its questions' own; `columns` is made from them."""
+        if not isinstance(data, dict) or not isinstance(data.get("form"), dict):
+            return data
+        if "columns" in data:
+            raise ValueError("columns: give each question's title in form.questions (title:), not also in columns")
+        try:
+            columns = form_columns(Form.model_validate(data["form"]))
+        except ValueError:
+            columns = {}  # the form's own errors are reported under its keys
+        return {**data, "columns": _FormTitles(columns)}
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _known_fields(cls, columns: object) -> object:
+        if isinstance(columns, _FormTitles) or not isinstance(columns, dict):
+            return dict(columns) if isinstance(columns, _FormTitles) else columns
         unknown = sorted({f for f in columns.values() if f not in FORM_FIELDS})
         if unknown:
             raise ValueError(f"maps to unknown field(s) {', '.join(unknown)}")
@@ -412,6 +476,10 @@ class CohortConfig(_Model):
 
     @model_validator(mode="after")
     def _dates_agree(self) -> CohortConfig:
+        if self.form is not None:
+            problems = form_problems(self.form) + self._fields_used(self.form)
+            if problems:
+                raise FormProblems(problems)
         local = self.deadline.astimezone(self.zone)
         if local.utcoffset() != self.deadline.utcoffset():
             raise ValueError(
@@ -441,6 +509,27 @@ class CohortConfig(_Model):
                 "retention: the period runs from notices.course_start, and this file has no notices section"
             )
         return self
+
+    @property
+    def the_form(self) -> Form:
+        """The form the rows answer: the `form:` block, or the 2021 form with the titles of `columns`."""
+        return self.form if self.form is not None else default_form(self.columns)
+
+    def _fields_used(self, form: Form) -> list[tuple[str, str]]:
+        """The rubric and the reserved seats name questions of the form, of a type they can read."""
+        fields = form.fields
+        problems = [
+            (f"rubric.{at}.{key}", message)
+            for at, criterion in enumerate(self.rubric)
+            for key, message in _criterion_problems(criterion, fields)
+        ]
+        for at, seats in enumerate(self.reserved_seats):
+            question = fields.get(seats.field)
+            if question is None or not (question.is_list or question.type == "checkboxes"):
+                problems.append(
+                    (f"reserved_seats.{at}.field", f"{seats.field!r} is not a checkbox or list question of the form")
+                )
+        return problems
 
     def resolve(self, base: Path) -> CohortConfig:
         """Paths in the file are relative to the file; make them absolute once."""
@@ -480,14 +569,22 @@ def _describe(error: ErrorDetails) -> str:
     return f"{key}: {message}"
 
 
+def _problems(error: ErrorDetails) -> list[str]:
+    """One line per problem: a form definition's mistakes each under its own key."""
+    found = (error.get("ctx") or {}).get("error")
+    if isinstance(found, FormProblems):
+        return [f"{key}: {message}" for key, message in found.problems]
+    return [_describe(error)]
+
+
 def parse_config(data: object, origin: str = "config") -> CohortConfig:
     """A checked config from already-parsed YAML; ConfigError lists every problem by key."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping of keys at the top level")
     try:
-        return CohortConfig.model_validate(data)
+        return CohortConfig.model_validate(data, context={FORM_GIVEN: data.get("form") is not None})
     except ValidationError as exc:
-        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        problems = "\n".join(f"  - {line}" for e in exc.errors() for line in _problems(e))
         raise ConfigError(f"{origin} is not a usable cohort config:\n{problems}") from None
 
 

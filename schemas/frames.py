@@ -18,7 +18,8 @@ from enum import StrEnum
 
 import pandas as pd
 
-from schemas.columns import LIST_FIELDS, REQUIRED_FIELDS, Col, Derived
+from schemas.columns import LIST_FIELDS, Col, Derived
+from schemas.form import PIPELINE_FIELDS
 
 
 class Step(StrEnum):
@@ -48,12 +49,11 @@ class FrameContractError(RuntimeError):
     steps are put together, never something staff can correct (so not a StaffError)."""
 
 
-# Every normalized frame has these: the required answers (the config names a header for each), the list fields
-# (empty lists when the form has none), and what normalize derives from the answers.
+# Every normalized frame has these: the answers the pipeline reads (every form has a question for each, see
+# schemas/form.py), the list fields (empty lists when the form has none), and what normalize derives from the
+# answers. The form's other questions depend on the config, whose own checks cover them.
 NORMALIZED: frozenset[str] = (
-    REQUIRED_FIELDS
-    | LIST_FIELDS
-    | {Col.SOURCE_ROW, Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT, Col.TEAM_SIZE, Col.UNKNOWN_JOB_FAMILIES}
+    frozenset(PIPELINE_FIELDS) | LIST_FIELDS | {Col.SOURCE_ROW, Col.SUBMITTED_AT_TEXT, Col.STATE_TEXT, Col.TEAM_SIZE}
 )
 
 CONTRACTS: dict[Step, Contract] = {

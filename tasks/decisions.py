@@ -123,6 +123,12 @@ def decisions_frame(decided: pd.DataFrame, config: CohortConfig, *, provisional:
     for column in columns:
         if column not in out.columns:
             out[column] = pd.NA
+    if Derived.STAFF_FLAGS in out.columns:  # the form's flags for staff (shared rosters) close the reasons
+        flags = out[Derived.STAFF_FLAGS].fillna("").astype(str)
+        joiner = (
+            out[Col.REASONS].astype(str).where(out[Col.REASONS].astype(str) == "", out[Col.REASONS] + LIST_SEPARATOR)
+        )
+        out[Col.REASONS] = out[Col.REASONS].where(flags == "", joiner + flags)
     out = out[columns].copy()
     if provisional:
         out[Col.REASONS] = PROVISIONAL + out[Col.REASONS].astype(str)

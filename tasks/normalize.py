@@ -9,19 +9,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from schemas.columns import (
-    CHECKBOX_FIELDS,
-    EDUCATION_LEVELS,
-    EMAIL_FIELDS,
-    JOB_FAMILIES,
-    LIST_FIELDS,
-    YES_NO_FIELDS,
-    Col,
-)
+from schemas.columns import LIST_FIELDS, Col
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
+from schemas.form import NUMBER_PATTERN, Question, text_column, unknown_column
 from schemas.states import STATE_LOOKUP, state_key
-from schemas.suite import TIMESTAMP_PATTERNS, yes_no_text
+from schemas.suite import TIMESTAMP_PATTERNS
 from tasks.gcpause import collector_paused
 from tasks.local_time import date_text
 
@@ -292,7 +285,7 @@ def to_state_codes(text: pd.Series) -> pd.Series:
 def to_yes_no(text: pd.Series) -> pd.Series:
     """Yes/No answers (any case) → booleans; blanks and anything else → missing.
 
-    normalize() also keeps the answer as written (schemas.suite.yes_no_text), so an answer that is neither
+    normalize() also keeps the answer as written (schemas.form.text_column), so an answer that is neither
     ("Not yet") is reported as what it was, not as a blank.
     """
     return _by_distinct(text, lambda distinct: distinct.str.casefold().map(_YES_NO).astype("boolean"))
@@ -377,29 +370,44 @@ def unknown_options(chosen: pd.Series, known: tuple[str, ...]) -> pd.Series:
     return joined.reindex(chosen.index).astype("string")
 
 
-def _field_columns(name: str, text: pd.Series, source_rows: pd.Series, config: CohortConfig) -> dict[str, pd.Series]:
+def to_numbers(text: pd.Series) -> pd.Series:
+    """Numbers as a form's short-answer question gets them (`120`, `1,200`, `2.5`) → floats; anything else, and a
+    blank, → missing (validation quotes such an answer: schemas.form.NUMBER_PATTERN is what is read)."""
+    written = text.where(text.str.fullmatch(NUMBER_PATTERN).fillna(value=False).astype(bool))
+    return pd.to_numeric(written.str.replace(",", "", regex=False), errors="coerce").astype("Float64")
+
+
+def _field_columns(
+    question: Question, text: pd.Series, source_rows: pd.Series, config: CohortConfig
+) -> dict[str, pd.Series]:
     """The canonical column of a field answered by one question, with the answer as written where a later step
-    quotes it to staff."""
-    if name == Col.SUBMITTED_AT:
+    quotes it to staff (schemas.form.TEXT_KEPT)."""
+    name = question.field
+    if question.type == "timestamp":
         times = parse_form_times(text, config.timezone, config.timestamp_order, source_rows)
-        return {Col.SUBMITTED_AT_TEXT: text, name: times}
-    if name == Col.STATE:
-        return {Col.STATE_TEXT: text, name: to_state_codes(text)}
-    if name in YES_NO_FIELDS:
+        return {text_column(name): text, name: times}
+    if question.type == "us_state":
+        return {text_column(name): text, name: to_state_codes(text)}
+    if question.type == "yes_no":
         # The text is for validation's reason; validate() does not carry it on.
-        return {yes_no_text(name): text, name: to_yes_no(text)}
-    if name in CHECKBOX_FIELDS:
-        return {name: split_checkboxes(text, JOB_FAMILIES if name == Col.JOB_FAMILIES else EDUCATION_LEVELS)}
-    if name in EMAIL_FIELDS:
+        return {text_column(name): text, name: to_yes_no(text)}
+    if question.type == "number":
+        return {text_column(name): text, name: to_numbers(text)}
+    if question.type == "checkboxes":
+        return {name: split_checkboxes(text, question.options)}
+    if question.type == "email":
         return {name: text.str.lower()}
     return {name: text}
 
 
 def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
-    """The canonical frame: one row per answered sheet row, canonical columns only."""
+    """The canonical frame: one row per answered sheet row, canonical columns only, read as the form's questions
+    say (config.the_form: each question's type and options)."""
     # A re-saved file may keep a BOM (or a NUL) in a title, or a non-breaking space: not part of the question.
     found = check_headers(raw, config.columns)
     text = dict(zip(config.columns, clean_columns([raw[found[title]] for title in config.columns]), strict=True))
+    form = config.the_form
+    questions = form.fields
     # The columns are gathered first and the frame made once (not grown a column at a time).
     out: dict[str, pd.Series] = {Col.SOURCE_ROW: raw[Col.SOURCE_ROW].astype("int64")}
     by_field: dict[str, list[str]] = {}
@@ -409,15 +417,19 @@ def normalize(raw: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
         if name in LIST_FIELDS:
             out[name] = gather_list(pd.DataFrame({title: text[title] for title in titles}), titles)
         else:
-            out |= _field_columns(name, text[titles[0]], raw[Col.SOURCE_ROW], config)
+            out |= _field_columns(questions[name], text[titles[0]], raw[Col.SOURCE_ROW], config)
     for name in LIST_FIELDS:
         if name not in out:
             out[name] = pd.Series([[] for _ in range(len(raw))], index=raw.index, dtype=object)
-    if Col.MEMBER_EMAILS in by_field:
-        gathered = out[Col.MEMBER_EMAILS].tolist()
-        with collector_paused():
-            emails = [[e.lower() for e in row] for row in gathered]
-        out[Col.MEMBER_EMAILS] = pd.Series(emails, index=raw.index, dtype=object)
+    for name in sorted(LIST_FIELDS & set(by_field)):
+        if questions[name].type == "email":
+            gathered = out[name].tolist()
+            with collector_paused():
+                emails = [[e.lower() for e in row] for row in gathered]
+            out[name] = pd.Series(emails, index=raw.index, dtype=object)
     out[Col.TEAM_SIZE] = (out[Col.LEAD_NAME] != "").astype("int64") + out[Col.MEMBER_NAMES].str.len()
-    out[Col.UNKNOWN_JOB_FAMILIES] = unknown_options(out[Col.JOB_FAMILIES], JOB_FAMILIES)
+    for rule in form.rules:
+        question = questions.get(rule.field)
+        if rule.kind == "only_options" and question is not None and question.type == "checkboxes":
+            out[unknown_column(rule.field)] = unknown_options(out[rule.field], question.options)
     return pd.DataFrame(out, index=raw.index).reset_index(drop=True)

@@ -38,9 +38,11 @@ from schemas.columns import (
 )
 from schemas.config import CohortConfig, NoticesConfig
 from schemas.errors import StaffError
+from schemas.form import Form
 from schemas.ledger import RunKind
 from schemas.lifecycle import Move
 from schemas.states import USPS_STATES
+from schemas.suite import form_checks
 from tasks.cutoff import DeadlineNotPassedError
 from tasks.local_time import date_text, local_time_text
 from tasks.messages import Notice, message_id, sender_domain, with_payload
@@ -205,15 +207,31 @@ def _sentence_template(code: str) -> Template:
     return template_environment().from_string(sentences[code])
 
 
-def applicant_reasons(codes: list[str], facts: dict) -> list[str]:
-    """The applicant's sentence for each reason code, in order; a code without one stops the run (NoticeError)."""
+def applicant_reasons(codes: list[str], facts: dict, own: dict[str, str] | None = None) -> list[str]:
+    """The applicant's sentence for each reason code, in order; a code without one stops the run (NoticeError).
+
+    `own`: the cohort form's own words for its checks (schemas.form: `applicant:`), which come first.
+    """
     made = []
     for code in codes:
         try:
+            if own and str(code) in own:
+                made.append(template_environment().from_string(own[str(code)]).render(facts))
+                continue
             made.append(_sentence_template(str(code)).render(facts))
         except FILL_ERRORS as exc:  # e.g. a sentence naming a fact there is none of
             raise NoticeError(f"the sentence for reason code {code!r} cannot be filled: {exc}") from None
     return made
+
+
+def form_sentences(config: CohortConfig) -> dict[str, str]:
+    """Reason code → the applicant's words the cohort's form gives for its checks (the others are in reasons.yaml)."""
+    return _form_sentences(config.the_form, config.team_size.min, config.team_size.max, config.timestamp_order)
+
+
+@functools.lru_cache(maxsize=16)
+def _form_sentences(form: Form, low: int, high: int, order: str) -> dict[str, str]:
+    return {check.code: check.applicant for check in form_checks(form, low, high, order) if check.applicant}
 
 
 def _sentence_facts(row: dict, config: CohortConfig, base: dict) -> dict:
@@ -262,7 +280,7 @@ def _applicant_facts(row: dict, rank: int | None, config: CohortConfig, base: di
         "status": row[Col.STATUS],
         "rank": rank,
         "codes": codes,
-        "reasons": applicant_reasons(codes, _sentence_facts(row, config, base)),
+        "reasons": applicant_reasons(codes, _sentence_facts(row, config, base), form_sentences(config)),
         "message_to_team": message_to_team(row),
         "respond_by": respond_text,
     }

@@ -68,6 +68,9 @@ def criterion_points(frame: pd.DataFrame, criterion: Criterion, config: CohortCo
         raw = hit.astype(float) * criterion.points
     elif criterion.kind == "map":
         raw = map_points(frame[criterion.field], criterion.map or {})
+    elif criterion.kind == "number":
+        # Points per unit of a number answer (a missing or unreadable one scores 0), capped by max_points below.
+        raw = pd.to_numeric(frame[criterion.field], errors="coerce").astype(float).fillna(0.0) * criterion.points
     elif criterion.kind == "first_time":
         previous = read_team_list(config.previous_participants)
         raw = (~frame[Derived.TEAM_KEY].isin(previous)).astype(float) * criterion.points

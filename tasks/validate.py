@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import os
 import re
-import string
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import email_validator
@@ -15,18 +17,25 @@ import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel
 
-from schemas.columns import LIST_SEPARATOR, YES_NO_FIELDS, Col, Derived, Status
+from schemas.columns import LIST_SEPARATOR, Col, Derived, Status
 from schemas.config import CohortConfig
+from schemas.form import Question, bad_column, placeholders, text_column, unknown_column
 from schemas.suite import (
-    FAILED_CHECKS,
+    CLOCK,
+    CLOCK_OK,
     REPEATED_HOUR_ADVICE,
+    Check,
     build_expectations,
-    failed_check_bits,
     failed_check_codes,
-    row_checks,
+    form_checks,
+    full_default_form,
+    suite_name,
+    valid_column,
     yes_no_text,
 )
 from tasks.cutoff import on_time_at_both_readings
+from tasks.dedupe import name_key
+from tasks.files import write_whole
 from tasks.local_time import local_time_text
 from tasks.normalize import clock_change_trouble, repeated_hour_readings
 from tasks.reason_codes import codes_where, no_codes
@@ -116,7 +125,11 @@ def _present(values: pd.Series) -> pd.Series:
 
 
 def _yes_no_checks(frame: pd.DataFrame, field: str) -> dict[str, pd.Series]:
-    """A Yes/No question's three checks: answered at all, answered Yes or No (schemas.suite._yes_or_no), and Yes.
+    """A Yes/No question's three checks: answered at all, answered Yes or No, and Yes.
+
+    No longer what validate reads: since the checks are GX expectations, the answer as written is checked in-set
+    {yes, no} (check_frame). Kept only because tests/test_fast_paths.py holds it to its per-row reference; the two
+    can go together.
 
     The answer as written (`yes_no_text`) tells a blank from an answer that is neither; a frame without it (made
     by hand) is read from the booleans alone, where both are missing.
@@ -177,13 +190,36 @@ def settle_repeated_hour(
     return submitted, clock, advice
 
 
-def check_frame(frame: pd.DataFrame, zone: str | None = None, config: CohortConfig | None = None) -> pd.DataFrame:
-    """One column per check (see schemas.suite.failing for what each kind holds).
+def _blank_to_none(text: pd.Series) -> pd.Series:
+    """Text with the unanswered rows missing: what GX's not-null and the other column expectations read."""
+    values = text.astype(object)
+    return values.where(values.notna() & (values != ""), None)
 
-    With the cohort's config, a time in the hour clocks repeat is settled against the deadline where it can be
-    (settle_repeated_hour): the frame's `submitted_at` column holds the times the rows are decided by.
-    """
-    zone = config.timezone if config is not None else zone
+
+def _list_count(values: pd.Series) -> pd.Series:
+    """How many answers a list holds, missing for none: a list field as GX checks it (answered or not)."""
+    counts = values.str.len()
+    return counts.astype(object).where(counts > 0, None)
+
+
+def _yes_no_text(frame: pd.DataFrame, field: str) -> pd.Series:
+    """A Yes/No answer as written, without case; a frame made without it (by hand) is read from the booleans."""
+    written = frame.get(text_column(field))
+    if written is None:
+        return frame[field].map({True: "yes", False: "no"}).astype(object).where(frame[field].notna(), None)
+    return _blank_to_none(written.str.casefold())
+
+
+def _clock(frame: pd.DataFrame, clock: pd.Series) -> pd.Series:
+    """schemas.suite.CLOCK: where each timestamp stands on the clock (None where there is none)."""
+    has_text = (frame[Col.SUBMITTED_AT_TEXT] != "").to_numpy(dtype=bool)
+    placed = clock.astype(object).where(clock != "", CLOCK_OK)
+    return placed.where(has_text, None)
+
+
+def _clock_columns(frame: pd.DataFrame, zone: str | None, config: CohortConfig | None) -> dict[str, pd.Series]:
+    """The timestamps as decided (the repeated hour settled where it can be), where each stands on the clock, and
+    the advice for a time the deadline cannot settle."""
     order = config.timestamp_order if config is not None else "month-first"
     has_text = frame[Col.SUBMITTED_AT_TEXT] != ""
     clock = pd.Series("", index=frame.index, dtype=object)
@@ -191,56 +227,143 @@ def check_frame(frame: pd.DataFrame, zone: str | None = None, config: CohortConf
     if zone and unplaced.any():
         clock[unplaced] = clock_change_trouble(frame.loc[unplaced, Col.SUBMITTED_AT_TEXT], zone, order)
     submitted, clock, advice = settle_repeated_hour(frame, clock, config)
-    members = frame[Col.MEMBER_EMAILS].explode().dropna()
-    # All addresses checked in one call: an address given in several columns is checked once.
-    addresses = [members, frame[Col.SUBMITTER_EMAIL], frame[Col.LEAD_EMAIL]]
-    verdicts = valid_addresses(pd.concat(addresses, ignore_index=True)).to_numpy()
-    ends = np.cumsum([len(part) for part in addresses])
-    member_ok, submitter_ok, lead_ok = (
-        pd.Series(part, index=column.index)
-        for part, column in zip(np.split(verdicts, ends[:-1]), addresses, strict=True)
-    )
-    bad = members[~member_ok]
-    bad_members = bad.map(lambda e: repr(e[:_DISPLAY_LIMIT])).groupby(level=0).agg(", ".join)
-    bad_members = bad_members.reindex(frame.index)
-    state_text = frame[Col.STATE_TEXT].where(frame[Col.STATE_TEXT] != "", None)
-    checks = pd.DataFrame(
-        {
-            Col.SOURCE_ROW: frame[Col.SOURCE_ROW],
-            "has_submitted_at": _present(frame[Col.SUBMITTED_AT_TEXT]),
-            Col.SUBMITTED_AT: submitted,
-            "submitted_at_ok": _flag(submitted.notna(), has_text & (clock == "")),
-            "submitted_at_not_repeated": _flag(clock != "repeated", clock == "repeated"),
-            REPEATED_HOUR_ADVICE: advice,
-            "submitted_at_not_skipped": _flag(clock != "skipped", clock == "skipped"),
-            "has_local_name": _present(frame[Col.LOCAL_NAME]),
-            "has_state": _present(frame[Col.STATE_TEXT]),
-            "state_check": frame[Col.STATE].astype(object).where(frame[Col.STATE].notna(), state_text),
-            "has_submitter_email": _present(frame[Col.SUBMITTER_EMAIL]),
-            "submitter_email_ok": _flag(submitter_ok, frame[Col.SUBMITTER_EMAIL] != ""),
-            "has_lead_name": _present(frame[Col.LEAD_NAME]),
-            "has_lead_email": _present(frame[Col.LEAD_EMAIL]),
-            "lead_email_ok": _flag(lead_ok, frame[Col.LEAD_EMAIL] != ""),
-            "bad_member_emails": bad_members.astype(object).where(bad_members.notna(), None),
-            Col.TEAM_SIZE: frame[Col.TEAM_SIZE],
-            "has_job_families": _present(frame[Col.JOB_FAMILIES]),
-            Col.UNKNOWN_JOB_FAMILIES: frame[Col.UNKNOWN_JOB_FAMILIES]
-            .astype(object)
-            .where(frame[Col.UNKNOWN_JOB_FAMILIES].notna(), None),
-            **_yes_no_checks(frame, Col.PRESIDENT_APPROVED),
-            **_yes_no_checks(frame, Col.COMMITMENT),
-        }
-    )
-    return checks
+    return {
+        Col.SUBMITTED_AT: submitted,
+        CLOCK: _clock(frame, clock),
+        REPEATED_HOUR_ADVICE: advice,
+        text_column(Col.SUBMITTED_AT): _blank_to_none(frame[Col.SUBMITTED_AT_TEXT]),
+    }
+
+
+def _email_columns(frame: pd.DataFrame, emails: list[Question]) -> dict[str, pd.Series]:
+    """Whether each address answer is valid (`<field>_valid`), and a list field's invalid ones (`bad_<field>`).
+
+    All addresses are checked in one call: an address given in several columns is checked once.
+    """
+    columns: dict[str, pd.Series] = {}
+    parts = [frame[q.field].explode().dropna() if q.is_list else frame[q.field] for q in emails]
+    verdicts = valid_addresses(pd.concat(parts, ignore_index=True)).to_numpy()
+    ends = np.cumsum([len(part) for part in parts])
+    for question, part, verdict in zip(emails, parts, np.split(verdicts, ends[:-1]), strict=True):
+        ok = pd.Series(verdict, index=part.index)
+        if question.is_list:
+            bad = part[~ok].map(lambda e: repr(e[:_DISPLAY_LIMIT])).groupby(level=0).agg(", ".join)
+            bad = bad.reindex(frame.index)
+            columns[bad_column(question.field)] = bad.astype(object).where(bad.notna(), None)
+        else:
+            columns[valid_column(question.field)] = ok.astype(object).where(part != "", None)
+    return columns
+
+
+def _missing_as_none(values: pd.Series, instead: pd.Series | None = None) -> pd.Series:
+    return values.astype(object).where(values.notna(), instead)
+
+
+def _answer_columns(frame: pd.DataFrame, question: Question) -> dict[str, pd.Series]:
+    """A question's answer as its checks read it (schemas.suite.answer_column and the canonical column)."""
+    name, kind = question.field, question.type
+    if question.is_list or kind == "checkboxes":
+        columns = {name: _list_count(frame[name])}
+    elif kind == "yes_no":
+        columns = {text_column(name): _yes_no_text(frame, name), name: _missing_as_none(frame[name])}
+    elif kind == "number":
+        columns = {text_column(name): _blank_to_none(frame[text_column(name)]), name: _missing_as_none(frame[name])}
+    elif kind == "us_state":
+        text = _blank_to_none(frame[text_column(name)])
+        columns = {text_column(name): text, name: _missing_as_none(frame[name], text)}
+    else:
+        columns = {name: _blank_to_none(frame[name])}
+    if unknown_column(name) in frame:
+        columns[unknown_column(name)] = _missing_as_none(frame[unknown_column(name)])
+    return columns
+
+
+def _team_of(frame: pd.DataFrame) -> pd.Series:
+    """Each row's team as dedupe reads it (state and name key), missing without a state or local name."""
+    names = frame[Col.LOCAL_NAME].map(lambda name: name_key(name) if isinstance(name, str) else "")
+    state = frame[Col.STATE].astype(object)
+    team = state.astype(str) + ":" + names
+    return team.where(state.notna() & (names != ""), None)
+
+
+def _elsewhere(people: pd.DataFrame, others: pd.DataFrame) -> pd.Series:
+    """Per row of `people` (row, email, team): the other teams of `others` (email, team) its addresses are on,
+    said as `'ann@x.org' also on NY:troy education association` (rows without any: missing)."""
+    pairs = people.merge(others, on="email", suffixes=("", "_other"))
+    pairs = pairs[pairs["team"] != pairs["team_other"]].drop_duplicates(["row", "email", "team_other"])
+    if pairs.empty:
+        return pd.Series(dtype=object)
+    pairs = pairs.sort_values(["row", "email", "team_other"])
+    said = pairs.groupby(["row", "email"], sort=True)["team_other"].agg(", ".join).reset_index()
+    said["text"] = said["email"].map(lambda e: repr(e[:_DISPLAY_LIMIT])) + " also on " + said["team_other"]
+    return said.groupby("row")["text"].agg(LIST_SEPARATOR.replace(";", ",").join)
+
+
+def _cross_row_columns(frame: pd.DataFrame, kinds: set[str]) -> dict[str, pd.Series]:
+    """For the form's cross-row rules: per row, the people of its roster (the lead and the members) who are on
+    another team's too, or missing (schemas.form.CrossRowRule)."""
+    team = _team_of(frame)
+    listed = frame[Col.MEMBER_EMAILS].explode().dropna()
+    members = pd.DataFrame({"row": listed.index, "email": listed.to_numpy()})
+    leads = pd.DataFrame({"row": frame.index, "email": frame[Col.LEAD_EMAIL].to_numpy()})
+    leads = leads[leads["email"] != ""]
+    for part in (members, leads):
+        part["team"] = team.reindex(part["row"]).to_numpy()
+    members, leads = members.dropna(subset=["team"]), leads.dropna(subset=["team"])
+    roster = pd.concat([leads, members], ignore_index=True)
+    columns: dict[str, pd.Series] = {}
+    if "email_on_two_teams" in kinds:
+        found = _elsewhere(roster, roster[["email", "team"]])
+        columns["email_on_two_teams"] = found.reindex(frame.index).astype(object).where(lambda v: v.notna(), None)
+    if "lead_member_elsewhere" in kinds:
+        as_lead = _elsewhere(leads, members[["email", "team"]])
+        as_member = _elsewhere(members, leads[["email", "team"]])
+        both = pd.concat([as_lead, as_member]).groupby(level=0).agg(LIST_SEPARATOR.replace(";", ",").join)
+        columns["lead_member_elsewhere"] = both.reindex(frame.index).astype(object).where(lambda v: v.notna(), None)
+    return columns
+
+
+def check_frame(frame: pd.DataFrame, zone: str | None = None, config: CohortConfig | None = None) -> pd.DataFrame:
+    """The frame great-expectations validates: a column for each column a check of the form reads (see
+    schemas.suite.failing for what each kind of check reads), and, for the reasons, the bad addresses of list
+    fields and the repeated-hour advice.
+
+    With the cohort's config, a time in the hour clocks repeat is settled against the deadline where it can be
+    (settle_repeated_hour): the frame's `submitted_at` column holds the times the rows are decided by.
+    """
+    zone = config.timezone if config is not None else zone
+    questions = list((config.the_form if config is not None else full_default_form()).questions)
+    columns: dict[str, pd.Series] = {}
+    if Col.SUBMITTED_AT_TEXT in frame:
+        columns |= _clock_columns(frame, zone, config)
+    emails = [q for q in questions if q.type == "email" and q.field in frame]
+    if emails:
+        columns |= _email_columns(frame, emails)
+    for question in questions:
+        if question.field in frame and question.type != "timestamp":
+            columns |= _answer_columns(frame, question)
+    if Col.TEAM_SIZE in frame:
+        columns[Col.TEAM_SIZE] = frame[Col.TEAM_SIZE]
+    if config is not None and config.the_form.cross_row:
+        columns |= _cross_row_columns(frame, {rule.kind for rule in config.the_form.cross_row})
+    checked = pd.DataFrame(columns, index=frame.index)
+    checked.insert(0, Col.SOURCE_ROW, frame[Col.SOURCE_ROW])
+    return checked
+
+
+# What GX keeps of a failing row: its source_row only, never the value (no applicant answer in a result or report).
+RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [Col.SOURCE_ROW],
+    "exclude_unexpected_values": True,
+    "partial_unexpected_count": 0,
+    "return_unexpected_index_query": False,
+}
 
 
 @functools.cache
-def _gx_suite() -> tuple[Any, Any]:
-    """One ephemeral GX context, batch definition and suite per process: building them costs far more than a run.
-
-    Batches are validated directly (not through a stored ValidationDefinition), so no run's results pile up in
-    the context's in-memory results store.
-    """
+def gx_context() -> Any:
+    """One ephemeral GX context and batch definition per process: building them costs far more than a run."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -252,83 +375,204 @@ def _gx_suite() -> tuple[Any, Any]:
         .add_dataframe_asset("rows")
         .add_batch_definition_whole_dataframe("all rows")
     )
-    suite = context.suites.add(gx.ExpectationSuite(name="response row"))
-    for expectation in build_expectations():
+    return context, batch_definition
+
+
+@functools.lru_cache(maxsize=32)
+def gx_suite(checks: tuple[Check, ...]) -> Any:
+    """The GX suite of these checks (one expectation each), made once per process for each form."""
+    import great_expectations as gx
+
+    context, _ = gx_context()
+    name = suite_name(checks)
+    try:
+        return context.suites.get(name)
+    except Exception:  # noqa: BLE001 - GX raises its own not-found error class, which differs between versions
+        suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for expectation in build_expectations(checks):
         suite.add_expectation(expectation)
-    return batch_definition, suite
+    return suite
 
 
-def failed_rows(checks: pd.DataFrame, min_team: int, max_team: int) -> dict[int, int]:
-    """Source row → the bits of the checks it fails (see schemas.suite), for every row GX finds invalid."""
-    bits = failed_check_bits(checks, min_team, max_team)
-    batch_definition, suite = _gx_suite()
-    # Rows are indexed by their sheet row (GX reports unexpected rows by index, naming it): cheaper than an
-    # index column, which GX looks up row by row.
-    rows = pd.Index(checks[Col.SOURCE_ROW].to_numpy(), name=Col.SOURCE_ROW)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": pd.DataFrame({FAILED_CHECKS: bits}, index=rows)})
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
-    found: dict[int, int] = {}
+def _checked_columns(checked: pd.DataFrame, checks: tuple[Check, ...]) -> pd.DataFrame:
+    """The columns the checks read, indexed by sheet row (GX reports unexpected rows by the index, naming it:
+    cheaper than an index column, which GX looks up row by row)."""
+    wanted = dict.fromkeys(
+        [check.column for check in checks] + [check.condition[0] for check in checks if check.condition]
+    )
+    present = [name for name in wanted if name in checked]
+    rows = pd.Index(checked[Col.SOURCE_ROW].to_numpy(), name=Col.SOURCE_ROW)
+    return pd.DataFrame({name: checked[name].array for name in present}, index=rows)
+
+
+def run_suite(checked: pd.DataFrame, checks: tuple[Check, ...]) -> tuple[dict[str, list[int]], Any]:
+    """GX's validation of the checked frame: check name → the sheet rows failing it, and GX's own result."""
+    from great_expectations.validator.v1_validator import Validator
+
+    _, batch_definition = gx_context()
+    suite = gx_suite(checks)
+    # The validator GX's Batch.validate makes, without fetching the batch once more (GX fingerprints a batch by
+    # hashing the whole frame each time it is fetched).
+    batch = {"dataframe": _checked_columns(checked, checks)}
+    result = Validator(batch_definition, RESULT_FORMAT, batch).validate_expectation_suite(suite)
+    found: dict[str, list[int]] = {}
     for outcome in result.results:
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
             raise ValidationRunError(f"a validation check could not run: {outcome.exception_info['exception_message']}")
+        name = str((outcome.expectation_config.meta or {}).get("check")) if outcome.expectation_config else ""
+        rows: list[int] = []
         for hit in outcome.result.get("unexpected_index_list") or []:
-            found[int(hit[Col.SOURCE_ROW])] = int(hit[FAILED_CHECKS])
-    if len(found) != int(np.count_nonzero(bits)):
-        raise ValidationRunError(f"GX found {len(found)} invalid rows where the checks found {np.count_nonzero(bits)}")
-    return found
+            listed = hit[Col.SOURCE_ROW]
+            rows += [int(row) for row in listed] if isinstance(listed, list) else [int(listed)]
+        found[name] = rows
+    missing = [check.name for check in checks if check.name not in found]
+    if missing:
+        raise ValidationRunError(f"GX gave no result for the check(s) {', '.join(missing)}")
+    _LATEST[suite.name] = result
+    return found, result
 
 
-_FIELDS = string.Formatter()
+# The latest GX result of each suite in this process, for the report of the run that made it (write_gx_report).
+_LATEST: dict[str, Any] = {}
+REPORT_FOLDER = "validation"
+SUITE_FILE = "suite.json"
+DOCS_FOLDER = "docs"
+
+
+def suite_json(checks: tuple[Check, ...]) -> str:
+    """The suite as GX JSON (without GX's random expectation ids, so the same form writes the same file): what
+    `gx.ExpectationSuite(**json.load(f))` reads back."""
+    made = gx_suite(checks).to_json_dict()
+    made.pop("id", None)
+    for expectation in made.get("expectations", []):
+        expectation.pop("id", None)
+    return json.dumps(made, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def write_gx_report(config: CohortConfig, out_dir: Path, run_name: str) -> Path | None:
+    """The suite as GX JSON and GX's Data Docs of the latest validation of it, under `out_dir/validation/`; the
+    Data Docs index, or None when nothing was validated in this process (an empty sheet).
+
+    GX kept only each failing row's source_row (RESULT_FORMAT), so the docs hold no applicant's answer: rules,
+    counts of failing rows, sheet row numbers.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    checks = form_checks_of(config)
+    folder = out_dir / REPORT_FOLDER
+    write_whole(folder / SUITE_FILE, suite_json(checks))
+    result = _LATEST.get(gx_suite(checks).name)
+    if result is None:
+        return None
+    context, _ = gx_context()
+    suite_id = ExpectationSuiteIdentifier(name=result.suite_name)
+    run = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
+    result_id = ValidationResultIdentifier(suite_id, run, "responses")
+    site = f"run {run_name} {id(result)}"
+    docs = folder / DOCS_FOLDER
+    context.validation_results_store.set(result_id, result)
+    context.add_data_docs_site(
+        site_name=site,
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    try:
+        context.build_data_docs(site_names=[site], resource_identifiers=[result_id, suite_id])
+    finally:
+        context.delete_data_docs_site(site)
+        context.validation_results_store.remove_key(result_id)
+    return docs / "index.html"
+
+
+def failed_rows(checked: pd.DataFrame, checks: tuple[Check, ...]) -> dict[int, int]:
+    """Source row → the bits of the checks it fails (bit k: check k), for every row GX finds failing a check."""
+    found, _ = run_suite(checked, checks)
+    failures: dict[int, int] = {}
+    for k, check in enumerate(checks):
+        for row in found[check.name]:
+            failures[row] = failures.get(row, 0) | (1 << k)
+    return failures
 
 
 def _display_values(frame: pd.DataFrame, checks: pd.DataFrame, field: str, rows: np.ndarray) -> list:
     """One answer of these rows (positions) cut to a readable length, for filling reason templates."""
-    if field == Col.TEAM_SIZE:
-        return frame[Col.TEAM_SIZE].iloc[rows].tolist()
-    if field in ("bad_member_emails", REPEATED_HOUR_ADVICE):
+    if field in checks and field not in frame:
         values = checks[field].iloc[rows]
+    elif field in frame and not (frame[field].dtype == object or isinstance(frame[field].dtype, pd.StringDtype)):
+        # A number read from an answer is said as a person writes it: 9, not 9.0.
+        return [int(v) if isinstance(v, float) and v.is_integer() else v for v in frame[field].iloc[rows].tolist()]
     else:
         values = frame[field].iloc[rows].str.slice(0, _DISPLAY_LIMIT)
     # An answer never carries the reason separator, so a reason is never split inside an answer.
     return values.str.replace(r"; +", ";", regex=True).tolist()
 
 
+def form_checks_of(config: CohortConfig) -> tuple[Check, ...]:
+    """The checks of the cohort's form, in the order a row's reasons list them."""
+    return form_checks(config.the_form, config.team_size.min, config.team_size.max, config.timestamp_order)
+
+
 def validate(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """The frame with `status` (valid/invalid), `reasons` and `reason_codes`; failing rows are kept, never dropped.
 
-    The Yes/No answers as written (`yes_no_text`) serve the reasons only and are not carried on.
+    The answers as written that serve the reasons only (Yes/No and number questions) are not carried on.
     """
-    out = frame.drop(columns=[yes_no_text(field) for field in sorted(YES_NO_FIELDS)], errors="ignore")
+    form = config.the_form
+    kept = [text_column(q.field) for q in form.questions if q.type in ("yes_no", "number")]
+    out = frame.drop(columns=kept, errors="ignore")
     out[Col.STATUS] = Status.VALID.value
     out[Col.REASONS] = ""
     out[Derived.REASON_CODES] = no_codes(out.index)
+    checks = form_checks_of(config)
+    if any(not check.invalid for check in checks):
+        out[Derived.STAFF_FLAGS] = ""
     if out.empty:
+        _LATEST.pop(suite_name(checks), None)  # nothing validated: no report of an earlier run stands for this one
         return out
-    checks = check_frame(frame, config.timezone, config)
-    settled = frame[Col.SUBMITTED_AT].isna() & checks[Col.SUBMITTED_AT].notna()
+    checked = check_frame(frame, config.timezone, config)
+    settled = frame[Col.SUBMITTED_AT].isna() & checked[Col.SUBMITTED_AT].notna()
     if settled.any():  # times in the repeated hour that the deadline settles (see settle_repeated_hour)
-        out.loc[settled, Col.SUBMITTED_AT] = checks.loc[settled, Col.SUBMITTED_AT]
-    failures = failed_rows(checks, config.team_size.min, config.team_size.max)
+        out.loc[settled, Col.SUBMITTED_AT] = checked.loc[settled, Col.SUBMITTED_AT]
+    failures = failed_rows(checked, checks)
     if not failures:
         return out
     at = pd.Index(frame[Col.SOURCE_ROW]).get_indexer(list(failures))
     bits = np.fromiter(failures.values(), dtype="int64", count=len(failures))
-    texts: list[list[str]] = [[] for _ in at]
-    for k, check in enumerate(row_checks(config.team_size.min, config.team_size.max, config.timestamp_order)):
+    texts: list[tuple[list[str], list[bool]]] = [([], []) for _ in at]
+    for k, check in enumerate(checks):
         hit = np.flatnonzero(bits & (1 << k))
         if not len(hit):
             continue
         rows = at[hit]
-        fields = [name for _, name, _, _ in _FIELDS.parse(check.reason) if name]
-        shown = {name: _display_values(frame, checks, name, rows) for name in dict.fromkeys(fields)}
+        fields = placeholders(check.reason)
+        shown = {name: _display_values(frame, checked, name, rows) for name in dict.fromkeys(fields)}
         for j, i in enumerate(hit.tolist()):
-            texts[i].append(check.reason.format(**{name: values[j] for name, values in shown.items()}))
-    joined = pd.Series([LIST_SEPARATOR.join(row) for row in texts], index=list(failures))
-    bad = out[Col.SOURCE_ROW].isin(joined.index)
+            texts[i][0].append(check.reason.format(**{name: values[j] for name, values in shown.items()}))
+            texts[i][1].append(not check.invalid)
+    blocking_bits = sum(1 << k for k, check in enumerate(checks) if check.invalid)
+    reasons = [[text for text, flag in zip(row, flagged, strict=True) if not flag] for row, flagged in texts]
+    joined = pd.Series([LIST_SEPARATOR.join(row) for row in reasons], index=list(failures))
+    bad = out[Col.SOURCE_ROW].isin(joined.index[(bits & blocking_bits) != 0])
     out.loc[bad, Col.REASONS] = out.loc[bad, Col.SOURCE_ROW].map(joined)
     out.loc[bad, Col.STATUS] = Status.INVALID.value
-    codes = pd.Series(failed_check_codes(bits, config.team_size.min, config.team_size.max), index=list(failures))
+    codes = pd.Series(failed_check_codes(bits & blocking_bits, checks), index=list(failures))
     out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], bad, out[Col.SOURCE_ROW].map(codes))
+    if Derived.STAFF_FLAGS in out:  # the flags for staff: a column of their own, which later steps leave alone
+        flags = pd.Series(
+            [
+                LIST_SEPARATOR.join(text for text, flag in zip(row, flagged, strict=True) if flag)
+                for row, flagged in texts
+            ],
+            index=list(failures),
+        )
+        out[Derived.STAFF_FLAGS] = out[Col.SOURCE_ROW].map(flags).fillna("")
     return out
 
 

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tasks.normalize
 from schemas.columns import EDUCATION_LEVELS, JOB_FAMILIES, Col, Status
 from schemas.frames import Step
 from schemas.states import _EXTRA_SPELLINGS, USPS_STATES, _state_lookup
@@ -154,7 +153,7 @@ def test_an_unknown_option_is_named_once_as_written(config):
 COMMA_OPTION = "Health, Wellness and Safety Services"
 
 
-def test_an_option_holding_a_comma_is_read_whole_when_it_is_on_the_form(config, monkeypatch):
+def test_an_option_holding_a_comma_is_read_whole_when_it_is_on_the_form(config):
     known = (*JOB_FAMILIES, COMMA_OPTION)
     answers = pd.Series(
         [f"Food Services, {COMMA_OPTION}", "health,wellness AND safety services", "Health, Food Services"]
@@ -163,8 +162,12 @@ def test_an_option_holding_a_comma_is_read_whole_when_it_is_on_the_form(config, 
     assert chosen.tolist() == [["Food Services", COMMA_OPTION], [COMMA_OPTION], ["Health", "Food Services"]]
     unknown = unknown_options(chosen, known)
     assert unknown.iloc[:2].isna().all() and unknown.iloc[2] == "Health"
-    # Through normalize: the form's options extended by one holding a comma.
-    monkeypatch.setattr(tasks.normalize, "JOB_FAMILIES", known)
+    # Through normalize: the form's options extended by one holding a comma (an edit of the cohort file's form).
+    form = config.the_form
+    questions = tuple(
+        q.model_copy(update={"options": known}) if q.field == Col.JOB_FAMILIES else q for q in form.questions
+    )
+    config = config.model_copy(update={"form": form.model_copy(update={"questions": questions})})
     out = intake(config, row(ESP_job_families_represented_on_the_team=f"{COMMA_OPTION}, Paraeducators"))
     assert out.loc[0, Col.JOB_FAMILIES] == [COMMA_OPTION, "Paraeducators"]
     assert out.loc[0, Col.STATUS] == Status.VALID, out.loc[0, Col.REASONS]
