@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from flows.logs import quiet_staff_errors
-from schemas.columns import Col, Derived
+from schemas.columns import Derived
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from schemas.ledger import ApprovalOutcome
 from schemas.lifecycle import Move
@@ -28,8 +28,8 @@ from tasks.backup import check_notice_record, write_notice_record
 from tasks.cutoff import check_deadline_passed
 from tasks.decisions import (
     SelectionSummary,
+    artifact_decisions,
     decisions_frame,
-    reasons_without_answers,
     summarize_selection,
     write_csv,
     write_decisions,
@@ -218,12 +218,10 @@ def publish_artifacts_task(
     decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary, out_dir: str, docs: str | None = None
 ) -> None:
     """A table of decisions (no contact details) and the summary, for staff in the Prefect UI."""
-    shown = decisions_frame(decided, config, provisional=summary.provisional)
-    shown[Col.REASONS] = reasons_without_answers(shown)  # the answers quoted in reasons stay in the files
-    columns = [Col.SOURCE_ROW, Col.STATUS, Derived.RANK, Derived.SCORE, Col.LOCAL_NAME, Col.STATE, Col.REASONS]
+    shown = artifact_decisions(decided, config, provisional=summary.provisional)
     create_table_artifact(
         key="decisions",
-        table=cast(list[dict[str, Any]], shown[columns].astype(str).to_dict(orient="records")),  # the keys are Col
+        table=cast(list[dict[str, Any]], shown.astype(str).to_dict(orient="records")),  # the keys are Col
         description=f"Decisions for {config.program} {config.cohort}",
     )
     report = Path(out_dir).resolve() / "report.html"

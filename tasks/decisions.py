@@ -116,6 +116,28 @@ def reasons_without_answers(decisions: pd.DataFrame) -> pd.Series:
     return shown.where(~provisional, PROVISIONAL + shown)
 
 
+# Anything shaped like an address, wherever a staff sentence quotes it: the artifact shows none.
+_ADDRESS = r"[^\s'\",;<>()]+@[^\s'\",;<>()]*"
+ARTIFACT_COLUMNS = (Col.SOURCE_ROW, Col.STATUS, Derived.RANK, Derived.SCORE, Col.LOCAL_NAME, Col.STATE, Col.REASONS)
+
+
+def sentences_only(flags: pd.Series) -> pd.Series:
+    """Each staff flag without what it quotes: a rule's sentence ends before the ": " that introduces the values it
+    names (the addresses and teams of a shared roster), as the checks' reasons do."""
+    parts = flags.fillna("").astype(str).str.split(LIST_SEPARATOR, regex=False)
+    return parts.map(lambda found: LIST_SEPARATOR.join(dict.fromkeys(p.split(": ")[0] for p in found if p)))
+
+
+def artifact_decisions(decided: pd.DataFrame, config: CohortConfig, *, provisional: bool) -> pd.DataFrame:
+    """The decisions table staff read in the Prefect UI: no contact details and none of the applicants' own answers
+    (the files and the sheet keep every word). A sentence that quotes an address in the middle still shows none."""
+    if Derived.STAFF_FLAGS in decided.columns:
+        decided = decided.assign(**{Derived.STAFF_FLAGS: sentences_only(decided[Derived.STAFF_FLAGS])})
+    shown = decisions_frame(decided, config, provisional=provisional)
+    shown[Col.REASONS] = reasons_without_answers(shown).str.replace(_ADDRESS, "(address)", regex=True)
+    return shown[list(ARTIFACT_COLUMNS)]
+
+
 def decisions_frame(decided: pd.DataFrame, config: CohortConfig, *, provisional: bool) -> pd.DataFrame:
     """One row per input row in sheet order: the decision columns, then points per rubric criterion."""
     columns = [*DECISION_COLUMNS, *(points_column(c) for c in config.rubric)]

@@ -86,6 +86,7 @@ def test_the_2022_call_selects_and_drafts_its_notices_end_to_end(prefect_server,
     assert len(with_new) > 0
     assert not decisions.loc[with_new, Col.REASONS].str.contains(NEW_JOB_FAMILY).any()
     assert (out / "validation" / "suite.json").exists() and (out / "validation" / "docs" / "index.html").exists()
+    _no_address_in_the_decisions_artifact()
 
     assert main(["notify", "--config", str(config_path), "--as-of", AFTER, "--out", str(out)]) == 0
     index = pd.read_csv(out / "outbox" / "index.csv", keep_default_na=False)
@@ -93,3 +94,24 @@ def test_the_2022_call_selects_and_drafts_its_notices_end_to_end(prefect_server,
     bodies = "\n".join(path.read_text(encoding="utf-8") for path in (out / "outbox").glob("*.eml"))
     assert "The application did not say how many ESPs your local represents." in bodies
     assert "The course is for locals that represent at least 10 ESPs." in bodies
+
+
+def _no_address_in_the_decisions_artifact():
+    """The decisions table in the Prefect UI names the flags (a shared roster) but quotes none of the addresses: no
+    email of the input, in any column, in the run's artifact (the files keep them)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["decisions"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    shown = artifact.model_dump_json()
+    assert "on another team's too" in shown  # this run's table, with its flags
+    responses = pd.read_csv(ROOT / "examples" / "esp-2022-responses.csv", keep_default_na=False, dtype=str)
+    addresses = set(responses.stack().str.extractall(r"([^\s,;]+@[^\s,;]+)")[0])
+    assert "pat.doe@example.org" in addresses
+    assert [a for a in addresses if a in shown] == []
