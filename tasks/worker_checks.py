@@ -56,6 +56,16 @@ class StoreChoice:
     source: str
     config: StateStoreConfig | None = None  # the cohort file's server store, whose password is read separately
 
+    def __post_init__(self) -> None:
+        """A URL that is not one (a typo in COHORT_STATE_URL or state_url) is one sentence naming where it is."""
+        try:
+            sa.make_url(self.url)
+        except sa.exc.ArgumentError:
+            raise ConfigError(
+                f"the state store URL in {self.source} is not a database URL: write it like "
+                "postgresql+psycopg://role@host:5432/database (or sqlite:///path/state.sqlite)"
+            ) from None
+
     @property
     def backend(self) -> str:
         return sa.make_url(self.url).get_backend_name()

@@ -22,7 +22,7 @@ from flows import worker as worker_module
 from flows.select_cohort import select_cohort
 from flows.worker import alive, descendants, run_worker, stop
 from flows.worker import main as worker_main
-from schemas.config import load_config
+from schemas.config import ConfigError, load_config
 from schemas.deployment import WORK_POOL, Env, StoreBackend
 from tasks.lease import Lease
 from tasks.store import StoreError, leases, open_store, record_approval
@@ -196,6 +196,19 @@ def test_postgresql_declared_but_a_sqlite_url_given_is_refused_naming_where(tmp_
     (in_env,) = store_problems(_deployment(path), tmp_path, {Env.STATE_URL: f"sqlite:///{tmp_path}/x.sqlite"})
     assert f"but COHORT_STATE_URL in this worker's environment gives sqlite:///{tmp_path}/x.sqlite" in in_env
     assert not list(tmp_path.glob("*.sqlite")), "a check created a store"
+
+
+def test_a_url_that_is_not_one_is_one_sentence_at_start_up_and_in_a_run(tmp_path):
+    path = _cohort(tmp_path)
+    broken = {Env.STATE_URL: "postgres ql://cohort@db/cohorts"}
+    (problem,) = store_problems(_deployment(path), tmp_path, broken)
+    assert problem == (
+        "Deployment 'select-at-deadline': the state store URL in COHORT_STATE_URL in this worker's environment is "
+        "not a database URL: write it like postgresql+psycopg://role@host:5432/database (or "
+        "sqlite:///path/state.sqlite)"
+    )
+    with pytest.raises(ConfigError, match="is not a database URL"):
+        check_run_store(load_config(path), str(path), {Env.STATE_BACKEND: PG, **broken})
 
 
 def test_sqlite_declared_but_postgresql_given_is_refused(tmp_path, postgres_cluster):
