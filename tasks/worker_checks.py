@@ -25,6 +25,7 @@ import yaml
 from schemas.config import CohortConfig, ConfigError, SecretError, StateStoreConfig, load_config
 from schemas.deployment import PREFECT_YAML, WORK_POOL, WORK_POOL_TYPE, Env, StoreBackend
 from schemas.errors import StaffError
+from tasks import migrations
 from tasks.store import CONNECT_TIMEOUT_SECONDS, metadata, safe_url
 
 DRIVERS = {"postgresql": "psycopg", "postgresql+psycopg": "psycopg"}  # the URLs open_store takes for PostgreSQL
@@ -297,6 +298,30 @@ def _with_password(choice: StoreChoice, env: Mapping[str, str]) -> str:
     return sa.make_url(choice.url).set(password=secret).render_as_string(hide_password=False)
 
 
+def _upgrade_refused(engine: sa.Engine, present: set[str]) -> str | None:
+    """Why the first run would fail to bring an older store to this checkout's schema revision, or None: altering the
+    tables takes their owner, and a role that only uses them (the grants below) cannot."""
+    with engine.connect() as conn:  # a connection of its own: a store made before migrations has no version table
+        revision = migrations.stored_revision(conn)
+    if revision == migrations.head():
+        return None
+    with engine.connect() as conn:
+        owner = conn.execute(
+            sa.text(
+                "SELECT coalesce(bool_and(pg_has_role(current_user, tableowner, 'USAGE')), true) FROM pg_tables "
+                "WHERE schemaname = current_schema() AND tablename = ANY(:names)"
+            ),
+            {"names": sorted(present)},
+        ).scalar()
+    if owner:
+        return None
+    return (
+        f"it is at schema revision {revision or 'none (made before migrations)'} and this checkout needs "
+        f"{migrations.head()}, which only the tables' owner may make; run any cohort-select command for this cohort "
+        "once as that role (opening the store upgrades it), then start this worker again."
+    )
+
+
 def _database_problems(url: str, whose: str) -> list[str]:
     """The database answers, and the role can create the store's tables (a fresh store) or use them."""
     parsed = sa.make_url(url)
@@ -340,6 +365,7 @@ def _database_problems(url: str, whose: str) -> list[str]:
                 .scalars()
                 .all()
             )
+            behind = None if refused else _upgrade_refused(engine, present)
     except sa.exc.DBAPIError as exc:
         words = "; ".join(line.strip() for line in str(exc.orig).splitlines() if line.strip())
         return [
@@ -356,6 +382,8 @@ def _database_problems(url: str, whose: str) -> list[str]:
             f"GRANT {rights} ON ALL TABLES IN SCHEMA {schema} TO {role}; and "
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};"
         ]
+    if behind:
+        return [f"{whose} cannot upgrade the state store {safe_url(url)}: {behind}"]
     return []
 
 

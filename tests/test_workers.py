@@ -25,6 +25,7 @@ from flows.worker import main as worker_main
 from schemas.config import ConfigError, load_config
 from schemas.deployment import WORK_POOL, Env, StoreBackend
 from tasks.lease import Lease
+from tasks.migrations import BASELINE, VERSION_TABLE, head
 from tasks.store import StoreError, leases, open_store, record_approval
 from tasks.worker_checks import (
     DeploymentSpec,
@@ -310,6 +311,12 @@ def test_a_role_that_cannot_create_or_use_the_tables_is_told_the_grant(tmp_path,
         record_approval(open_store(as_user), "c", "decisions", "run", "approved", "")
     cluster.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}", database)
     assert store_problems(_deployment(other), tmp_path, env) == []
+    set_revision = f"UPDATE {VERSION_TABLE} SET version_num = "  # noqa: S608 -- the tests' own constants
+    cluster.execute(f"{set_revision}'{BASELINE}'", database)  # as if an older version had made it
+    (behind,) = store_problems(_deployment(other), tmp_path, env)
+    assert f"it is at schema revision {BASELINE} and this checkout needs {head()}, which only the tables'" in behind
+    assert store_problems(_deployment(path), tmp_path, env) == []  # the owner may upgrade it
+    cluster.execute(f"{set_revision}'{head()}'", database)
     record_approval(open_store(as_user), "c", "decisions", "run", "approved", "")  # the README's rights suffice
     engine = open_store(as_user)
     lease = Lease(engine, "c", "a run as that role", 30)
