@@ -3,6 +3,7 @@ it keeps, pseudonymizes or empties (tasks/retention.py)."""
 
 from enum import StrEnum
 
+from schemas.backup import NoticeRecordCol
 from schemas.columns import AuditCol, Col, Derived, DriftCol, WhatIfCol
 from schemas.store import StoreCol
 
@@ -63,5 +64,8 @@ KEPT_FILE_COLUMNS: frozenset[str] = frozenset(
         *WhatIfCol,
     }
 )
-# Columns holding a team key (or an interest-list address as the notice's applicant): made pseudonymous.
-KEYED_FILE_COLUMNS: frozenset[str] = frozenset({Derived.TEAM_KEY, Derived.APPLICANT, AuditCol.TEAM})
+# Columns holding a team key (or an interest-list address as the notice's applicant): made pseudonymous. The
+# notice record's `team` is named itself, not left to share the audit's column name.
+KEYED_FILE_COLUMNS: frozenset[str] = frozenset(
+    {Derived.TEAM_KEY, Derived.APPLICANT, AuditCol.TEAM, NoticeRecordCol.TEAM}
+)

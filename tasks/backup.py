@@ -60,14 +60,17 @@ from schemas.columns import LIST_SEPARATOR, Derived, Kind
 from schemas.config import CohortConfig, SheetSourceConfig
 from schemas.errors import StaffError
 from schemas.ledger import MAYBE_DELIVERED, LedgerState
+from schemas.lifecycle import Action
 from schemas.store import StoreCol
 from tasks import migrations
 from tasks.lease import cohort_lease
 from tasks.ledger import ledger
+from tasks.local_time import date_text
 from tasks.notices import DECISION_KINDS
 from tasks.outbox import notice_record_path
 from tasks.outbox import read_notice_record as read_outbox_record
 from tasks.outbox import write_notice_record as write_outbox_record
+from tasks.retention import purge_day, purge_moment
 from tasks.sheets import sheet_client
 from tasks.store import (
     StoreError,
@@ -128,6 +131,7 @@ class BackupSummary:
     notices_sent: int
     made_at: dt.datetime
     backend: str
+    after: str = ""  # what staff must do after a restore (a purge that is due), said after the counts
 
     def counts_text(self) -> str:
         tables = sum(1 for n in self.rows.values() if n)
@@ -137,7 +141,7 @@ class BackupSummary:
         return (
             f"{tables} tables, {total} rows: {selections_held} selection(s), "
             f"{self.rows.get(decisions.name, 0)} decisions, {notices_held} notices ({self.notices_sent} sent), "
-            f"{self.rows.get(actions.name, 0)} actions"
+            f"{self.rows.get(actions.name, 0)} actions" + (f"; {self.after}" if self.after else "")
         )
 
 
@@ -342,6 +346,8 @@ def read_backup(path: Path, cohort: str) -> Backup:
     try:
         made_format = int(info[BackupInfo.FORMAT])
         schema = json.loads(info[BackupInfo.SCHEMA])
+        if not isinstance(schema, dict):
+            raise ValueError("schema is not a mapping")
         rows = json.loads(info[BackupInfo.ROWS])
         summary = BackupSummary(
             info[BackupInfo.COHORT],
@@ -398,10 +404,8 @@ def _info_of(path: Path) -> dict[str, str]:
     return {str(key): str(value) for key, value in rows}
 
 
-def _unknown_schema(schema: object) -> list[str]:
-    """Tables and columns of a backup that this version's store does not have."""
-    if not isinstance(schema, dict):
-        raise ValueError("schema is not a mapping")
+def _unknown_schema(schema: Mapping[str, list[str]]) -> list[str]:
+    """Tables and columns of a backup that this version's store does not have (`schema` checked a mapping)."""
     known = {table.name: {c.name for c in table.columns} for table in metadata.sorted_tables}
     unknown = []
     for name, columns in sorted(schema.items()):
@@ -417,8 +421,45 @@ def _sent_in(path: Path) -> int:
     try:
         with engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).where(notices.c.state == LedgerState.SENT)).scalar_one())
+    except SQLAlchemyError as exc:
+        words = f"{exc.__class__.__name__}: {getattr(exc, 'orig', exc)}"
+        raise RestoreError(f"{path} is not a cohort-select backup ({words}): nothing was restored") from None
     finally:
         engine.dispose()
+
+
+def _purged_in(conn: sa.Connection, cohort: str) -> bool:
+    """Whether the connected store (or backup) records the retention purge of the cohort's applicant data."""
+    query = sa.select(actions.c.id).where(actions.c.cohort == cohort, actions.c.action == Action.PURGE)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def purge_refusal(cohort: str, *, store_purged: bool, backup_purged: bool) -> str:
+    """Why a restore must not run, or "": a backup taken before the store's purge would put back the personal data
+    the purge removed (and a send, promotion or selection would be allowed again)."""
+    if not store_purged or backup_purged:
+        return ""
+    return (
+        f"the state store records that cohort {cohort}'s applicant data was purged under retention, and this backup "
+        "was taken before that purge: restoring it would bring the data back, so nothing was restored (a backup "
+        "taken after the purge can be restored)"
+    )
+
+
+def purge_due_words(config: CohortConfig, at: dt.datetime, *, backup_purged: bool) -> str:
+    """What staff must do after restoring a backup of data past its retention period onto a store with no record of
+    a purge (a lost store, or one not yet purged), or "".
+
+    Allowed, with this said, rather than refused: refusing would leave a lost store with no way back at all (the
+    backup is the only copy of which notices went out, without which a send could notify every team again), and it
+    would not remove the data, which stays in the backup file either way; `purge --apply` removes it from the
+    store again, and the purge's own checks (no open offer, the lease) still hold."""
+    if backup_purged or config.notices is None or at < purge_moment(config):
+        return ""
+    return (
+        f"the retention period of cohort {config.cohort} ended on {date_text(purge_day(config))}, so its applicant "
+        f"data is due to be purged: run `cohort-select purge --apply` with this cohort file now"
+    )
 
 
 def restore_store(engine: sa.Engine, config: CohortConfig, backup: Backup, *, replace: bool) -> BackupSummary:
@@ -428,6 +469,11 @@ def restore_store(engine: sa.Engine, config: CohortConfig, backup: Backup, *, re
     source = _file_engine(backup.path, read_only=True)
     try:
         with cohort_lease(engine, config, "restore"), write_transaction(engine) as conn:
+            with source.connect() as read:
+                backup_purged = _purged_in(read, cohort)
+            refusal = purge_refusal(cohort, store_purged=_purged_in(conn, cohort), backup_purged=backup_purged)
+            if refusal:
+                raise RestoreError(refusal)
             held = held_data(conn, cohort)
             if held and not replace:
                 raise RestoreError(
@@ -447,7 +493,7 @@ def restore_store(engine: sa.Engine, config: CohortConfig, backup: Backup, *, re
         raise RestoreError(f"nothing was restored from {backup.path}: {exc.__class__.__name__}: {exc}") from None
     finally:
         source.dispose()
-    return backup.summary
+    return dataclasses.replace(backup.summary, after=purge_due_words(config, now(), backup_purged=backup_purged))
 
 
 def _insert_all(read: sa.Connection, write: sa.Connection, schema: Mapping[str, list[str]]) -> None:

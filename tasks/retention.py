@@ -22,6 +22,7 @@ was and the next run finishes both; a run after the store's purge only finishes 
 from __future__ import annotations
 
 import calendar
+import csv
 import dataclasses
 import datetime as dt
 import hashlib
@@ -39,6 +40,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from schemas.backup import NOTICE_RECORD_FILE, NoticeRecordCol
 from schemas.columns import LIST_SEPARATOR, POINTS_PREFIX, Col, Derived, Status, WhatIfCol
 from schemas.config import CohortConfig
 from schemas.errors import StaffError
@@ -46,6 +48,7 @@ from schemas.ledger import ApprovalOutcome
 from schemas.lifecycle import STAFF_ACTIONS, Action
 from schemas.retention import KEPT_FILE_COLUMNS, KEYED_FILE_COLUMNS, AfterPurge, Retention
 from schemas.store import StoreCol
+from tasks.cells import one_line_cell
 from tasks.decisions import SelectionSummary
 from tasks.files import OutputError, write_whole
 from tasks.lease import hold_lease
@@ -395,6 +398,35 @@ def purged_csv(text: str, names: Pseudonyms) -> str | None:
     return purged_table(frame, names).to_csv(index=False, lineterminator="\n")
 
 
+def purged_notice_record(text: str, cohort: str, names: Pseudonyms) -> str:
+    """notices-sent.csv with only `cohort`'s rows purged (its team pseudonymous, its notice cell emptied, its cohort
+    id kept so the row still says whose it is): the file holds several cohorts' rows by design (tasks/outbox.py),
+    and another cohort's rows are kept line for line, so its lost-store check reads them as before."""
+    lines = text.splitlines(keepends=True)
+    out = lines[:1]
+    mine = one_line_cell(cohort)
+    for line in lines[1:]:
+        cells = next(csv.reader([line]), [])
+        row = dict(zip(list(NoticeRecordCol), cells, strict=False))
+        if row.get(NoticeRecordCol.COHORT) != mine:
+            out.append(line)
+            continue
+        buffer = io.StringIO()
+        team = names.of(row.get(NoticeRecordCol.TEAM, ""))
+        csv.writer(buffer, lineterminator="\n").writerow([mine, one_line_cell(team), ""])
+        out.append(buffer.getvalue())
+    return "".join(out)
+
+
+def folder_owner(folder: Path) -> str:
+    """The cohort whose selection last wrote `folder` (the `cohort` of its summary.json), or "" when it has none."""
+    text = _read(folder / _SUMMARY)
+    try:
+        return SelectionSummary.model_validate_json(text).cohort if text else ""
+    except ValidationError:
+        return ""
+
+
 def purged_report(decisions_text: str, summary_text: str, config: CohortConfig) -> str | None:
     """report.html drawn again from the purged decisions.csv and summary.json beside it (counts, per state, scores,
     the waitlist by pseudonymous team); None when they are not there to draw it from."""
@@ -427,6 +459,7 @@ class FolderPlan:
     found: bool
     changes: list[FileChange] = dataclasses.field(default_factory=list)
     untouched: list[Path] = dataclasses.field(default_factory=list)  # not the pipeline's, holding applicant data
+    owner: str = ""  # another cohort, when its selection wrote the folder's outputs: they are left alone
 
 
 def _read(path: Path) -> str | None:
@@ -448,31 +481,55 @@ def holds_any(path: Path, values: frozenset[str]) -> bool:
     return any(value in text for value in values)
 
 
+def _plan_notice_record(plan: FolderPlan, path: Path, cohort: str, names: Pseudonyms) -> None:
+    record = _read(path)
+    if record is not None and (rows := purged_notice_record(record, cohort, names)) != record:
+        plan.changes.append(FileChange(path, rows))
+
+
+def _plan_other(plan: FolderPlan, path: Path, values: frozenset[str]) -> None:
+    """A file the purge does not change: listed when it holds applicant data (summary.json and report.html hold
+    none of their own)."""
+    if path.name not in (_REPORT, _SUMMARY) and values and holds_any(path, values):
+        plan.untouched.append(path)
+
+
+def _plan_report(plan: FolderPlan, path: Path, purged: Mapping[Path, str], config: CohortConfig) -> None:
+    summary = _read(path.with_name(_SUMMARY))
+    drawn = purged_report(purged.get(path.with_name(_DECISIONS), ""), summary or "", config)
+    if drawn is None or drawn != _read(path):
+        plan.changes.append(FileChange(path, drawn))
+
+
 def plan_folder(folder: Path, names: Pseudonyms, config: CohortConfig, values: frozenset[str]) -> FolderPlan:
     """Each file of an output folder (and its outbox) and what the purge does with it, computed without writing:
     the pipeline's CSVs rewritten, report.html drawn again, messages (.eml) and half-written files deleted, and
-    any other file holding applicant data listed and left alone (it is not the pipeline's to change)."""
+    any other file holding applicant data listed and left alone (it is not the pipeline's to change).
+
+    Only this cohort's: in notices-sent.csv only its rows are purged, and a folder whose summary.json names
+    another cohort (a cohort file copied with its retention.folders) keeps every other file as it is."""
     if not folder.is_dir():
         return FolderPlan(folder, found=False)
-    plan = FolderPlan(folder, found=True)
+    owner = folder_owner(folder)
+    plan = FolderPlan(folder, found=True, owner="" if owner in ("", config.cohort) else owner)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
     purged: dict[Path, str] = {}
     for path in files:
-        if path.suffix == _EML or _PARTIAL.match(path.name):
+        if path.name == NOTICE_RECORD_FILE:
+            _plan_notice_record(plan, path, config.cohort_id, names)
+        elif plan.owner:
+            _plan_other(plan, path, values)
+        elif path.suffix == _EML or _PARTIAL.match(path.name):
             plan.changes.append(FileChange(path, None))
         elif path.suffix == _CSV and (text := _read(path)) is not None and (new := purged_csv(text, names)):
             purged[path] = new
             if new != text:
                 plan.changes.append(FileChange(path, new))
-        elif path.name not in (_REPORT, _SUMMARY) and values and holds_any(path, values):
-            plan.untouched.append(path)
-    for path in files:
+        else:
+            _plan_other(plan, path, values)
+    for path in [] if plan.owner else files:
         if path.name == _REPORT:
-            beside = path.with_name(_DECISIONS)
-            summary = _read(path.with_name(_SUMMARY))
-            drawn = purged_report(purged.get(beside, ""), summary or "", config)
-            if drawn is None or drawn != _read(path):
-                plan.changes.append(FileChange(path, drawn))
+            _plan_report(plan, path, purged, config)
     plan.changes.sort(key=lambda change: (change.text is None, str(change.path)))  # rewrites first, then deletions
     return plan
 
@@ -513,6 +570,7 @@ class FolderReport(BaseModel):
     rewritten: list[str] = []
     deleted: int = 0
     untouched: list[str] = []
+    owner: str = ""
 
 
 class PurgeReport(BaseModel):
@@ -563,6 +621,12 @@ def _folder_words(folder: FolderReport) -> str:
     if not folder.found:
         return "not found (nothing to do)"
     parts = []
+    if folder.owner:
+        parts.append(
+            f"its outputs are cohort {folder.owner}'s (its summary.json), so they were left as they are and only "
+            f"this cohort's rows of {NOTICE_RECORD_FILE} are purged: remove the folder from this cohort file's "
+            "retention.folders, and give each cohort its own output folder"
+        )
     if folder.rewritten:
         parts.append("rewritten " + ", ".join(folder.rewritten))
     if folder.deleted:
@@ -796,6 +860,7 @@ def _report(config: CohortConfig, survey: _Survey, *, dry_run: bool) -> PurgeRep
                 rewritten=[str(c.path.relative_to(plan.folder)) for c in plan.changes if c.text is not None],
                 deleted=sum(1 for c in plan.changes if c.text is None),
                 untouched=[str(p.relative_to(plan.folder)) for p in plan.untouched],
+                owner=plan.owner,
             )
             for plan in survey.plans
         ],

@@ -41,6 +41,7 @@ from tasks.ledger import ledger, not_sent
 from tasks.notices import plan_notices
 from tasks.outbox import read_notice_record as read_outbox_record
 from tasks.outbox import write_notice_record as write_outbox_record
+from tasks.store import actions as actions_table
 from tasks.store import latest_selection, open_store, record_selection, selection_history
 from tasks.writeback import DECISIONS_TITLE, read_notice_record_from_sheet, write_notice_record_to_sheet
 from tests.support.configs import make_config
@@ -338,6 +339,13 @@ def test_restore_refuses_what_is_no_backup_a_newer_one_another_cohorts_and_a_sto
     later_format = _edited(good, tmp_path / "later-format.sqlite", BackupInfo.FORMAT, str(BACKUP_FORMAT + 1))
     other = _edited(good, tmp_path / "other.sqlite", BackupInfo.COHORT, "esp-2019")
     later_revision = _edited(good, tmp_path / "later-revision.sqlite", BackupInfo.REVISION, "9999")
+    listed = tmp_path / "listed-schema.sqlite"
+    no_notices = tmp_path / "no-notices.sqlite"
+    not_a_mapping = f"UPDATE {BACKUP_INFO_TABLE} SET value = '[1]' WHERE key = 'schema'"  # noqa: S608
+    for copy, statement in ((listed, not_a_mapping), (no_notices, "DROP TABLE notices")):
+        copy.write_bytes(good.read_bytes())
+        with sqlite3.connect(copy) as conn:
+            conn.execute(statement)
 
     refusals = {
         text: f"{text} is not a cohort-select backup (it is not a SQLite file)",
@@ -348,6 +356,8 @@ def test_restore_refuses_what_is_no_backup_a_newer_one_another_cohorts_and_a_sto
         other: f"{other} is a backup of cohort 'esp-2019', not of '2021'",
         later_revision: f"{later_revision} was written by a newer cohort-select (schema revision 9999; this checkout",
         good: "already holds data of cohort 2021 (selections: 2): nothing was restored; to replace it",
+        listed: f"{listed} is not a cohort-select backup (its backup_info is incomplete)",
+        no_notices: f"{no_notices} is not a cohort-select backup (OperationalError: no such table: notices)",
     }
     for file, words in refusals.items():
         code = main(["restore", "--config", str(path), "--from", str(file)])
@@ -468,3 +478,38 @@ def test_the_outbox_record_keeps_other_cohorts_and_reads_back_text_a_spreadsheet
     assert "'=1+1@x.org" in written.read_text()  # safe to open in a spreadsheet
     assert read_outbox_record(tmp_path, "2021") == ours
     assert read_outbox_record(tmp_path, "esp-2020") == {"OH:old": "selected sent 2020-06-08 09:00 EDT"}
+
+
+def test_a_backup_from_before_the_purge_is_refused_and_one_past_the_period_says_the_purge_is_due(
+    backend, tmp_path, capfd
+):
+    """A restore must not bring back what the retention purge removed: refused (with --replace too, nothing
+    changed) when the store records the purge and the backup does not; a store with no purge record (a lost one)
+    takes it, and the restore says the purge is due; a backup taken after the purge restores as usual."""
+    config, path = make_config(tmp_path, 25)
+    engine = open_store(config.database_url)
+    record_selection(engine, config.cohort_id, decisions_frame(), "in", "cfg", provisional=False)
+    before_purge = tmp_path / "before-purge.sqlite"
+    assert main(["backup", "--config", str(path), "--to", str(before_purge)]) == 0
+    capfd.readouterr()
+    restore = ["restore", "--config", str(path), "--from", str(before_purge), "--replace"]
+    assert main(restore) == 0  # the course started in 2021: its 18 months have passed, and nothing is purged
+    assert "so its applicant data is due to be purged: run `cohort-select purge --apply`" in capfd.readouterr().out
+
+    assert main(["purge", "--config", str(path), "--as-of", "2023-06-09T09:00:00-04:00", "--apply"]) == 0
+    capfd.readouterr()
+    with engine.connect() as conn:
+        before = [dict(r) for r in conn.execute(sa.select(actions_table).order_by(actions_table.c.id)).mappings()]
+    held = _store_summary(config)
+    for command in (restore, restore[:-1]):
+        assert main(command) == EXIT_STAFF_ERROR
+        lines = capfd.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "records that cohort 2021's applicant data was purged under retention" in lines[0]
+        with engine.connect() as conn:
+            after = [dict(r) for r in conn.execute(sa.select(actions_table).order_by(actions_table.c.id)).mappings()]
+        assert after == before and _store_summary(config) == held
+
+    after_purge = tmp_path / "after-purge.sqlite"
+    assert main(["backup", "--config", str(path), "--to", str(after_purge)]) == 0
+    assert main(["restore", "--config", str(path), "--from", str(after_purge), "--replace"]) == 0
+    assert "due to be purged" not in capfd.readouterr().out

@@ -25,12 +25,14 @@ from hypothesis import strategies as st
 import tasks.retention
 from examples.generate import HEADERS
 from flows.cli import main
+from schemas.backup import NOTICE_RECORD_FILE, NoticeRecordCol
 from schemas.columns import AuditCol, Col, Derived, Status
 from schemas.config import ConfigError, RetentionConfig, load_config
 from schemas.ledger import ApprovalOutcome, RunKind
 from schemas.lifecycle import Action, StaffRequest
 from schemas.store import StoreCol
 from tasks.audit import audit_trail, write_audit
+from tasks.backup import LostStoreError, check_notice_record, write_notice_record
 from tasks.decisions import decisions_frame, summarize_selection, write_csv, write_decisions
 from tasks.dedupe import name_key
 from tasks.delivery import deliver
@@ -487,3 +489,49 @@ def test_a_store_with_no_selection_has_nothing_to_make_pseudonyms_from(tmp_path)
     config, _ = make_config(tmp_path, 25)
     report = purge(open_cohort_store(config), config, PurgeRequest(dt.datetime.fromisoformat(PURGE_AT), "Pat"))
     assert report.dry_run and report.teams == {} and set(report.store.values()) == {0}
+
+
+def test_a_purge_leaves_another_cohorts_outputs_and_notice_record_rows_in_a_shared_folder(
+    backend, tmp_path, smtp, capfd
+):
+    """A cohort file copied with its retention.folders: 2022 writes into 2021's output folder (and its shared
+    notices-sent.csv); 2021's purge rewrites only 2021's rows, names the folder, and 2022's lost-store check still
+    refuses a store that does not know 2022's notices."""
+    config, path, engine, _ = _small_cohort(tmp_path, smtp)
+    out = tmp_path / "out"
+    assert write_notice_record(engine, config, out) == ""
+    (tmp_path / "b").mkdir()
+    other, other_path = make_config(
+        tmp_path / "b",
+        smtp.port,
+        cohort="2022",
+        id="esp-2022",
+        capacity=2,
+        max_per_state=1,
+        retention={"folders": [str(out)]},
+    )
+    decided = run(other, *[numbered_team(i, state) for i, state in enumerate(("WA", "OR", "MI"), 11)])
+    other_engine = open_cohort_store(other)
+    record_selection(other_engine, other.cohort_id, decided, "in", "cfg", provisional=False)
+    _write_outputs(other, other_path, decided, out)
+    plan = plan_notices(other_engine, other, "decisions", AFTER)
+    write_outbox(plan.notices, out)
+    deliver(other_engine, other, plan, smtp_settings(other), base_delay=0.01)
+    assert write_notice_record(other_engine, other, out) == ""
+    record = out / "outbox" / NOTICE_RECORD_FILE
+    lines = record.read_text(encoding="utf-8").splitlines()
+    theirs = [line for line in lines if line.startswith("esp-2022,")]
+    assert len(theirs) == 3 and len([line for line in lines if line.startswith("2021,")]) == 5
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p != record}
+
+    assert _purge(path, "--apply") == 0
+    said = capfd.readouterr().out
+    assert "its outputs are cohort 2022's (its summary.json), so they were left as they are" in said
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p != record} == before
+    after = record.read_text(encoding="utf-8").splitlines()
+    assert [line for line in after if line.startswith("esp-2022,")] == theirs  # line for line
+    mine = list(csv.DictReader(line for line in after if not line.startswith("esp-2022,")))
+    assert len(mine) == 5 and all(":team-" in r[NoticeRecordCol.TEAM] and not r[NoticeRecordCol.NOTICE] for r in mine)
+    lost = open_store(f"sqlite:///{tmp_path / 'lost.sqlite'}")
+    with pytest.raises(LostStoreError, match="records 3 notice"):
+        check_notice_record(lost, other, str(other_path), out)
