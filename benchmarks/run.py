@@ -1,13 +1,14 @@
 """Benchmarks: time and peak memory of every pipeline step at 1,000, 10,000 and 100,000 rows, against a floor.
 
-    python -m benchmarks.run [--sizes 1000,10000,100000] [--seed 7] [--skip-prefect]
+    python -m benchmarks.run [--sizes 1000,10000,100000] [--seed 7] [--skip-prefect] [--skip-cli]
 
 Each size is a seeded synthetic CSV export (examples.generate). Times come from one pass without tracemalloc
 (plus a separate end-to-end run); peak memory from a second pass under tracemalloc, per step as the peak above
 what was allocated when the step began. The floor (benchmarks/floor.py) is the same work in plain pandas.
 Then the select_cohort flow under a temporary Prefect server, the Sheets API request count, SMTP throughput of
 the project's sender against raw smtplib (benchmarks/smtp.py), dedupe's worst case (benchmarks/dedupe_worst.py:
-every row in one fuzzy-match block), and the targets.
+every row in one fuzzy-match block), the targets, and `cohort-select select` from a cold process
+(benchmarks/cli_cold.py, two runs after the first).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks import cli_cold
 from benchmarks.dedupe_worst import SIZES as WORST_SIZES
 from benchmarks.dedupe_worst import measure as measure_worst
 from benchmarks.dedupe_worst import report as report_worst
@@ -338,7 +340,7 @@ def bench_prefect(work: Path, config: Any, seed: int, rows: int = 1_000) -> Pref
             config_path=str(CONFIG_PATH),
             out_dir=str(work / "prefect-out"),
             submissions=str(path),
-            as_of=config.deadline + dt.timedelta(days=1),
+            as_of=(config.deadline + dt.timedelta(days=1)).isoformat(),
             return_state=True,
         )
         flow_seconds = time.perf_counter() - start
@@ -538,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-prefect", action="store_true", help="do not start a Prefect server")
     parser.add_argument("--repeat", type=int, default=1, help="timing passes per size; the fastest is reported")
+    parser.add_argument("--skip-cli", action="store_true", help="do not time cold `cohort-select select` processes")
     args = parser.parse_args(argv)
     sizes = [int(part.replace("_", "")) for part in args.sizes.split(",") if part.strip()]
 
@@ -582,6 +585,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"ru_maxrss (this process, whole run, Prefect server subprocess excluded): {maxrss:.0f} MiB")
+    if not args.skip_cli:
+        print()
+        print("measuring cohort-select select from a cold process (benchmarks/cli_cold.py) ...", flush=True)
+        cli_cold.main(["--runs", "2"])
     return 0
 
 

@@ -1,5 +1,10 @@
 """`cohort-select`: the staff command line. Pipeline subcommands run a flow; a team action or the audit export
-is one small recorded step and runs directly."""
+is one small recorded step and runs directly.
+
+A command that runs a flow starts Prefect's temporary server (flows/local_server.py) before it imports Prefect,
+pandas or GX, so the server starts while the command imports: this module imports only what parsing the command
+line needs, and each command imports the rest.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,20 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flows.logs import quiet_staff_errors
+from flows import local_server
+from flows.logs import printed_by_the_caller
 from schemas.backup import RECORD_TIME_FORMAT
 from schemas.columns import Status
-from schemas.config import load_config
 from schemas.errors import StaffError
 from schemas.ledger import RunKind
 from schemas.lifecycle import STAFF_ACTIONS, Action, StaffRequest
-from tasks.drift import DriftReport
 
+if TYPE_CHECKING:
+    from schemas.config import CohortConfig
+
+AS_OF_HELP = "run as if at this moment, like 2021-06-07 10:00 on the cohort's clock (an offset is optional)"
 EXIT_STAFF_ERROR = 2
 EXIT_NOTHING_SELECTED = 3
 EXIT_NOTICES_UNFINISHED = 4
@@ -34,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     select = commands.add_parser("select", help="the whole selection: decisions.csv and summary.json")
     select.add_argument("--config", required=True, help="cohort YAML file, e.g. cohorts/esp-2021.yaml")
     select.add_argument("--submissions", help="a CSV or XLSX export to read instead of the configured source")
-    select.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    select.add_argument("--as-of", help=AS_OF_HELP)
     select.add_argument("--preview", action="store_true", help="allow a provisional selection before the deadline")
     select.add_argument("--out", required=True, help="folder to write decisions.csv and summary.json into")
     notify = commands.add_parser("notify", help="decision (or interest-list) notices: outbox, or --send")
@@ -42,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     notify.add_argument("--out", required=True, help="folder for the dry-run outbox")
     notify.add_argument("--send", action="store_true", help="deliver over SMTP (default: dry run to the outbox)")
     notify.add_argument("--interest", action="store_true", help="the interest-list notice instead of decisions")
-    notify.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    notify.add_argument("--as-of", help=AS_OF_HELP)
     notify.add_argument("--resend-unknown", action="store_true", help="resend notices left unknown by a cut-off run")
     for action in STAFF_ACTIONS:
         verb = commands.add_parser(action, help=f"record that a team {ACTION_HELP[action]} (after the notices)")
@@ -50,18 +59,25 @@ def _parser() -> argparse.ArgumentParser:
         verb.add_argument("--team", required=True, help="the team_key from decisions.csv (or row:N)")
         verb.add_argument("--reason", required=True, help="why, for the record")
         verb.add_argument("--by", default=_user(), help="who records it (default: your user name)")
-        verb.add_argument("--as-of", type=_aware_time, help="when it happened (default now)")
+        verb.add_argument("--as-of", help="when it happened, like 2021-06-09 12:00 on the cohort's clock (default now)")
     promote = commands.add_parser("promote", help="expire unanswered offers and offer free seats to the waitlist")
     promote.add_argument("--config", required=True, help="cohort YAML file")
     promote.add_argument("--out", required=True, help="folder for the outbox of change notices")
     promote.add_argument(
         "--send", action="store_true", help="record the changes and send their notices (default: a dry run)"
     )
-    promote.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    promote.add_argument("--as-of", help=AS_OF_HELP)
     simulate = commands.add_parser("simulate", help="what-if: other capacities and per-state caps; nothing stored")
     simulate.add_argument("--config", required=True, help="cohort YAML file")
-    simulate.add_argument("--capacity", required=True, type=_numbers, help="capacities to try, e.g. 15,20,25")
-    simulate.add_argument("--max-per-state", required=True, type=_numbers, help="per-state caps to try, e.g. 1,2,3")
+    simulate.add_argument(
+        "--capacity", type=_numbers, default=[], help="capacities to try, e.g. 15,20,25 (default: around the cohort's)"
+    )
+    simulate.add_argument(
+        "--max-per-state",
+        type=_numbers,
+        default=[],
+        help="per-state caps to try, e.g. 1,2,3 (default: around the cohort's)",
+    )
     simulate.add_argument("--submissions", help="a CSV or XLSX export to read instead of the configured source")
     simulate.add_argument("--out", default="out/what-if", help="folder for what-if.csv (default out/what-if)")
     audit = commands.add_parser("audit", help="every decision, notice and staff action with time and actor, as CSV")
@@ -69,7 +85,39 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", required=True, help="the CSV file to write")
     _add_purge_parser(commands)
     _add_backup_commands(commands)
+    _add_demo_parser(commands)
+    _add_review_parser(commands)
     return parser
+
+
+REVIEW_STEPS = {
+    "assign": "reviewers for every eligible team: assignments.csv and one file per reviewer",
+    "collect": "read the reviewers' files back: reviews.csv, the cells not used and the progress",
+}
+
+
+def _add_review_parser(commands: argparse._SubParsersAction) -> None:
+    review = commands.add_parser("review", help="the review round: assign reviewers, then collect their scores")
+    steps = review.add_subparsers(dest="review_step", required=True)
+    for step, words in REVIEW_STEPS.items():
+        command = steps.add_parser(step, help=words)
+        command.add_argument("--config", required=True, help="cohort YAML file with a `review:` section")
+        command.add_argument(
+            "--out",
+            default="",
+            help="the round's folder (default: review.folder of the cohort file, which the selection reads)",
+        )
+        command.add_argument("--submissions", help="a CSV or XLSX export to read instead of the configured source")
+
+
+def _run_review(args: argparse.Namespace) -> int:
+    from flows.review import review_assign, review_collect
+
+    run = review_assign if args.review_step == "assign" else review_collect
+    summary = run(config_path=args.config, out_dir=args.out, submissions=args.submissions or "")
+    print(f"\nReview {args.review_step}")
+    print(summary.as_text())
+    return 0
 
 
 def _add_purge_parser(commands: argparse._SubParsersAction) -> None:
@@ -85,7 +133,7 @@ def _add_purge_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="an output folder to purge besides retention.folders of the cohort file (repeatable)",
     )
-    purge.add_argument("--as-of", type=_aware_time, help="run as if at this ISO-8601 moment (with offset)")
+    purge.add_argument("--as-of", help=AS_OF_HELP)
     purge.add_argument("--by", default=_user(), help="who purges, for the audit (default: your user name)")
 
 
@@ -113,20 +161,17 @@ def _numbers(text: str) -> list[int]:
     return values
 
 
-def _aware_time(text: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no offset; write it like 2021-06-07T10:00:00-04:00")
-    return moment
+def _moment(as_of: str | None, config: CohortConfig) -> dt.datetime:
+    """--as-of of a command that runs no flow, read as the flows read `as_of`: on the cohort's clock."""
+    from tasks.local_time import read_moment
+
+    return read_moment(as_of, config.timezone) if as_of else dt.datetime.now(dt.UTC)
 
 
 def _run_intake(args: argparse.Namespace) -> int:
     from flows.intake import intake
 
-    summary = intake(config_path=args.config, submissions=args.submissions, out_dir=args.out)
+    summary = intake(config_path=args.config, submissions=args.submissions or "", out_dir=args.out or "")
     print("\nIntake summary")
     print(summary.as_text())
     if args.out:
@@ -136,12 +181,13 @@ def _run_intake(args: argparse.Namespace) -> int:
 
 def _run_select(args: argparse.Namespace) -> int:
     from flows.select_cohort import select_cohort
+    from tasks.drift import DriftReport
 
     summary = select_cohort(
         config_path=args.config,
         out_dir=args.out,
-        submissions=args.submissions,
-        as_of=args.as_of,
+        submissions=args.submissions or "",
+        as_of=args.as_of or "",
         preview=args.preview,
     )
     if isinstance(summary, DriftReport):
@@ -169,7 +215,7 @@ def _run_notify(args: argparse.Namespace) -> int:
         out_dir=args.out,
         send=args.send,
         kind=RunKind.INTEREST if args.interest else RunKind.DECISIONS,
-        as_of=args.as_of,
+        as_of=args.as_of or "",
         resend_unknown=args.resend_unknown,
         require_approval=False,
     )
@@ -182,11 +228,12 @@ def _run_notify(args: argparse.Namespace) -> int:
 
 
 def _run_action(args: argparse.Namespace) -> int:
+    from schemas.config import load_config
     from tasks.identity import open_cohort_store
     from tasks.staff_actions import record_staff_action
 
     config = load_config(args.config)
-    moment = args.as_of or dt.datetime.now(dt.UTC)
+    moment = _moment(args.as_of, config)
     said = record_staff_action(
         open_cohort_store(config), config, StaffRequest(args.team, args.command, args.reason, args.by, moment)
     )
@@ -198,7 +245,7 @@ def _run_action(args: argparse.Namespace) -> int:
 def _run_promote(args: argparse.Namespace) -> int:
     from flows.promote_waitlist import promote_waitlist
 
-    run = promote_waitlist(config_path=args.config, out_dir=args.out, send=args.send, as_of=args.as_of)
+    run = promote_waitlist(config_path=args.config, out_dir=args.out, send=args.send, as_of=args.as_of or "")
     print("\nWaitlist")
     print(run.promotion.as_text())
     print("\nNotices")
@@ -217,13 +264,14 @@ def _run_simulate(args: argparse.Namespace) -> int:
         capacities=args.capacity,
         max_per_state=args.max_per_state,
         out_dir=args.out,
-        submissions=args.submissions,
+        submissions=args.submissions or "",
     )
     print("\n" + table.as_text())
     return 0
 
 
 def _run_audit(args: argparse.Namespace) -> int:
+    from schemas.config import load_config
     from tasks.audit import write_audit
     from tasks.files import check_output_file
     from tasks.identity import open_cohort_store
@@ -236,11 +284,12 @@ def _run_audit(args: argparse.Namespace) -> int:
 
 
 def _run_purge(args: argparse.Namespace) -> int:
+    from schemas.config import load_config
     from tasks.identity import open_cohort_store
     from tasks.retention import PurgeRequest, purge
 
     config = load_config(args.config)
-    moment = args.as_of or dt.datetime.now(dt.UTC)
+    moment = _moment(args.as_of, config)
     request = PurgeRequest(as_of=moment, actor=args.by, folders=tuple(args.folder), apply=args.apply)
     print(purge(open_cohort_store(config), config, request).as_text())
     return 0
@@ -259,6 +308,7 @@ def _add_backup_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_backup(args: argparse.Namespace) -> int:
+    from schemas.config import load_config
     from tasks.backup import backup_store
     from tasks.files import check_output_file
     from tasks.store import open_store, safe_url
@@ -273,6 +323,7 @@ def _run_backup(args: argparse.Namespace) -> int:
 
 
 def _run_restore(args: argparse.Namespace) -> int:
+    from schemas.config import load_config
     from tasks.backup import read_backup, restore_store
     from tasks.store import open_store, safe_url
 
@@ -287,6 +338,32 @@ def _run_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo_parser(commands: argparse._SubParsersAction) -> None:
+    from tasks.demo import BUNDLED_RESPONSES, DEFAULT_COHORT, DEFAULT_FOLDER
+
+    demo = commands.add_parser("demo", help="selection and a notices dry run on the demo's own copy of the cohort")
+    demo.add_argument("--config", default=str(DEFAULT_COHORT), help="the cohort file to copy (default: the 2021 call)")
+    demo.add_argument(
+        "--submissions", default=str(BUNDLED_RESPONSES), help="the responses file (default: the bundled example)"
+    )
+    demo.add_argument("--out", default=str(DEFAULT_FOLDER), help="the demo's folder, emptied by each run (out/demo)")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    run = run_demo(Path(args.config), Path(args.out), Path(args.submissions))
+    print("\nSelection summary")
+    print(run.selection.as_text())
+    print("\nNotices")
+    print(run.notices.as_text())
+    print("\n" + run.where_to_look())
+    if run.notices.problems:
+        print("\n".join(run.notices.problems), file=sys.stderr)
+        return EXIT_NOTICES_UNFINISHED
+    return 0
+
+
 COMMANDS = {
     "intake": _run_intake,
     "select": _run_select,
@@ -297,17 +374,44 @@ COMMANDS = {
     "purge": _run_purge,
     "backup": _run_backup,
     "restore": _run_restore,
+    "demo": _run_demo,
+    "review": _run_review,
 } | dict.fromkeys(STAFF_ACTIONS, _run_action)
+
+
+# The commands that run a flow, so need a Prefect API; of them, those whose flow validates responses with GX.
+FLOW_COMMANDS = frozenset({"intake", "select", "notify", "promote", "simulate", "demo", "review"})
+VALIDATING_COMMANDS = frozenset({"intake", "select", "simulate", "demo", "review"})
+
+
+def _ready_for_the_flow(command: str, server: local_server.LocalServer | None) -> None:
+    """What the flow would do first, done while the temporary server starts: import the flow's steps (Prefect,
+    pandas) and GX, and build the one GX context of the process; then wait for the server."""
+    import flows.steps  # noqa: F401 -- imported for its cost, here rather than inside the run
+
+    if command in VALIDATING_COMMANDS:
+        from tasks.validate import gx_context
+
+        gx_context()
+    if server is not None:
+        server.wait_until_healthy()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    server = None
     try:
+        if args.command in FLOW_COMMANDS:
+            server = local_server.start_local_server()  # before Prefect is imported: it reads PREFECT_API_URL then
+        from schemas.config import load_config
+
         load_config(args.config)
-        quiet_staff_errors(repeats=False)  # the command prints the message itself, once
-        return COMMANDS[args.command](args)
+        if args.command in FLOW_COMMANDS:
+            _ready_for_the_flow(args.command, server)
+        with printed_by_the_caller():  # the command prints the message itself, once
+            return COMMANDS[args.command](args)
     except StaffError as exc:  # a problem staff can act on: printed as one message, no traceback
         print(f"cohort-select {args.command}: {exc}", file=sys.stderr)
         return EXIT_STAFF_ERROR

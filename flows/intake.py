@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
+from flows.runs import intake_name, run_name, staff_failures
 from flows.steps import (
     check_output_folder_task,
     extract_task,
@@ -19,17 +17,19 @@ from tasks.pipeline import INTAKE, PipelineInputs, run_pipeline
 from tasks.validate import IntakeSummary
 
 
-@flow(name="intake")
-def intake(
-    config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
-    submissions: Annotated[
-        str | None, Field(description="A CSV or XLSX export to read instead of the configured source")
-    ] = None,
-    out_dir: Annotated[
-        str | None, Field(description="Folder for intake.csv (rows with status, reasons) and the validation report")
-    ] = None,
-) -> IntakeSummary:
-    """extract → normalize → validate, then a summary staff can read."""
+@flow(name="intake", flow_run_name=run_name(intake_name))
+@staff_failures
+def intake(config_path: str, submissions: str = "", out_dir: str = "") -> IntakeSummary:
+    """extract → normalize → validate, then a summary staff can read.
+
+    Args:
+        config_path: The cohort file, e.g. cohorts/esp-2021.yaml: where the responses are, the form's questions
+            and the rules they are checked against.
+        submissions: A CSV or XLSX export of the responses to read instead of the cohort file's source (the
+            Google Sheet); leave empty to read the source.
+        out_dir: A folder for intake.csv (every row with its status and reasons) and the validation report; it is
+            made when missing. Leave empty for the summary alone, with no files written.
+    """
     config = load_config_task(config_path)
     check_output_folder_task(out_dir)
     raw, _ = extract_task(config, submissions)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
-
 from prefect import flow
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from flows.runs import promote_name, run_name, staff_failures
 from flows.steps import (
+    as_of_task,
     check_not_purged_task,
     check_notice_record_task,
     check_output_folder_task,
@@ -36,27 +35,40 @@ class PromotionRun(BaseModel):
     notices: DeliveryReport
 
 
-@flow(name="promote-waitlist", persist_result=False)  # its report names recipients
+@flow(
+    name="promote-waitlist",
+    persist_result=False,  # its report names recipients
+    flow_run_name=run_name(promote_name),
+)
+@staff_failures
 def promote_waitlist(
-    config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
-    out_dir: Annotated[str, Field(description="Folder for the outbox of offers and other change notices")] = (
-        "out/promote"
-    ),
+    config_path: str,
+    out_dir: str = "out/promote",
     *,
-    send: Annotated[
-        bool, Field(description="Record the changes and deliver their notices; without it, a dry run to the outbox")
-    ] = False,
-    as_of: Annotated[dt.datetime | None, Field(description="Run as if at this moment; default now")] = None,
+    send: bool = False,
+    as_of: str = "",
 ) -> PromotionRun:
     """Overrides → expiries → offers → notices (offer, expiry, confirmation, decline, withdrawal), each once.
 
     With `send`, the whole run holds the cohort's lease and the changes are recorded with their notices; a dry
     run records nothing and starts no clock.
+
+    Args:
+        config_path: The cohort file, e.g. cohorts/esp-2021.yaml: how long an offer stays open, the notices'
+            wording and where the Overrides sheet is.
+        out_dir: The folder for the outbox: each offer, expiry and other change notice as an .eml file, with
+            index.csv listing them.
+        send: Turn on to record the changes (staff actions from the Overrides sheet, expired offers, new
+            offers) and deliver their notices. Off, a dry run: the notices go to the outbox only, nothing is
+            recorded and no offer's clock starts.
+        as_of: The moment to run as of, on the cohort's clock, like 2021-06-14 09:00 (in the cohort's time zone
+            on that date; an offset such as -04:00 is optional): it decides which offers have expired. Leave
+            empty for now.
     """
     config = load_config_task(config_path)
+    moment = as_of_task(config, as_of)
     check_output_folder_task(out_dir)
     check_not_purged_task(config, AfterPurge.PROMOTE)
-    moment = as_of or dt.datetime.now(dt.UTC)
     overrides = load_overrides_task(config, None)
     if send:
         check_notice_record_task(config, config_path, out_dir)

@@ -3,13 +3,11 @@ staff notes), then decisions for staff."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
+from flows.runs import run_name, select_name, staff_failures
 from flows.steps import (
+    as_of_task,
     check_deadline_task,
     check_not_purged_task,
     check_output_folder_task,
@@ -32,31 +30,41 @@ from tasks.drift import DriftReport
 from tasks.pipeline import PipelineInputs, run_pipeline
 
 
-@flow(name="select-cohort")
+@flow(name="select-cohort", flow_run_name=run_name(select_name))
+@staff_failures
 def select_cohort(
-    config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
-    out_dir: Annotated[str, Field(description="Folder for decisions.csv and summary.json")] = "out/decisions",
-    submissions: Annotated[
-        str | None, Field(description="A CSV or XLSX export to read instead of the configured source")
-    ] = None,
-    as_of: Annotated[
-        dt.datetime | None, Field(description="Run as if at this moment (ISO-8601 with offset); default now")
-    ] = None,
+    config_path: str,
+    out_dir: str = "out/decisions",
+    submissions: str = "",
+    as_of: str = "",
     *,
-    preview: Annotated[bool, Field(description="Allow a provisional selection before the deadline")] = False,
+    preview: bool = False,
 ) -> SelectionSummary | DriftReport:
     """The whole selection; every input row ends with exactly one status and a reason.
 
     Once decision notices are out, the selection is frozen: the run reports drift and records nothing.
+
+    Args:
+        config_path: The cohort file, e.g. cohorts/esp-2021.yaml: the deadline, capacity, per-state cap, rubric
+            and where the responses are.
+        out_dir: The folder for decisions.csv, summary.json and report.html; it is made when missing.
+        submissions: A CSV or XLSX export of the responses to read instead of the cohort file's source (the
+            Google Sheet); leave empty to read the source. With an export, nothing is written back to the sheet.
+        as_of: The moment to select as of, on the cohort's clock, like 2021-06-07 10:00 (in the cohort's time
+            zone on that date; an offset such as -04:00 is optional). Leave empty for now. Before the deadline
+            the selection needs `preview`.
+        preview: Turn on for a provisional selection before the deadline: decisions to look at, from which no
+            notice can be sent. Off, a run before the deadline stops and says so.
     """
     config = load_config_task(config_path)
+    moment = as_of_task(config, as_of)
     check_output_folder_task(out_dir)
     overrides = load_overrides_task(config, submissions)
     config = extensions_task(config, overrides)
-    check_deadline_task(config, as_of or dt.datetime.now(dt.UTC), preview=preview)
+    check_deadline_task(config, moment, preview=preview)
     check_not_purged_task(config, AfterPurge.SELECT)
     raw, input_sha = extract_task(config, submissions)
-    decided = run_pipeline(raw, PipelineInputs(config, overrides), run_step=in_tasks)  # one task per step
+    decided = run_pipeline(raw, PipelineInputs(config, overrides, preview), run_step=in_tasks)  # one task per step
     docs = gx_report_task(config, out_dir, "select")
     drift = drift_task(decided, config, out_dir)
     if drift.frozen:

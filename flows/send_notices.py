@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 from uuid import UUID
 
 import anyio
@@ -14,11 +13,13 @@ from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput, keyset_from_paused_state
 from prefect.input.actions import aread_flow_run_input
 from prefect.runtime import flow_run
-from prefect.states import Paused, Running
+from prefect.states import Completed, Paused, Running
 from prefect.utilities.engine import propose_state
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
+from flows.runs import run_name, send_name, staff_failures
 from flows.steps import (
+    as_of_task,
     check_not_purged_task,
     check_notice_record_task,
     check_output_folder_task,
@@ -27,6 +28,7 @@ from flows.steps import (
     load_config_task,
     notify_by_task,
     outbox_task,
+    outcome_task,
     plan_notices_task,
     publish_outbox_task,
     record_approval_task,
@@ -34,13 +36,18 @@ from flows.steps import (
 )
 from schemas.ledger import ApprovalOutcome, RunKind
 from schemas.retention import AfterPurge
+from tasks.approval import ApprovalAnswer, Outcome, Review, resume_description
 from tasks.ledger import DeliveryReport
+
+# A name typed in the Resume form: something besides spaces (the server refuses the form otherwise), kept stripped.
+ApproverName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]
 
 
 class Approval(RunInput):
-    """What staff answer in the Prefect UI after reading the outbox."""
+    """What staff answer in the Prefect UI after reading the notices-for-approval and notice-samples artifacts."""
 
-    approve: bool = Field(description="Send the notices listed in the outbox")
+    approver: ApproverName = Field(title="Your name", description="Recorded with your answer in the audit")
+    approve: bool = Field(default=False, description="Send the notices listed in the notices-for-approval artifact")
     note: str = Field(default="", description="Why, for the record")
 
 
@@ -49,15 +56,18 @@ APPROVAL_PAUSE_KEY = "approval"
 PAUSE_GRACE_SECONDS = 60
 
 
-def wait_for_approval(timeout_seconds: int) -> tuple[str, str]:
-    """Pause until staff answer; (outcome, note) with outcome approved, rejected or timed out."""
-    answer = asyncio.run(_answer_within(timeout_seconds))
+def wait_for_approval(found: Review, timeout_seconds: int) -> ApprovalAnswer:
+    """Pause until staff answer, with a Resume form that repeats what approving sends; approved, rejected (each
+    with who answered) or timed out."""
+    form = Approval.with_initial_data(description=resume_description(found))
+    answer = asyncio.run(_answer_within(form, timeout_seconds))
     if answer is None:
-        return ApprovalOutcome.TIMED_OUT, f"no answer within {timeout_seconds} seconds"
-    return (ApprovalOutcome.APPROVED if answer.approve else ApprovalOutcome.REJECTED), answer.note
+        return ApprovalAnswer(outcome=ApprovalOutcome.TIMED_OUT, note=f"no answer within {timeout_seconds} seconds")
+    decided = ApprovalOutcome.APPROVED if answer.approve else ApprovalOutcome.REJECTED
+    return ApprovalAnswer(outcome=decided, approver=answer.approver, note=answer.note)
 
 
-async def _answer_within(timeout_seconds: int) -> Approval | None:
+async def _answer_within(form: type[Approval], timeout_seconds: int) -> Approval | None:
     """Staff's answer, or None when none came within timeout_seconds; the run is Running again either way.
 
     The wait cannot end at Prefect's own pause deadline: the server fails a run still Paused past it (its
@@ -66,7 +76,7 @@ async def _answer_within(timeout_seconds: int) -> Approval | None:
     the wait the run resumes itself, as staff's answer would, while the pause is still valid."""
     with anyio.move_on_after(timeout_seconds):
         return await apause_flow_run(
-            wait_for_input=Approval,
+            wait_for_input=form,
             timeout=timeout_seconds + PAUSE_GRACE_SECONDS,
             poll_interval=2,
             key=APPROVAL_PAUSE_KEY,
@@ -79,44 +89,71 @@ async def _answer_within(timeout_seconds: int) -> Approval | None:
     # An answer given just before the deadline (stored with the resume) still counts.
     keyset = keyset_from_paused_state(Paused(pause_key=APPROVAL_PAUSE_KEY))
     answer = await aread_flow_run_input(keyset["response"], flow_run_id=run_id)
-    return None if answer is None else Approval(**answer)
+    return None if answer is None else form(**answer)
 
 
-@flow(name="send-notices", persist_result=False)  # its report names recipients
+def ended(said: Outcome, report: DeliveryReport) -> DeliveryReport:
+    """The run ends Completed with its outcome as the state message. Prefect ends a flow run in the state its
+    function returns and hands the caller that state's data, so whoever called the flow still gets the report."""
+    return cast(DeliveryReport, Completed(message=said.message, data=report))
+
+
+@flow(
+    name="send-notices",
+    persist_result=False,  # its report names recipients
+    flow_run_name=run_name(send_name),
+)
+@staff_failures
 def send_notices(
-    config_path: Annotated[str, Field(description="Path of the cohort YAML file")],
-    out_dir: Annotated[str, Field(description="Folder for the outbox staff review")] = "out/notices",
+    config_path: str,
+    out_dir: str = "out/notices",
     *,
-    send: Annotated[bool, Field(description="Deliver over SMTP; without it, only write the outbox")] = False,
-    kind: Annotated[
-        Literal[RunKind.DECISIONS, RunKind.INTEREST], Field(description="Decision notices, or the interest-list notice")
-    ] = RunKind.DECISIONS,
-    as_of: Annotated[dt.datetime | None, Field(description="Run as if at this moment; default now")] = None,
-    resend_unknown: Annotated[
-        bool, Field(description="Resend notices left unknown by a cut-off run, with the same Message-ID")
-    ] = False,
-    require_approval: Annotated[
-        bool, Field(description="Pause after writing the outbox until staff approve in the UI")
-    ] = True,
-    approval_timeout_seconds: Annotated[int, Field(description="Send nothing if no answer by then", ge=1)] = 86400,
+    send: bool = False,
+    kind: Literal[RunKind.DECISIONS, RunKind.INTEREST] = RunKind.DECISIONS,
+    as_of: str = "",
+    resend_unknown: bool = False,
+    require_approval: bool = True,
+    approval_timeout_seconds: Annotated[int, Field(ge=1)] = 86400,
 ) -> DeliveryReport:
     """notice record checked → plan → outbox for review → SMTP checked → (approval) → ledger + SMTP → notice
-    record written → failed, unknown and overdue notices."""
+    record written → failed, unknown and overdue notices.
+
+    Args:
+        config_path: The cohort file, e.g. cohorts/esp-2021.yaml: the notices' wording, the sender and the SMTP
+            server.
+        out_dir: The folder for the outbox: every message as an .eml file, with index.csv listing them, for staff
+            to read before approving.
+        send: Turn on to deliver the notices over SMTP (after approval, see `require_approval`). Off, a dry run:
+            the outbox is written and nothing is sent or recorded.
+        kind: Which notices: `decisions`, each team's decision (selected, waitlisted, not selected or late), or
+            `interest`, the notice to the interest list.
+        as_of: The moment to send as of, on the cohort's clock, like 2021-06-08 09:00 (in the cohort's time zone
+            on that date; an offset such as -04:00 is optional): decision notices need the deadline passed, and
+            notices unsent after the notification date are listed. Leave empty for now.
+        resend_unknown: Turn on to send again, with the same Message-ID, the notices an interrupted send left
+            unknown (not known to have been delivered or not). Off, they are listed and not sent.
+        require_approval: On, a send pauses after writing the outbox until a staff member approves it in the
+            Prefect UI (Resume); off, it sends without asking. Keep it on for runs started from the UI.
+        approval_timeout_seconds: How long the paused send waits for an answer, in seconds (86400 is one day);
+            with no answer by then nothing is sent.
+    """
     config = load_config_task(config_path)
+    moment = as_of_task(config, as_of)
     check_output_folder_task(out_dir)
     check_not_purged_task(config, AfterPurge.SEND)
     if send:
         check_notice_record_task(config, config_path, out_dir)
-    moment = as_of or dt.datetime.now(dt.UTC)
     plan = plan_notices_task(config, kind, moment)
     report = outbox_task(config, plan, out_dir)
+    found = publish_outbox_task(config, plan, report, resend_unknown=resend_unknown)
     if send:
         check_smtp_task(config, plan)
-    if send and require_approval:
-        publish_outbox_task(report)
-        outcome, note = wait_for_approval(approval_timeout_seconds)
-        send = record_approval_task(config, kind, str(flow_run.id), outcome, note)
+    answer = None
+    if send and require_approval and found.would_send:  # nothing waiting: nothing to approve
+        answer = wait_for_approval(found, approval_timeout_seconds)
+        send = record_approval_task(config, kind, str(flow_run.id), answer)
     if send:
         report = deliver_task(config, plan, resend_unknown=resend_unknown, purpose="send-notices")
         report = record_notices_task(config, out_dir, report)
-    return notify_by_task(config, plan, moment, report)
+    report = notify_by_task(config, plan, moment, report)
+    return ended(outcome_task(found, report, answer), report)

@@ -8,27 +8,34 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import ParamSpec, TypeVar
+from uuid import UUID
 
 import pandas as pd
 from prefect import Task, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
 
 from flows.logs import quiet_staff_errors
 from schemas.columns import Derived
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
-from schemas.ledger import ApprovalOutcome
+from schemas.errors import setting
+from schemas.ledger import ApprovalArtifact, ApprovalOutcome
 from schemas.lifecycle import Move
+from schemas.report import ArtifactKey
 from schemas.retention import AfterPurge
 from schemas.store import StoreCol
+from tasks.approval import ApprovalAnswer, Outcome, Review, approval_counts, outcome, outcome_run_name, samples_markdown
+from tasks.artifacts import Artifact, RunFiles, selection_artifacts, what_if_artifacts, where_text
 from tasks.backup import check_notice_record, write_notice_record
 from tasks.cutoff import check_deadline_passed
 from tasks.decisions import (
     SelectionSummary,
-    artifact_decisions,
     decisions_frame,
     summarize_selection,
     write_csv,
@@ -36,12 +43,14 @@ from tasks.decisions import (
 )
 from tasks.delivery import deliver, something_to_send, unfinished
 from tasks.drift import DriftReport, check_drift
+from tasks.equity import equity_table, previous_teams
 from tasks.files import check_output_folder
 from tasks.identity import open_cohort_store
 from tasks.lease import Lease, cohort_lease
 from tasks.ledger import DeliveryReport
+from tasks.local_time import read_moment, running_as_of
 from tasks.notices import NoticePlan, plan_notices
-from tasks.outbox import dry_run
+from tasks.outbox import dry_run, for_review
 from tasks.overrides import Override, read_file_overrides, read_sheet_overrides, with_extensions
 from tasks.pipeline import (
     CUTOFF,
@@ -56,10 +65,25 @@ from tasks.pipeline import (
     Stage,
 )
 from tasks.promotion import Promotion, plan_promotion
-from tasks.report import write_report
+from tasks.report import REPORT_FILE, write_report
 from tasks.retention import check_not_purged
+from tasks.review_round import (
+    AssignmentSummary,
+    CollectionSummary,
+    assign_round,
+    assignment_artifact,
+    assignment_summary,
+    collect_round,
+    collection_summary,
+    eligible_teams,
+    in_folder,
+    progress_artifact,
+    read_assignments,
+    review_of,
+    write_collection,
+)
 from tasks.sheets import sheet_client
-from tasks.simulate import WhatIf, what_if, write_what_if
+from tasks.simulate import WhatIf, limits_to_try, trying_text, what_if, what_if_equity, write_what_if
 from tasks.smtp import check_smtp, smtp_settings
 from tasks.sources import input_sha256, source_for, values_to_frame
 from tasks.store import record_approval, record_selection
@@ -93,7 +117,7 @@ def load_config_task(config_path: str) -> CohortConfig:
 def check_output_folder_task(out_dir: str | None) -> None:
     """Before anything is recorded: the folder the run writes into is usable."""
     if out_dir:
-        check_output_folder(Path(out_dir))
+        check_output_folder(Path(out_dir), flag=setting("out_dir"))
 
 
 @private_task("load overrides")
@@ -172,7 +196,12 @@ def gx_report_task(config: CohortConfig, out_dir: str | None, run_name: str) -> 
 
 
 def _docs_link(docs: str | None) -> str:
-    return f"\nValidation report (great-expectations Data Docs): [{docs}](file://{docs})\n" if docs else ""
+    """Where the Data Docs are, as text (a browser refuses a file:// link, and the file is on this machine)."""
+    return (
+        f"\nValidation report (great-expectations Data Docs): {where_text(docs, socket.gethostname())}\n"
+        if docs
+        else ""
+    )
 
 
 @private_task("summarize intake")
@@ -182,7 +211,7 @@ def summarize_intake_task(validated: pd.DataFrame, out_dir: str | None, docs: st
     if out_dir:  # reason codes are for notices; staff read the reasons
         write_csv(validated.drop(columns=[Derived.REASON_CODES], errors="ignore"), Path(out_dir) / "intake.csv")
     create_markdown_artifact(
-        key="intake-summary",
+        key=ArtifactKey.INTAKE_SUMMARY,
         markdown="## Intake\n\n```\n" + summary.as_text() + "\n```\n" + _docs_link(docs),
         description="Rows read, valid and invalid by reason",
     )
@@ -193,7 +222,7 @@ def summarize_intake_task(validated: pd.DataFrame, out_dir: str | None, docs: st
 def write_decisions_task(decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary, out_dir: str) -> None:
     decisions = decisions_frame(decided, config, provisional=summary.provisional)
     write_decisions(decisions, summary, Path(out_dir))
-    write_report(decisions, summary, config, Path(out_dir))
+    write_report(decisions, summary, config, Path(out_dir), equity_table(decided, previous_teams(config)))
     get_run_logger().info("Selection summary\n%s", summary.as_text())
 
 
@@ -213,22 +242,26 @@ def write_back_task(decided: pd.DataFrame, config: CohortConfig, submissions: st
     write_decisions_to_sheet(sheet_client(config.source), config.source.key, decisions)
 
 
+def publish(artifacts: list[Artifact]) -> None:
+    """Each artifact into the Prefect UI, under its key, on the current flow run."""
+    for artifact in artifacts:
+        if artifact.table is not None:
+            create_table_artifact(key=artifact.key, table=artifact.table, description=artifact.description)
+        else:
+            create_markdown_artifact(
+                key=artifact.key, markdown=artifact.markdown or "", description=artifact.description
+            )
+
+
 @private_task("publish artifacts")
 def publish_artifacts_task(
     decided: pd.DataFrame, config: CohortConfig, summary: SelectionSummary, out_dir: str, docs: str | None = None
 ) -> None:
-    """A table of decisions (no contact details) and the summary, for staff in the Prefect UI."""
-    shown = artifact_decisions(decided, config, provisional=summary.provisional)
-    create_table_artifact(
-        key="decisions",
-        table=cast(list[dict[str, Any]], shown.astype(str).to_dict(orient="records")),  # the keys are Col
-        description=f"Decisions for {config.program} {config.cohort}",
-    )
-    report = Path(out_dir).resolve() / "report.html"
-    create_markdown_artifact(
-        key="selection-summary",
-        markdown=summary.as_markdown() + f"\nFull report: [{report}](file://{report})\n" + _docs_link(docs),
-    )
+    """The report's sections for staff in the Prefect UI (tasks/artifacts.py: the summary with where report.html
+    is on this machine, the decisions, selected, waitlist, possible duplicates, invalid rows, equity), none with an
+    applicant's contact details."""
+    files = RunFiles(socket.gethostname(), Path(out_dir).resolve() / REPORT_FILE, docs)
+    publish(selection_artifacts(decided, config, summary, files, previous_teams(config)))
 
 
 @private_task("record selection")
@@ -286,7 +319,7 @@ def notify_by_task(
     for problem in report.problems:
         get_run_logger().error(problem)
     rows = [{StoreCol.LEDGER_STATE: ledger_state, "notices": str(n)} for ledger_state, n in report.counts.items()]
-    create_table_artifact(key="notices", table=rows, description="Notices by ledger state")
+    create_table_artifact(key=ArtifactKey.NOTICES, table=rows, description="Notices by ledger state")
     return report
 
 
@@ -300,25 +333,47 @@ def run_lease(config: CohortConfig, purpose: str, *, needed: bool) -> Iterator[L
         yield lease
 
 
-@private_task("publish outbox for review")
-def publish_outbox_task(preview: DeliveryReport) -> None:
-    """Counts and where to read the messages: no addresses in the artifact."""
-    lines = [f"| {ledger_state} | {n} |" for ledger_state, n in preview.counts.items()]
+@private_task("publish the notices for approval")
+def publish_outbox_task(
+    config: CohortConfig, plan: NoticePlan, preview: DeliveryReport, *, resend_unknown: bool
+) -> Review:
+    """Every message the send would deliver and every one it holds back (with why), recipients masked, as a table;
+    the counts, where the outbox is on this machine and one message of each kind: what staff read before they
+    answer, in the Prefect UI."""
+    engine = open_cohort_store(config)
+    where = f"{Path(preview.outbox).resolve()} on {socket.gethostname()}" if preview.outbox else ""
+    found = for_review(engine, config, plan, where, resend_unknown=resend_unknown)
+    create_table_artifact(key=ApprovalArtifact.NOTICES, table=found.rows, description=approval_counts(found))
     create_markdown_artifact(
-        key="notices-for-approval",
-        markdown="## Notices waiting for approval\n\n| state | notices |\n| --- | --- |\n"
-        + "\n".join(lines)
-        + f"\n\nRead every message in `{preview.outbox}` (index.csv lists them), then approve or reject.\n",
+        key=ApprovalArtifact.SAMPLES,
+        markdown=samples_markdown(found),
+        description="The counts, where the outbox is, and one message of each kind",
     )
+    return found
 
 
 @private_task("record approval")
-def record_approval_task(config: CohortConfig, kind: str, flow_run_id: str, outcome: str, note: str) -> bool:
-    """Kept in the state store with the note; only `approved` lets the notices go."""
-    record_approval(open_cohort_store(config), config.cohort_id, kind, flow_run_id, outcome, note)
-    if outcome != ApprovalOutcome.APPROVED:
-        get_run_logger().warning("Notices not sent: %s. Note: %s", outcome, note or "(none)")
-    return outcome == ApprovalOutcome.APPROVED
+def record_approval_task(config: CohortConfig, kind: str, flow_run_id: str, answer: ApprovalAnswer) -> bool:
+    """Kept in the state store with who answered and their note; only `approved` lets the notices go."""
+    engine = open_cohort_store(config)
+    record_approval(engine, config.cohort_id, kind, flow_run_id, answer.outcome, answer.note, answer.approver)
+    if answer.outcome != ApprovalOutcome.APPROVED:
+        by = f" by {answer.approver}" if answer.approver else ""
+        get_run_logger().warning("Notices not sent: %s%s. Note: %s", answer.outcome, by, answer.note or "(none)")
+    return answer.outcome == ApprovalOutcome.APPROVED
+
+
+@private_task("say the outcome")
+def outcome_task(found: Review, report: DeliveryReport, answer: ApprovalAnswer | None) -> Outcome:
+    """The outcome in one log line and at the end of the run's name, so the run list tells a sent run from a
+    rejected one or a dry run."""
+    said = outcome(found, report, answer)
+    get_run_logger().info("%s", said.message)
+    if flow_run.id is not None:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run.id))
+            client.update_flow_run(run.id, name=outcome_run_name(run.name, said.headline))
+    return said
 
 
 @private_task("hold notified decisions")
@@ -328,7 +383,7 @@ def drift_task(decided: pd.DataFrame, config: CohortConfig, out_dir: str) -> Dri
     if drift.frozen:
         get_run_logger().warning("%s", drift.as_text())
         create_markdown_artifact(
-            key="selection-drift",
+            key=ArtifactKey.SELECTION_DRIFT,
             markdown=f"## Selection frozen\n\n```\n{drift.as_text()}\n```\n",
             description="What a re-run would change; nothing was recorded",
         )
@@ -342,7 +397,7 @@ def promote_task(config: CohortConfig, overrides: list[Override], as_of: dt.date
     promotion = plan_promotion(open_cohort_store(config), config, as_of, overrides, dry_run=not send)
     get_run_logger().info("Promotion\n%s", promotion.report.as_text())
     create_markdown_artifact(
-        key="promotion", markdown=f"## Waitlist promotion\n\n```\n{promotion.report.as_text()}\n```\n"
+        key=ArtifactKey.PROMOTION, markdown=f"## Waitlist promotion\n\n```\n{promotion.report.as_text()}\n```\n"
     )
     return promotion
 
@@ -355,6 +410,13 @@ def what_if_task(
     table = write_what_if(what_if(scored, config, capacities, caps), config, Path(out_dir))
     get_run_logger().info("%s", table.as_text())
     return table
+
+
+@private_task("publish what-if artifacts")
+def publish_what_if_task(scored: pd.DataFrame, config: CohortConfig, table: WhatIf) -> None:
+    """The what-if table and the equity comparison of every combination tried, for staff in the Prefect UI."""
+    equity = what_if_equity(scored, config, table.rows, previous_teams(config))
+    publish(what_if_artifacts(table, equity, config))
 
 
 @private_task("check the notice record")
@@ -373,3 +435,52 @@ def record_notices_task(config: CohortConfig, out_dir: str, report: DeliveryRepo
         get_run_logger().warning("%s", problem)
         report.problems = [*report.problems, problem]
     return report
+
+
+@private_task("as of")
+def as_of_task(config: CohortConfig, as_of: str | None) -> dt.datetime:
+    """The moment the run is made as of: `as_of` read on the cohort's clock ("2021-06-07 10:00"), or now, and said
+    back as the run's first line, so staff see which moment the run took their text for."""
+    moment = read_moment(as_of, config.timezone) if as_of else dt.datetime.now(dt.UTC)
+    get_run_logger().info("%s", running_as_of(moment, config.timezone, now=not as_of))
+    return moment
+
+
+@private_task("limits to try")
+def what_if_limits_task(
+    config: CohortConfig, capacities: Sequence[int], caps: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """The capacities and per-state caps to try: those given, or around the cohort's own (tasks/simulate.py)."""
+    tried = limits_to_try(config, capacities, caps)
+    get_run_logger().info("%s", trying_text(*tried))
+    return tried
+
+
+@private_task("assign reviewers")
+def assign_reviewers_task(screened: pd.DataFrame, config: CohortConfig) -> AssignmentSummary:
+    """The eligible teams' reviewers, written to review.folder (assignments.csv and each reviewer's file)."""
+    eligible = eligible_teams(screened)
+    assigned = assign_round(eligible, config)
+    summary = assignment_summary(eligible, assigned, config)
+    get_run_logger().info("%s", summary.as_text())
+    publish([assignment_artifact(assigned, summary)])
+    return summary
+
+
+@private_task("collect reviews")
+def collect_reviews_task(screened: pd.DataFrame, config: CohortConfig) -> CollectionSummary:
+    """The reviewers' files read back: reviews.csv, the bad cells and the progress tables in review.folder."""
+    eligible = eligible_teams(screened)
+    review = review_of(config)
+    collection = collect_round(eligible, config)
+    write_collection(collection, review.folder)
+    summary = collection_summary(collection, config, review.folder)
+    get_run_logger().info("%s", summary.as_text())
+    publish([progress_artifact(collection, read_assignments(review), summary)])
+    return summary
+
+
+@private_task("review folder")
+def review_folder_task(config: CohortConfig, out_dir: str) -> CohortConfig:
+    """The config with the review round's folder moved to `out_dir` when one is given (a command's --out)."""
+    return in_folder(config, out_dir)

@@ -175,7 +175,9 @@ class Derived(StrEnum):
     DUPLICATE_OF = "duplicate_of"
     POSSIBLE_DUPLICATE_OF = "possible_duplicate_of"
     SCORE = "score"
-    RANK = "rank"
+    RANK = "rank"  # a selected team's place in the selection order, or a waitlisted team's on the waitlist
+    SELECTION_RANK = "selection_rank"  # the rank of a selected team alone (decisions.csv, the artifacts)
+    WAITLIST_POSITION = "waitlist_position"  # the rank of a waitlisted team alone
     RESERVED_SEAT = "reserved_seat"
     STAFF_SELECT = "staff_select"
     RESERVES = "reserves"
@@ -185,6 +187,9 @@ class Derived(StrEnum):
     REASON_CODES = "reason_codes"  # why, as facts a notice can put in the applicant's words (tasks/notices.py)
     MESSAGE_TO_TEAM = "message_to_team"  # words staff chose to send the team (Overrides), shown in the dry run
     STAFF_FLAGS = "staff_flags"  # what the form's flag rules found (a roster shared with another team), for staff
+    # The review round's points in staff words ("reviews: vision 4.5, readiness 3.0 (2 reviewers)"), added to the
+    # decision's reasons; empty without a review round.
+    REVIEW_POINTS = "review_points"
 
 
 class DriftCol(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,7 +14,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -29,10 +32,13 @@ from schemas.columns import (
     LIST_FIELDS,
     REQUIRED_FIELDS,
     YES_NO_FIELDS,
+    Col,
     Kind,
 )
+from schemas.deployment import Env
 from schemas.errors import StaffError
 from schemas.form import Form, Question, default_form, form_columns, form_problems
+from schemas.review import Combine
 
 # The validation context's key telling the rubric that the file has a `form:` block, whose questions it names.
 FORM_GIVEN = "form given"
@@ -367,6 +373,167 @@ class RetentionConfig(_Model):
     folders: list[Path] = []
 
 
+# The most values a scale may have: each is one entry of the score cells' dropdown.
+MAX_SCALE_VALUES = 101
+
+
+class ScaleRange(_Model):
+    """A scale written as its ends and step: min 1, max 5, step 0.5 allows 1, 1.5, … 5."""
+
+    min: float
+    max: float
+    step: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> ScaleRange:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        steps = (self.max - self.min) / self.step
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError(
+                f"max ({self.max:g}) is not min ({self.min:g}) plus a whole number of steps ({self.step:g})"
+            )
+        if round(steps) + 1 > MAX_SCALE_VALUES:
+            raise ValueError(f"has {round(steps) + 1} values; a dropdown takes at most {MAX_SCALE_VALUES}")
+        return self
+
+
+def _scale_form(scale: object) -> str | None:
+    """Which way a scale is written: a list of the allowed values, or its ends (min, max, step)."""
+    if isinstance(scale, list | tuple):
+        return "values"
+    if isinstance(scale, dict | ScaleRange):
+        return "range"
+    return None
+
+
+# Tagged, so that a mistake is reported under the one way the scale was written (`scale.values`, `scale.range`).
+Scale = Annotated[
+    Annotated[list[float], Tag("values")] | Annotated[ScaleRange, Tag("range")],
+    Discriminator(
+        _scale_form,
+        custom_error_type="scale",
+        custom_error_message="give a list of the allowed values ([1, 2, 3, 4, 5]) or {min: 1, max: 5, step: 1}",
+    ),
+]
+
+
+class ReviewCriterion(_Model):
+    """One thing reviewers score: its name (a column of the reviewer's file), the words reviewers read, the allowed
+    scores (a list, or min/max/step) and its weight in the selection's score."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    scale: Scale
+    weight: float = Field(default=1.0, ge=0)
+
+    @field_validator("scale")
+    @classmethod
+    def _distinct_values(cls, scale: list[float] | ScaleRange) -> list[float] | ScaleRange:
+        if isinstance(scale, list):
+            if len(scale) < 2:
+                raise ValueError("needs at least two allowed values (or min and max)")
+            if len(set(scale)) != len(scale):
+                raise ValueError("lists a value twice")
+            if len(scale) > MAX_SCALE_VALUES:
+                raise ValueError(f"has {len(scale)} values; a dropdown takes at most {MAX_SCALE_VALUES}")
+        return scale
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """Every allowed score, lowest first."""
+        if isinstance(self.scale, list):
+            return tuple(sorted(self.scale))
+        count = round((self.scale.max - self.scale.min) / self.scale.step) + 1
+        return tuple(round(self.scale.min + i * self.scale.step, 9) for i in range(count))
+
+    def allows(self, score: float) -> bool:
+        """Whether `score` is one of the allowed values (to within rounding of the step)."""
+        return any(abs(score - value) <= 1e-9 for value in self.values)
+
+
+class ReviewConfig(_Model):
+    """The review round: who reviews (a roster file), how many reviews each application gets, what they score, by
+    when, how the scores are combined, and how far apart two reviewers' scores may be before the team is flagged for
+    discussion."""
+
+    roster: Path
+    # The round's folder, relative to the cohort file: `review assign` writes assignments.csv and
+    # reviewers/<reviewer>.xlsx there; `review collect` and the selection read the reviewers' files from it.
+    folder: Path = Path("review")
+    per_application: int = Field(default=2, ge=1)
+    criteria: list[ReviewCriterion] = Field(min_length=1)
+    # On the cohort's clock: `2021-06-14 17:00` is 17:00 in the cohort's timezone; an offset is optional and must agree.
+    due: dt.datetime
+    combine: Combine = Combine.MEAN
+    # In the scale's own units: a criterion whose highest and lowest reviewer scores differ by this much or more.
+    spread_threshold: float = Field(gt=0)
+    # The answers each reviewer sees, one column each, in this order (form fields).
+    answers: list[str] = Field(default_factory=lambda: [Col.WHY_STATEMENT.value], min_length=1)
+
+    @field_validator("roster")
+    @classmethod
+    def _roster_suffix(cls, path: Path) -> Path:
+        if path.suffix.lower() not in {".csv", ".xlsx"}:
+            raise ValueError(f"must end in .csv or .xlsx, got {path.name!r}")
+        return path
+
+    @field_validator("due", mode="before")
+    @classmethod
+    def _has_a_time(cls, due: object) -> object:
+        """A date alone would mean midnight at the start of that day, which is rarely what "due June 14" means."""
+        if isinstance(due, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", due):
+            raise ValueError(f"{due.strip()!r} has no time: write the moment it is due, e.g. {due.strip()} 17:00")
+        if isinstance(due, dt.date) and not isinstance(due, dt.datetime):
+            raise ValueError(f"{due.isoformat()!r} has no time: write the moment it is due, e.g. {due} 17:00")
+        return due
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> ReviewConfig:
+        names = [criterion.name for criterion in self.criteria]
+        doubled = sorted({name for name in names if names.count(name) > 1})
+        if doubled:
+            raise ValueError(f"criteria need distinct names; {', '.join(doubled)} is given more than once")
+        if len(set(self.answers)) != len(self.answers):
+            raise ValueError("answers lists a field twice")
+        return self
+
+    def due_moment(self, zone: ZoneInfo) -> dt.datetime:
+        """The due moment, aware: a time without an offset is read on `zone`'s clock on that date."""
+        return self.due if self.due.tzinfo is not None else self.due.replace(tzinfo=zone)
+
+
+def _due_problems(review: ReviewConfig, zone: ZoneInfo) -> list[tuple[str, str]]:
+    """A due time that the cohort's clock skips or shows twice, or whose offset is not the clock's on that date."""
+    due = review.due
+    if due.tzinfo is not None:
+        local = due.astimezone(zone)
+        if local.utcoffset() != due.utcoffset():
+            return [("review.due", f"offset of {due.isoformat()} does not match {zone.key} then ({local.isoformat()})")]
+        return []
+    readings = {due.replace(tzinfo=zone, fold=fold).utcoffset() for fold in (0, 1)}
+    back = due.replace(tzinfo=zone).astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
+    if back != due:
+        return [("review.due", f"{due:%Y-%m-%d %H:%M} does not exist in {zone.key} (the clocks go forward over it)")]
+    if len(readings) > 1:
+        return [("review.due", f"{due:%Y-%m-%d %H:%M} happens twice in {zone.key}: give its offset")]
+    return []
+
+
+def _review_field_problems(review: ReviewConfig, fields: frozenset[str] | set[str]) -> list[tuple[str, str]]:
+    """The answers shown to reviewers name fields the form has."""
+    return [
+        (f"review.answers.{at}", f"{field!r} is not a field of the form (one of {', '.join(sorted(fields))})")
+        for at, field in enumerate(review.answers)
+        if field not in fields
+    ]
+
+
+# When a cohort file gives no `opens`: the window is taken to open four weeks before the deadline's day, long enough
+# for the intake check's mornings to cover a typical call without a date staff must remember to write.
+OPENS_BEFORE_DEADLINE = dt.timedelta(weeks=4)
+
+
 class CohortConfig(_Model):
     """One cohort's call: dates, limits, the form's columns, where responses and state live."""
 
@@ -377,6 +544,10 @@ class CohortConfig(_Model):
     # How the sheet writes the day of a slash timestamp: 6/7/2021 is June 7 month-first, 6 July day-first.
     timestamp_order: Literal["month-first", "day-first"] = "month-first"
     deadline: dt.datetime
+    # The first day of the application window, on the cohort's clock: the served and deployed intake check runs each
+    # morning from then until the deadline (tasks/deployments.py). Optional: OPENS_BEFORE_DEADLINE before the
+    # deadline's day when the file does not say.
+    opens: dt.date | None = None
     notify_by: dt.date
     capacity: int = Field(ge=1)
     max_per_state: int = Field(ge=1)
@@ -393,6 +564,8 @@ class CohortConfig(_Model):
     reserved_seats: list[ReservedSeats] = []
     previous_participants: Path | None = None
     reviews: Path | None = None
+    # The review round (assignment, reviewer files, collection); optional, so a call without one is as before.
+    review: ReviewConfig | None = None
     notices: NoticesConfig | None = None
     waitlist: WaitlistConfig = WaitlistConfig()
     lease: LeaseConfig = LeaseConfig()
@@ -416,8 +589,8 @@ class CohortConfig(_Model):
 
         A password behind a secret reference is read each time, so a rotated one is used by the next step.
         """
-        if os.environ.get("COHORT_STATE_URL"):
-            return os.environ["COHORT_STATE_URL"]
+        if os.environ.get(Env.STATE_URL):
+            return os.environ[Env.STATE_URL]
         if isinstance(self.state_url, StateStoreConfig):
             return self.state_url.with_password()
         return self.state_url or f"sqlite:///{self.state_dir / 'state.sqlite'}"
@@ -425,6 +598,11 @@ class CohortConfig(_Model):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def window_opens(self) -> dt.date:
+        """The application window's first day: `opens`, or OPENS_BEFORE_DEADLINE before the deadline's day."""
+        return self.opens or self.deadline.astimezone(self.zone).date() - OPENS_BEFORE_DEADLINE
 
     @field_validator("timezone")
     @classmethod
@@ -496,10 +674,22 @@ class CohortConfig(_Model):
             raise ValueError("a first_time criterion needs `previous_participants` (a CSV of team keys)")
         if "reviews" in kinds and self.reviews is None:
             raise ValueError("a reviews criterion needs `reviews` (a CSV of team, reviewer, score)")
+        if self.opens is not None and self.opens >= local.date():
+            raise ValueError(f"opens {self.opens.isoformat()} is not before the deadline {local.date().isoformat()}")
         if self.notify_by < local.date():
             raise ValueError(
                 f"notify_by {self.notify_by.isoformat()} is before the deadline {local.date().isoformat()}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _review_fits(self) -> CohortConfig:
+        """The review's due time is one moment on the cohort's clock, and its answers are the form's fields."""
+        if self.review is not None:
+            fields = set(self.form.fields) if self.form is not None else FORM_FIELDS
+            problems = _due_problems(self.review, self.zone) + _review_field_problems(self.review, fields)
+            if problems:
+                raise FormProblems(problems)
         return self
 
     @model_validator(mode="after")
@@ -509,6 +699,11 @@ class CohortConfig(_Model):
                 "retention: the period runs from notices.course_start, and this file has no notices section"
             )
         return self
+
+    @property
+    def review_due(self) -> dt.datetime | None:
+        """When the reviews are due, aware, on the cohort's clock; None without a review round."""
+        return self.review.due_moment(self.zone) if self.review is not None else None
 
     @property
     def the_form(self) -> Form:
@@ -534,7 +729,7 @@ class CohortConfig(_Model):
     def resolve(self, base: Path) -> CohortConfig:
         """Paths in the file are relative to the file; make them absolute once."""
         updates: dict[str, object] = {"state_dir": base / self.state_dir}
-        env_dir = os.environ.get("COHORT_STATE_DIR")
+        env_dir = os.environ.get(Env.STATE_DIR)
         if env_dir:
             updates["state_dir"] = Path(env_dir)
         for name in ("previous_participants", "reviews", "interest_list", "overrides"):
@@ -543,6 +738,9 @@ class CohortConfig(_Model):
         if self.retention.folders:
             folders = [Path(os.path.normpath(base / folder)) for folder in self.retention.folders]  # as the purge says
             updates["retention"] = self.retention.model_copy(update={"folders": folders})
+        if self.review is not None:
+            moved = {"roster": base / self.review.roster, "folder": base / self.review.folder}
+            updates["review"] = self.review.model_copy(update=moved)
         if isinstance(self.source, FileSourceConfig):
             updates["source"] = self.source.model_copy(update={"path": base / self.source.path})
         return self.model_copy(update=updates)
@@ -588,15 +786,20 @@ def parse_config(data: object, origin: str = "config") -> CohortConfig:
         raise ConfigError(f"{origin} is not a usable cohort config:\n{problems}") from None
 
 
-def load_config(path: str | Path) -> CohortConfig:
-    """Read, check and resolve a cohort YAML file."""
-    path = Path(path)
+def read_config_data(path: Path) -> object:
+    """A cohort YAML file as parsed, not yet checked, its dates left as text (for a tool that writes a changed copy
+    of the file, such as the demo's)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read cohort config {path}: {exc.strerror}") from None
     try:
-        data = yaml.load(text, Loader=_NoDatesLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_NoDatesLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return parse_config(data, origin=str(path)).resolve(path.resolve().parent)
+
+
+def load_config(path: str | Path) -> CohortConfig:
+    """Read, check and resolve a cohort YAML file."""
+    path = Path(path)
+    return parse_config(read_config_data(path), origin=str(path)).resolve(path.resolve().parent)

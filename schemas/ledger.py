@@ -41,3 +41,22 @@ class ApprovalOutcome(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     TIMED_OUT = "timed out"
+
+
+class ApprovalArtifact(StrEnum):
+    """The artifacts a send publishes before it asks staff to approve it."""
+
+    NOTICES = "notices-for-approval"  # a table: every message that goes, and every one held back with why
+    SAMPLES = "notice-samples"  # markdown: the counts, where the outbox is, one message of each kind
+
+
+class ApprovalCol(StrEnum):
+    """Columns of the notices-for-approval table, one row per message; recipients masked."""
+
+    TEAM = "team"
+    STATE = "state"  # the team's US state
+    KIND = "kind"
+    SUBJECT = "subject"
+    RECIPIENT = "recipient"
+    CC = "cc"
+    REFUSED_BECAUSE = "refused_because"  # empty for a message that goes

@@ -93,6 +93,8 @@ class OverrideAction(StrEnum):
     EXTENSION = "extension"
     NOTE = "note"
     MESSAGE = "message"  # only carries a message_to_team
+    # A review the team is short of, excused with the reason in `note`: the selection goes on with the reviews it has.
+    EXCUSE_REVIEW = "excuse-review"
 
 
 class OverrideCol(StrEnum):

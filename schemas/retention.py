@@ -42,6 +42,8 @@ KEPT_FILE_COLUMNS: frozenset[str] = frozenset(
         Col.PRESIDENT_APPROVED,
         Col.COMMITMENT,
         Derived.RANK,
+        Derived.SELECTION_RANK,
+        Derived.WAITLIST_POSITION,
         Derived.SCORE,
         Derived.DUPLICATE_OF,
         Derived.POSSIBLE_DUPLICATE_OF,  # sheet row numbers

@@ -64,6 +64,7 @@ class StoreCol(StrEnum):
     FLOW_RUN_ID = "flow_run_id"
     OUTCOME = "outcome"
     NOTE = "note"
+    APPROVER = "approver"  # who answered, as they typed their name in the Resume form
     DECIDED_AT = "decided_at"
 
 

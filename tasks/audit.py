@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from schemas.columns import AuditCol, Col, Derived
+from schemas.ledger import ApprovalOutcome
 from schemas.store import StoreCol
 from tasks.decisions import write_table
 from tasks.ledger import ledger
@@ -97,6 +98,14 @@ def _notices(rows: pd.DataFrame) -> list[pd.DataFrame]:
     return [planned, where]
 
 
+def _approvers(rows: pd.DataFrame) -> pd.Series:
+    """Who answered each approval: the name given in the Resume form; "no answer" for a time-out, and "staff" for
+    an answer recorded before names were asked."""
+    named = rows[StoreCol.APPROVER].fillna("").astype(str)
+    nobody = rows[StoreCol.OUTCOME] == ApprovalOutcome.TIMED_OUT
+    return named.where(named != "", pd.Series("staff", index=rows.index).where(~nobody, "no answer"))
+
+
 def _approvals(rows: pd.DataFrame) -> list[pd.DataFrame]:
     if rows.empty:
         return []
@@ -104,7 +113,7 @@ def _approvals(rows: pd.DataFrame) -> list[pd.DataFrame]:
         _frame(
             {
                 AuditCol.AT: rows[StoreCol.DECIDED_AT].to_numpy(),
-                AuditCol.ACTOR: ("staff, in Prefect flow run " + rows[StoreCol.FLOW_RUN_ID]).to_numpy(),
+                AuditCol.ACTOR: (_approvers(rows) + ", in Prefect flow run " + rows[StoreCol.FLOW_RUN_ID]).to_numpy(),
                 AuditCol.EVENT: "approval of " + rows[StoreCol.KIND] + " notices",
                 AuditCol.TEAM: "",
                 AuditCol.STATUS: rows[StoreCol.OUTCOME].to_numpy(),

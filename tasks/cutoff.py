@@ -8,23 +8,24 @@ import pandas as pd
 
 from schemas.columns import Col, Derived, ReasonCode, Status
 from schemas.config import CohortConfig
-from schemas.errors import StaffError
+from schemas.errors import StaffError, setting
 from tasks.local_time import local_time_text
 from tasks.reason_codes import codes_added, codes_column
 
 
 class DeadlineNotPassedError(StaffError):
-    """A selection was asked for before the deadline, without --preview."""
+    """A selection was asked for before the deadline, without `preview`."""
 
 
 def check_deadline_passed(config: CohortConfig, as_of: dt.datetime, *, preview: bool) -> None:
     """Refuse a final selection while applications may still arrive."""
     if as_of.tzinfo is None:
-        raise DeadlineNotPassedError("--as-of needs a time zone offset, e.g. 2021-06-07T10:00:00-04:00")
+        raise DeadlineNotPassedError(f"{setting('as_of')} needs a time zone: write it like 2021-06-07 10:00")
     if as_of < config.deadline and not preview:
         raise DeadlineNotPassedError(
-            f"the deadline has not passed: it is {local_time_text(config.deadline, config.timezone)}, and the "
-            f"run is as of {local_time_text(as_of, config.timezone)}. Use --preview for a provisional selection."
+            f"the deadline has not passed: it is {local_time_text(config.deadline, config.timezone)} and the "
+            f"run is as of {local_time_text(as_of, config.timezone)}; turn on {setting('preview')} for a "
+            "provisional selection"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +48,8 @@ DECISION_COLUMNS: tuple[str, ...] = (
     Col.SOURCE_ROW,
     Col.STATUS,
     Derived.RANK,
+    Derived.SELECTION_RANK,
+    Derived.WAITLIST_POSITION,
     Derived.SCORE,
     Col.REASONS,
     Derived.DUPLICATE_OF,
@@ -92,10 +95,6 @@ class SelectionSummary(BaseModel):
             lines.append(f"lowest selected score: {self.score_cutoff:g}")
         return "\n".join(lines)
 
-    def as_markdown(self) -> str:
-        rows = "\n".join(f"| {status} | {count} |" for status, count in self.counts.items())
-        return f"## Selection: {self.program} {self.cohort}\n\n| status | rows |\n| --- | --- |\n{rows}\n"
-
 
 def reasons_without_answers(decisions: pd.DataFrame) -> pd.Series:
     """Reasons with the applicant's own answers left out, for places that are no place for applicant data (Prefect
@@ -116,9 +115,37 @@ def reasons_without_answers(decisions: pd.DataFrame) -> pd.Series:
     return shown.where(~provisional, PROVISIONAL + shown)
 
 
-# Anything shaped like an address, wherever a staff sentence quotes it: the artifact shows none.
+# Anything shaped like an address, or like a North American phone number, wherever a text in an artifact quotes it:
+# the artifacts show none (a sentence keeps its words, the address or number becomes a mark).
 _ADDRESS = r"[^\s'\",;<>()]+@[^\s'\",;<>()]*"
-ARTIFACT_COLUMNS = (Col.SOURCE_ROW, Col.STATUS, Derived.RANK, Derived.SCORE, Col.LOCAL_NAME, Col.STATE, Col.REASONS)
+_PHONE = r"(?<![\w-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-]?)\d{3}[\s.-]?\d{4}(?![\w-])"
+ADDRESS_MARK = "(address)"
+PHONE_MARK = "(phone)"
+ARTIFACT_COLUMNS: tuple[str, ...] = (
+    Col.SOURCE_ROW,
+    Col.STATUS,
+    Derived.SELECTION_RANK,
+    Derived.WAITLIST_POSITION,
+    Derived.SCORE,
+    Derived.TEAM_KEY,
+    Col.LOCAL_NAME,
+    Col.STATE,
+    Derived.DUPLICATE_OF,
+    Derived.POSSIBLE_DUPLICATE_OF,
+    Derived.RESERVED_SEAT,
+    Col.REASONS,
+)
+
+
+def without_contacts(text: pd.Series) -> pd.Series:
+    """The text with every address and phone number in it replaced by a mark: for the Prefect UI, which is no place
+    for an applicant's contact details, whichever answer or note they were typed into."""
+    return (
+        text.fillna("")
+        .astype(str)
+        .str.replace(_ADDRESS, ADDRESS_MARK, regex=True)
+        .str.replace(_PHONE, PHONE_MARK, regex=True)
+    )
 
 
 def sentences_only(flags: pd.Series) -> pd.Series:
@@ -129,28 +156,68 @@ def sentences_only(flags: pd.Series) -> pd.Series:
 
 
 def artifact_decisions(decided: pd.DataFrame, config: CohortConfig, *, provisional: bool) -> pd.DataFrame:
-    """The decisions table staff read in the Prefect UI: no contact details and none of the applicants' own answers
-    (the files and the sheet keep every word). A sentence that quotes an address in the middle still shows none."""
+    """The decisions table staff read in the Prefect UI: who is selected (selection rank) and waitlisted (waitlist
+    position), the team key staff copy into Overrides, the duplicate links, and no contact details or applicants'
+    own answers (the files and the sheet keep every word). An address or phone number in any text shows as a mark."""
     if Derived.STAFF_FLAGS in decided.columns:
         decided = decided.assign(**{Derived.STAFF_FLAGS: sentences_only(decided[Derived.STAFF_FLAGS])})
     shown = decisions_frame(decided, config, provisional=provisional)
-    shown[Col.REASONS] = reasons_without_answers(shown).str.replace(_ADDRESS, "(address)", regex=True)
+    shown[Col.REASONS] = reasons_without_answers(shown)
+    for column in (Col.REASONS, Col.LOCAL_NAME, Derived.TEAM_KEY, Derived.POSSIBLE_DUPLICATE_OF):
+        shown[column] = without_contacts(shown[column])
     return shown[list(ARTIFACT_COLUMNS)]
 
 
+def with_split_ranks(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The frame with `rank` split by what it counts: `selection_rank` for a selected team, `waitlist_position`
+    for a waitlisted one (a team has one of them, or neither)."""
+    rank = pd.to_numeric(decisions[Derived.RANK], errors="coerce").astype("Int64")
+    status = decisions[Col.STATUS]
+    return decisions.assign(
+        **{
+            Derived.SELECTION_RANK: rank.where(status == Status.SELECTED),
+            Derived.WAITLIST_POSITION: rank.where(status == Status.WAITLISTED),
+        }
+    )
+
+
+def possible_duplicate_notes(rows: pd.Series) -> pd.Series:
+    """For each `possible_duplicate_of` (sheet rows joined by LIST_SEPARATOR), the sentence that asks staff to
+    confirm it; "" where there is none. The rows are named with commas and "and", so the sentence is one reason."""
+    named = rows.fillna("").astype(str)
+    several = named.str.contains(LIST_SEPARATOR, regex=False)
+    listed = named.str.replace(re.escape(LIST_SEPARATOR) + r"(?!.*;)", " and ", regex=True).str.replace(
+        LIST_SEPARATOR, ", ", regex=False
+    )
+    noun = pd.Series("row ", index=named.index).where(~several, "rows ")
+    note = (
+        "Possible duplicate of "
+        + noun
+        + listed
+        + " (a similar name, or the same team lead, in the same state): staff confirm in the Overrides sheet"
+    )
+    return note.where(named != "", "")
+
+
+def with_sentence(reasons: pd.Series, sentence: pd.Series) -> pd.Series:
+    """Each reason with the sentence after it (LIST_SEPARATOR between), where there is one."""
+    text = reasons.fillna("").astype(str)
+    joined = text.where(text == "", text + LIST_SEPARATOR) + sentence
+    return reasons.where(sentence == "", joined)
+
+
 def decisions_frame(decided: pd.DataFrame, config: CohortConfig, *, provisional: bool) -> pd.DataFrame:
-    """One row per input row in sheet order: the decision columns, then points per rubric criterion."""
+    """One row per input row in sheet order: the decision columns, then points per rubric criterion. The reasons
+    close with the possible duplicates staff are to confirm and the form's flags for staff (shared rosters)."""
     columns = [*DECISION_COLUMNS, *(points_column(c) for c in config.rubric)]
     out = decided.sort_values(Col.SOURCE_ROW).reset_index(drop=True)
     for column in columns:
         if column not in out.columns:
             out[column] = pd.NA
-    if Derived.STAFF_FLAGS in out.columns:  # the form's flags for staff (shared rosters) close the reasons
-        flags = out[Derived.STAFF_FLAGS].fillna("").astype(str)
-        joiner = (
-            out[Col.REASONS].astype(str).where(out[Col.REASONS].astype(str) == "", out[Col.REASONS] + LIST_SEPARATOR)
-        )
-        out[Col.REASONS] = out[Col.REASONS].where(flags == "", joiner + flags)
+    out = with_split_ranks(out)
+    out[Col.REASONS] = with_sentence(out[Col.REASONS], possible_duplicate_notes(out[Derived.POSSIBLE_DUPLICATE_OF]))
+    if Derived.STAFF_FLAGS in out.columns:
+        out[Col.REASONS] = with_sentence(out[Col.REASONS], out[Derived.STAFF_FLAGS].fillna("").astype(str))
     out = out[columns].copy()
     if provisional:
         out[Col.REASONS] = PROVISIONAL + out[Col.REASONS].astype(str)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from schemas.columns import INITIAL_DECISION_KINDS, Derived
 from schemas.config import CohortConfig
+from schemas.errors import setting
 from schemas.ledger import CLAIMABLE, LedgerState, RunKind
 from schemas.retention import AfterPurge
 from schemas.store import StoreCol
@@ -145,7 +146,9 @@ def unfinished(
     if report.failed:
         problems.append(f"{len(report.failed)} notices failed (see the list)")
     if report.unknown:
-        problems.append(f"{len(report.unknown)} notices are unknown (see the list; --resend-unknown sends them)")
+        problems.append(
+            f"{len(report.unknown)} notices are unknown (see the list; {setting('resend_unknown')} sends them)"
+        )
     if plan.run != RunKind.DECISIONS or as_of.astimezone(config.zone).date() <= config.notify_by:
         return problems
     unsent = [n for n in not_sent(engine, config.cohort_id, plan.notices) if n.kind in INITIAL_DECISION_KINDS]

@@ -32,6 +32,7 @@ class DeliveryReport(BaseModel):
     refused: list[str]
     cc_refused: list[str] = []
     sent_by_this_run: int = 0
+    sent_by_kind: dict[str, int] = {}  # what this run sent, by notice kind
     outbox: str | None = None
     problems: list[str] = []
 
@@ -234,6 +235,7 @@ def delivery_report(
         refused=listed(LedgerState.REFUSED),
         cc_refused=[f"{r.applicant} ({r.kind}): cc {r.cc_refused}" for r in refused_cc.itertuples()],
         sent_by_this_run=int(mine.sum()),
+        sent_by_kind={str(k): int(n) for k, n in rows.loc[mine, StoreCol.KIND].value_counts(sort=False).items()},
         outbox=outbox,
     )
 

@@ -32,6 +32,7 @@ class Notice(BaseModel):
     message_id: str
     refusal: str = ""
     message_to_team: str = ""  # staff's words to the team inside the message, listed in the outbox index
+    people: list[str] = []  # the names the message greets or lists, masked where staff preview it (tasks/approval.py)
     payload: bytes = b""  # the message as sent, without its Date header, built once when the notice is planned
 
 

@@ -37,7 +37,7 @@ from schemas.columns import (
     Status,
 )
 from schemas.config import CohortConfig, NoticesConfig
-from schemas.errors import StaffError
+from schemas.errors import StaffError, setting
 from schemas.form import Form
 from schemas.ledger import RunKind
 from schemas.lifecycle import Move
@@ -332,6 +332,7 @@ def decision_notices(
                 html=html,
                 message_id=message_id(config.cohort_id, row[Derived.APPLICANT], kind, version, domain),
                 refusal=refusal,
+                people=[name for name in [row[Col.LEAD_NAME], *(row[Col.MEMBER_NAMES] or [])] if name],
             )
         )
     return [with_payload(n, config) for n in made]
@@ -377,6 +378,7 @@ def interest_notices(
                 html=html,
                 message_id=message_id(config.cohort_id, email, Kind.INTEREST, "1", domain),
                 refusal=_refusal(email),
+                people=[name] if name else [],
             )
         )
     return [with_payload(n, config) for n in made]
@@ -418,7 +420,10 @@ def plan_notices(
                 f"({local_time_text(config.deadline, config.timezone)})"
             )
         if head.provisional:
-            raise NoticeError("the latest selection is provisional (--preview): run `cohort-select select` again")
+            raise NoticeError(
+                f"the latest selection is provisional (made with {setting('preview')}): run the selection again "
+                "without it, after the deadline"
+            )
         chosen = decisions if run == RunKind.DECISIONS else [n for n in decisions if n.kind in LIFECYCLE_KINDS]
     else:
         if config.interest_list is None:

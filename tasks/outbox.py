@@ -1,21 +1,26 @@
-"""The dry run: every message a send would deliver, as .eml files with an index, for staff to read first; and, for
-a file source, the notice record beside it (what was sent, written after each send: tasks/backup.py)."""
+"""The dry run: every message a send would deliver, as .eml files with an index, for staff to read first; what a
+send would deliver and hold back, for the approval (tasks/approval.py); and, for a file source, the notice record
+beside the outbox (what was sent, written after each send: tasks/backup.py)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
+from email.utils import parseaddr
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from schemas.backup import NOTICE_RECORD_FILE, NoticeRecordCol
+from schemas.columns import Derived
 from schemas.config import CohortConfig
 from schemas.ledger import LedgerState
+from schemas.store import StoreCol
+from tasks.approval import Review, review
 from tasks.cells import FORMULA_STARTS, one_line_cell
 from tasks.files import OutputError, write_whole
-from tasks.ledger import DeliveryReport, delivery_report, not_sent
+from tasks.ledger import DeliveryReport, delivery_report, ledger, not_sent
 from tasks.messages import Notice, dated
 from tasks.notices import NoticePlan, kinds_of
 
@@ -51,6 +56,32 @@ def dry_run(engine: sa.Engine, config: CohortConfig, plan: NoticePlan, out_dir: 
     report.counts[LedgerState.REFUSED] = len(report.refused)
     report.counts["would send"] = len(waiting) - len(report.refused)
     return report
+
+
+# Why a planned notice that the ledger already holds does not go with this send (a send claims only pending and
+# failed notices, and unknown ones when asked: tasks/delivery.py).
+HELD_BECAUSE: dict[str, str] = {
+    LedgerState.UNKNOWN: "a run was cut off while sending it, so it may have arrived: resent only with resend_unknown",
+    LedgerState.SENDING: "another run is sending it now",
+    LedgerState.SUPERSEDED: "the ledger holds it as superseded (its decision changed before it went out)",
+    LedgerState.REFUSED: "the ledger holds it as refused",
+}
+
+
+def for_review(
+    engine: sa.Engine, config: CohortConfig, plan: NoticePlan, outbox: str = "", *, resend_unknown: bool
+) -> Review:
+    """What a send of the plan would deliver and what it holds back, with why, for staff to approve."""
+    rows = ledger(engine, config.cohort_id)
+    keys = zip(rows[Derived.APPLICANT], rows[StoreCol.KIND], rows[StoreCol.VERSION], strict=True)
+    words = zip(rows[StoreCol.LEDGER_STATE], rows[StoreCol.LAST_ERROR].fillna(""), strict=True)
+    held = {
+        key: f"{HELD_BECAUSE[state]}: {error}" if error and state == LedgerState.REFUSED else HELD_BECAUSE[state]
+        for key, (state, error) in zip(keys, words, strict=True)
+        if state in HELD_BECAUSE and not (resend_unknown and state == LedgerState.UNKNOWN)
+    }
+    program = [parseaddr(address)[1] for address in (config.email.sender, config.email.reply_to or "")]
+    return review(not_sent(engine, config.cohort_id, plan.notices), held, program, outbox)
 
 
 # ---------------------------------------------------------------------------- the notice record

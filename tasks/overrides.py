@@ -79,6 +79,8 @@ def parse_overrides(values: list[list[str]]) -> list[Override]:
             raise OverrideError(f"Overrides row {sheet_row}: give the team (team_key) or the source_row")
         if action == OverrideAction.MESSAGE and not record.get(Derived.MESSAGE_TO_TEAM, ""):
             raise OverrideError(f"Overrides row {sheet_row}: a `message` row needs the words in `message_to_team`")
+        if action == OverrideAction.EXCUSE_REVIEW and not record.get(OverrideCol.NOTE, ""):
+            raise OverrideError(f"Overrides row {sheet_row}: an `excuse-review` row needs its reason in `note`")
         made.append(
             Override(
                 row=sheet_row,

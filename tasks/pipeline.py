@@ -19,6 +19,7 @@ from tasks.cutoff import apply_cutoff
 from tasks.dedupe import deduplicate
 from tasks.normalize import normalize
 from tasks.overrides import Override, add_staff_notes, apply_before_selection
+from tasks.review_round import with_review_points
 from tasks.score import score
 from tasks.select import select
 from tasks.validate import validate
@@ -27,10 +28,13 @@ from tasks.validate import validate
 @dataclass(frozen=True)
 class PipelineInputs:
     """What the steps read besides the frame: the cohort's config (with the extensions the overrides grant, see
-    tasks.overrides.with_extensions) and the Overrides rows (none unless staff wrote some)."""
+    tasks.overrides.with_extensions), the Overrides rows (none unless staff wrote some) and whether the run is
+    provisional."""
 
     config: CohortConfig
     overrides: Sequence[Override] = ()
+    # A provisional run (the selection's `preview`, the what-if): a team short of reviews is marked, not refused.
+    preview: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,11 @@ def _overrides(frame: pd.DataFrame, inputs: PipelineInputs) -> pd.DataFrame:
 
 
 def _score(frame: pd.DataFrame, inputs: PipelineInputs) -> pd.DataFrame:
-    return score(frame, inputs.config)
+    """The rubric's points, then with a review round the reviewers' (tasks/review_round.py)."""
+    scored = score(frame, inputs.config)
+    if inputs.config.review is None:
+        return scored
+    return with_review_points(scored, inputs.config, list(inputs.overrides), preview=inputs.preview)
 
 
 def _select(frame: pd.DataFrame, inputs: PipelineInputs) -> pd.DataFrame:

@@ -96,6 +96,11 @@ def select(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     in_decided = pd.Series(out.index.isin(decided), index=out.index)
     decided_codes = _reason_codes(out.loc[decided], config)
     out[Derived.REASON_CODES] = codes_where(out[Derived.REASON_CODES], in_decided, decided_codes)
+    if Derived.REVIEW_POINTS in out.columns:
+        reviewed = out.index.isin(decided) & (out[Derived.REVIEW_POINTS].fillna("") != "")
+        out.loc[reviewed, Col.REASONS] = (
+            out.loc[reviewed, Col.REASONS] + LIST_SEPARATOR + out.loc[reviewed, Derived.REVIEW_POINTS]
+        )
     if Derived.EXTENSION in out.columns:
         extended = out.index.isin(decided) & (out[Derived.EXTENSION].fillna("") != "")
         granted = out.loc[extended, Derived.EXTENSION]

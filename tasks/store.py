@@ -189,6 +189,7 @@ approvals = sa.Table(
     sa.Column(StoreCol.OUTCOME, sa.String(20), nullable=False),
     sa.Column(StoreCol.NOTE, sa.Text, nullable=False),
     sa.Column(StoreCol.DECIDED_AT, sa.DateTime(timezone=True), nullable=False),
+    sa.Column(StoreCol.APPROVER, sa.Text),  # none when nobody answered, or recorded before names were asked
 )
 
 
@@ -492,7 +493,10 @@ def latest_selection(engine: sa.Engine, cohort: str) -> tuple[SelectionHead, pd.
             .first()
         )
         if head is None:
-            raise NoSelectionError(f"no selection is recorded for cohort {cohort!r}: run `cohort-select select` first")
+            raise NoSelectionError(
+                f"no selection is recorded for cohort {cohort!r}: run the selection first (the select-cohort "
+                "deployment, or `cohort-select select`)"
+            )
         return SelectionHead(**head), _decisions_of(conn, head[StoreCol.ID])
 
 
@@ -693,15 +697,23 @@ def freeze_record(engine: sa.Engine, cohort: str) -> Freeze | None:
     return Freeze(**row) if row else None
 
 
-def record_approval(engine: sa.Engine, cohort: str, kind: str, flow_run_id: str, outcome: str, note: str) -> None:
-    """Staff's answer to a send: approved, rejected or timed out, with their note."""
+def record_approval(  # noqa: PLR0913 -- one column each
+    engine: sa.Engine, cohort: str, kind: str, flow_run_id: str, outcome: str, note: str, approver: str | None = None
+) -> None:
+    """Staff's answer to a send: approved, rejected or timed out, with their note and who gave it (none when nobody
+    answered)."""
+    row = {
+        StoreCol.COHORT: cohort,
+        StoreCol.KIND: kind,
+        StoreCol.FLOW_RUN_ID: flow_run_id,
+        StoreCol.OUTCOME: outcome,
+        StoreCol.NOTE: note,
+        StoreCol.APPROVER: approver or None,
+        StoreCol.DECIDED_AT: now(),
+    }
     try:
         with engine.begin() as conn:
-            conn.execute(
-                approvals.insert().values(
-                    cohort=cohort, kind=kind, flow_run_id=flow_run_id, outcome=outcome, note=note, decided_at=now()
-                )
-            )
+            conn.execute(approvals.insert().values(row))
     except OperationalError as exc:
         raise StoreError(f"the approval could not be recorded: {advice(exc)}") from None
 

@@ -479,7 +479,8 @@ def write_gx_report(config: CohortConfig, out_dir: Path, run_name: str) -> Path 
         site_name=site,
         site_config={
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+            # GX refuses a relative folder (`--out out/x`); the docs' own links stay relative to it.
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs.resolve())},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )

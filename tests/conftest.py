@@ -31,12 +31,16 @@ def config():
     return load_config(CONFIG_PATH)
 
 
+HARNESS_START_SECONDS = 120
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
-    """One Prefect test server for every flow test in the session."""
+    """One Prefect test server for every flow test in the session. Its start may wait on a busy 2-core machine (each
+    xdist worker starts one while the others import and run): Prefect's 30 s default timed out there."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=HARNESS_START_SECONDS):
         yield
 
 

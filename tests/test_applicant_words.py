@@ -365,6 +365,7 @@ def same_words(subject: str) -> str:
     return re.sub(" +", " ", subject).strip()
 
 
+@pytest.mark.no_cover  # many examples over lines the example tests cover: not traced
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(SEPARATORS), max_size=120))
 @example(name="Local\r\n1")

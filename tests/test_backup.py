@@ -225,7 +225,7 @@ def test_a_send_on_a_lost_store_refuses_naming_restore_and_after_the_restore_sen
             config_path=str(path),
             out_dir=str(tmp_path / "n"),
             send=True,
-            as_of=AFTER_DEADLINE,
+            as_of=AFTER,
             require_approval=False,
             return_state=True,
         )

@@ -196,6 +196,7 @@ def test_invalid_and_late_rows_of_one_team_without_a_kept_row_get_one_notice(con
     assert len(notices_per_team(decided, config)) == 1
 
 
+@pytest.mark.no_cover  # many examples over lines the example tests cover: not traced
 @FAST
 @given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 150), late=st.booleans())
 def test_a_linked_resubmission_never_makes_a_second_notice(config, seed, size, late):
@@ -596,6 +597,7 @@ def test_large_block_path_scores_like_token_sort_ratio(texts, threshold):
     ),
     cells=st.integers(1, 200),
 )
+@pytest.mark.no_cover  # many examples over lines the example tests cover: not traced
 def test_same_output_as_the_old_algorithm_on_similar_names(config, rows, cells):
     """Every row has its own lead email (so item 6's email rule does not apply); leads share names, so similar
     names merge on the lead's name, and the rest are possible duplicates."""

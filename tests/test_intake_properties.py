@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,9 @@ from tasks.normalize import normalize
 from tasks.sources import values_to_frame
 from tasks.validate import validate
 from tests.support.rows import row
+
+# Coverage is not traced here: these properties re-run, many times over, lines the example tests cover.
+pytestmark = pytest.mark.no_cover
 
 GOOD = row()
 cell_text = st.one_of(

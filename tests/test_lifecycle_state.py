@@ -346,6 +346,7 @@ def smtp_for_machine():
     SERVER = None
 
 
+@pytest.mark.no_cover  # many interleavings over lines the example tests cover: not traced
 def test_after_the_deadline_state_machine(smtp_for_machine):
     AfterTheDeadline.TestCase.settings = settings(
         max_examples=30, stateful_step_count=18, deadline=None, suppress_health_check=list(HealthCheck)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
+import json
+import re
+import signal
 from collections import Counter
 
 import pytest
@@ -17,11 +18,14 @@ from tasks.notices import DECISION_KINDS, NoticeError, decision_notices, interes
 from tasks.outbox import write_outbox
 from tasks.smtp import smtp_settings
 from tasks.store import latest_selection
+from tests.support import notice_sender
 from tests.support.configs import make_config
-from tests.support.paths import ROOT
 from tests.support.rows import numbered_team
 from tests.support.selection import record
 from tests.support.smtp import SmtpServer
+from tests.support.warm import warm_process
+
+SENDER_MODULES = ["tests.support.notice_sender"]  # imported once by the forkserver, not by each killed sender
 
 DOMAIN = "example.org"
 PENDING, SENT, FAILED, SUPERSEDED, UNKNOWN = (
@@ -209,15 +213,15 @@ def test_killed_sender_never_duplicates_and_loses_nothing_silently(tmp_path, win
             base.mkdir()
             config, path = make_config(base, smtp.port)
             engine = record(config, teams)
-            command = [sys.executable, "-m", "tests.support.notice_sender", str(path)]
-            process = subprocess.Popen(command, cwd=ROOT)
-            if window == "data":
-                smtp.handler.kill_pid_at_data = (process.pid, k)
-            else:
-                smtp.handler.kill_pid_at_mail = (process.pid, k)
-            assert process.wait(timeout=60) == -9
-            smtp.handler.kill_pid_at_data = smtp.handler.kill_pid_at_mail = None
-            subprocess.run(command, cwd=ROOT, check=True, timeout=60)
+            kill_at = (smtp.handler, "kill_pid_at_data" if window == "data" else "kill_pid_at_mail")
+            process = warm_process(notice_sender.main, str(path), preload=SENDER_MODULES)
+            setattr(*kill_at, (process.pid, k))
+            process.join(timeout=60)
+            assert process.exitcode == -signal.SIGKILL
+            setattr(*kill_at, None)
+            again = warm_process(notice_sender.main, str(path), preload=SENDER_MODULES)
+            again.join(timeout=60)
+            assert again.exitcode == 0
             received = Counter(m.message["To"] for m in smtp.received)
             states = ledger(engine, config.cohort).set_index("recipient")["state"]
             assert max(received.values()) == 1, f"k={k}: a notice arrived twice"
@@ -245,6 +249,24 @@ def test_unknown_is_resent_only_when_asked_with_the_same_message_id(tmp_path, sm
     assert set(ledger(engine, config.cohort)["state"]) == {SENT}
 
 
+def _latest_send():
+    """The latest send-notices run of the session's Prefect server, and its artifacts."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["send-notices"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        )
+    return run, found
+
+
 def test_cli_notify_dry_run_then_send(prefect_server, tmp_path, smtp, capfd):
     from flows.cli import EXIT_NOTICES_UNFINISHED, main
 
@@ -254,12 +276,22 @@ def test_cli_notify_dry_run_then_send(prefect_server, tmp_path, smtp, capfd):
     assert main(["notify", "--config", str(path), "--as-of", after, "--out", str(tmp_path / "n")]) == 0
     assert smtp.received == []
     assert (tmp_path / "n" / "outbox" / "index.csv").is_file()
+    dry, artifacts = _latest_send()
+    table = json.loads(next(a.data for a in artifacts if a.key == "notices-for-approval"))
+    would = [row for row in table if not row["refused_because"]]
+    assert dry.name.endswith(f": dry run: {len(would)} would send")
+    assert dry.state.message.startswith(f"dry run: {len(would)} would send: ") and "; refused: 1" in dry.state.message
+    assert table[0]["recipient"] == "j***@" and "not a valid address: 'j***@'" in table[0]["refused_because"]
+    assert all(re.fullmatch(r".\*\*\*@[a-z0-9.-]+", row["recipient"]) for row in would)
     code = main(["notify", "--config", str(path), "--as-of", after, "--out", str(tmp_path / "n"), "--send"])
     printed = capfd.readouterr()
     assert code == 0, printed.err
     sent_once = Counter(m.message["To"] for m in smtp.received)
     assert max(sent_once.values()) == 1
     assert len(sent_once) >= 45
+    sent, _ = _latest_send()
+    assert len(sent_once) == len(would)
+    assert sent.name.endswith(f": sent {len(would)}") and sent.state.message.startswith(f"sent {len(would)}: ")
     late = main(["notify", "--config", str(path), "--as-of", "2021-06-22T09:00:00-04:00", "--out", str(tmp_path / "n")])
     assert late == EXIT_NOTICES_UNFINISHED  # the refused 'jane@' notice was never sent
     assert "the notification date June 21 2021 has passed" in capfd.readouterr().err

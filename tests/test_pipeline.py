@@ -33,7 +33,7 @@ from tasks.select import select
 from tasks.sources import FileSource, input_sha256, values_to_frame
 from tasks.validate import validate
 from tests.support.configs import make_config
-from tests.support.moments import AFTER_DEADLINE
+from tests.support.moments import AFTER
 from tests.support.paths import EXAMPLE_PATH
 
 # Staff rows of the kinds that act in the selection: a note, a force-decline, a force-select with a message.
@@ -158,9 +158,7 @@ def test_the_flow_runs_the_stages_one_task_each_to_the_same_frame(prefect_server
 
 def test_the_select_flow_writes_the_decisions_the_pipeline_makes(prefect_server, tmp_path):
     config, config_path, overrides = _with_overrides(tmp_path)
-    state = select_cohort(
-        config_path=str(config_path), out_dir=str(tmp_path / "flow"), as_of=AFTER_DEADLINE, return_state=True
-    )
+    state = select_cohort(config_path=str(config_path), out_dir=str(tmp_path / "flow"), as_of=AFTER, return_state=True)
     assert state.is_completed()
     source = FileSource(EXAMPLE_PATH)
     values = source.read_values()

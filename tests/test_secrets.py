@@ -40,8 +40,8 @@ from tests.support.smtp import RecordingHandler, free_port
 PII = re.compile("zqxpii", re.IGNORECASE)  # every applicant name, address and phone below carries it
 KEY = "1SecretsTestSpreadsheetKey0123456789"
 TAB = "Form Responses 1"
-SELECT_AS_OF = dt.datetime(2021, 6, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
-NOTIFY_AS_OF = dt.datetime(2021, 6, 22, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4)))  # after notify_by
+SELECT_AS_OF = "2021-06-08 09:00"  # on the cohort's clock, as staff type it in the UI
+NOTIFY_AS_OF = "2021-06-22 09:00"  # after notify_by
 FAILING = "casey.zqxpii@local2.example.org"
 IAM = "https://iamcredentials.googleapis.com/"
 
@@ -205,8 +205,8 @@ def _plain(annotation) -> bool:
         return _plain(args[0])
     if origin is typing.Literal:
         return all(isinstance(a, str) for a in args)
-    if origin in (typing.Union, types.UnionType, list):
-        return all(_plain(a) for a in args)
+    if origin in (typing.Union, types.UnionType, list, tuple):
+        return all(_plain(a) for a in args if a is not Ellipsis)
     return False
 
 

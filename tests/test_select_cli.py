@@ -28,8 +28,8 @@ def test_bundled_example_decisions_and_summary(prefect_server, tmp_path, capfd):
     assert len(decisions) == 60
     assert decisions[Col.SOURCE_ROW].astype(int).tolist() == list(range(2, 62))
     assert set(decisions[Col.STATUS]) <= {s.value for s in Status}
-    for column in ("rank", "score", "reasons", "duplicate_of", "possible_duplicate_of", "submitted_at"):
-        assert column in decisions.columns
+    shown = ("rank", "selection_rank", "waitlist_position", "score", "reasons", "duplicate_of", "possible_duplicate_of")
+    assert set(shown) | {"team_key", "submitted_at"} <= set(decisions.columns)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["counts"] == {"selected": 20, "waitlisted": 25, "invalid": 4, "duplicate": 9, "late": 2}
     assert sum(summary["counts"].values()) == 60
@@ -41,7 +41,7 @@ def test_bundled_example_decisions_and_summary(prefect_server, tmp_path, capfd):
 def test_same_input_gives_byte_identical_files(prefect_server, tmp_path):
     assert select(tmp_path, out="a") == 0
     assert select(tmp_path, out="b") == 0
-    for name in ("decisions.csv", "summary.json"):
+    for name in ("decisions.csv", "summary.json", "report.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,9 @@ from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.sources import values_to_frame
 from tests.support.paths import CONFIG_PATH
 from tests.support.rows import row
+
+# Coverage is not traced here: these properties re-run, many times over, lines the example tests cover.
+pytestmark = pytest.mark.no_cover
 
 FINAL = {Status.SELECTED, Status.WAITLISTED, Status.INVALID, Status.DUPLICATE, Status.LATE}
 DECIDED = {Status.SELECTED, Status.WAITLISTED}

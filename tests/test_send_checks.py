@@ -40,7 +40,7 @@ def test_a_missing_smtp_password_fails_before_approval_is_asked(prefect_server, 
     assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
     from flows.send_notices import send_notices
 
-    state = send_notices(config_path=str(path), out_dir=str(tmp_path / "n"), send=True, as_of=AS_OF, return_state=True)
+    state = send_notices(config_path=str(path), out_dir=str(tmp_path / "n"), send=True, as_of=AFTER, return_state=True)
     assert state.is_failed()
     assert "environment variable SMTP_PASSWORD is not set" in state.message
     engine = open_store(config.database_url)

@@ -9,13 +9,17 @@ import pytest
 
 from examples.generate import HEADERS
 from flows.cli import EXIT_STAFF_ERROR, main
+from flows.select_cohort import select_cohort
 from schemas.columns import Col, Status
+from tasks.cutoff import DeadlineNotPassedError, check_deadline_passed
+from tasks.local_time import MomentError, read_moment
 from tasks.normalize import normalize
 from tasks.smtp import SmtpSettingsError, smtp_settings
 from tasks.sources import values_to_frame
 from tasks.store import StoreError, latest_selection, open_store, selection_history
 from tasks.validate import validate
 from tests.support.configs import make_config
+from tests.support.prefect_server import run_logs_now
 from tests.support.rows import GOOD_ROW, numbered_team, row
 from tests.support.selection import record
 
@@ -49,7 +53,7 @@ def test_out_pointing_at_a_file_is_one_message_and_records_nothing(prefect_serve
         "intake": [],
     }[command]
     code = main([command, "--config", str(path), *args, "--out", str(a_file)])
-    _one_message(capfd, code, f"--out {a_file} is a file, not a folder")
+    _one_message(capfd, code, f"`out_dir` (--out on the command line) {a_file} is a file, not a folder")
     assert a_file.read_text() == "staff notes\n"
     assert len(selection_history(engine, config.cohort_id)) == before  # select checked before recording
     nested = a_file / "sub"
@@ -127,3 +131,54 @@ def test_a_staff_error_in_a_flow_prints_one_message_and_no_traceback(prefect_ser
     early = (dt.datetime.fromisoformat(AFTER) - dt.timedelta(days=7)).isoformat()
     err = _one_message(capfd, main(["select", "--config", str(path), "--as-of", early, "--out", str(tmp_path / "s")]))
     assert err.count("the deadline has not passed") == 1
+
+
+EARLY = "2021-06-07 09:59"  # a minute before the bundled cohort's deadline, on its clock
+
+
+def _failed_run(path, out, as_of: str):
+    """A selection run as the Prefect UI starts one (the flow itself): its final state and its log lines."""
+    state = select_cohort(config_path=str(path), out_dir=str(out), as_of=as_of, return_state=True)
+    assert state.is_failed(), state
+    return state, run_logs_now(state.state_details.flow_run_id)
+
+
+def test_a_run_stopped_by_a_staff_error_ends_failed_with_its_sentence_once_and_no_traceback(
+    prefect_server, tmp_path, capfd
+):
+    """Before the deadline without `preview`: the state message is the sentence itself (not "Flow run encountered
+    an exception: …"), the run's logs hold it once (not the task's failure, the flow's, each final state) and no
+    traceback; its words fit the UI's form and the command line. A command run first, which prints the sentence
+    itself and logs none, leaves the runs after it as they are."""
+    config, path = make_config(tmp_path, 25)
+    with pytest.raises(DeadlineNotPassedError) as raised:
+        check_deadline_passed(config, read_moment(EARLY, config.timezone), preview=False)
+    sentence = str(raised.value)
+    assert sentence.endswith("turn on `preview` (--preview on the command line) for a provisional selection")
+    assert "Use --preview" not in sentence and ". " not in sentence
+
+    code = main(["select", "--config", str(path), "--as-of", EARLY, "--out", str(tmp_path / "cli")])
+    assert _one_message(capfd, code).count(sentence) == 1
+
+    state, logs = _failed_run(path, tmp_path / "ui", EARLY)
+    assert state.message == sentence
+    assert [line for line in logs if "deadline" in line] == [sentence]
+    assert not any("Traceback" in line or "DeadlineNotPassedError" in line for line in logs), logs
+    assert any(line.startswith("Running as of 2021-06-07 09:59 EDT") for line in logs)
+    assert not (tmp_path / "ui").exists() or not any((tmp_path / "ui").iterdir())
+
+
+def test_a_moment_that_cannot_be_read_fails_the_run_naming_the_parameter(prefect_server, tmp_path, capfd):
+    config, path = make_config(tmp_path, 25)
+    with pytest.raises(MomentError) as raised:
+        read_moment("8 June 9am", config.timezone)
+    sentence = str(raised.value)
+    assert sentence.startswith("`as_of` (--as-of on the command line) '8 June 9am' is not a date and time")
+    state, logs = _failed_run(path, tmp_path / "ui", "8 June 9am")
+    assert state.message == sentence
+    assert [line for line in logs if "is not a date and time" in line] == [sentence]
+    assert not any("Traceback" in line for line in logs)
+    code = main(["select", "--config", str(path), "--as-of", "8 June 9am", "--out", str(tmp_path / "cli")])
+    assert _one_message(capfd, code).count(sentence) == 1
+    code = main(["confirm", "--config", str(path), "--team", "row:2", "--reason", "x", "--as-of", "8 June 9am"])
+    assert _one_message(capfd, code).count(sentence) == 1  # a staff action reads --as-of the same way

@@ -277,6 +277,7 @@ def repeats(local: dt.datetime) -> bool:
     return naive.replace(tzinfo=LOCAL, fold=0).utcoffset() != naive.replace(tzinfo=LOCAL, fold=1).utcoffset()
 
 
+@pytest.mark.no_cover  # many examples over lines the example tests cover: not traced
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(moments=st.lists(st.integers(FIRST, LAST), min_size=1, max_size=4), order=st.sampled_from(ORDERS))
 def test_every_form_in_either_order_reads_back_the_same_instant(config, moments, order):
@@ -301,6 +302,7 @@ def repeated_moments(draw) -> dt.datetime:
     return local.replace(fold=draw(st.integers(0, 1)))
 
 
+@pytest.mark.no_cover  # many examples over lines the example tests cover: not traced
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(moment=repeated_moments(), order=st.sampled_from(ORDERS))
 def test_a_repeated_hour_far_from_the_deadline_reads_as_its_earlier_pass(config, moment, order):

@@ -36,8 +36,8 @@ def test_decisions_tab_is_created_and_written_raw(server, client, config):
     assert made == 3  # metadata, add the worksheet, one values batch update
     assert DECISIONS_TITLE in server.sheet_titles(KEY)
     written = server.values(KEY, DECISIONS_TITLE)
-    assert written[0][:3] == ["source_row", "status", "rank"]
-    assert written[1][8] == '=HYPERLINK("http://x","click")'  # stored as text, not prefixed
+    assert written[0][:5] == ["source_row", "status", "rank", "selection_rank", "waitlist_position"]
+    assert written[1][written[0].index("local_name")] == '=HYPERLINK("http://x","click")'  # text, not prefixed
     bodies = [r.body for r in server.requests if r.path.endswith("/values:batchUpdate")]
     assert [b["valueInputOption"] for b in bodies] == ["RAW"]
 
@@ -52,7 +52,7 @@ def test_second_write_replaces_rows_and_costs_two_requests(server, client, confi
     assert made == 2
     written = [row for row in server.values(KEY, DECISIONS_TITLE) if any(row)]
     assert len(written) == 2  # header and the one decision; the earlier second row is blanked
-    assert written[1][8] == "C EA"
+    assert written[1][written[0].index("local_name")] == "C EA"
 
 
 def test_read_plus_write_back_is_four_requests(server, client, config):

@@ -7,8 +7,9 @@ from html.parser import HTMLParser
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 REPORT_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "tr", "th", "td"}
-REPORT_TAGS |= {"svg", "text", "rect"}
+REPORT_TAGS |= {"svg", "text", "rect", "main", "caption", "thead", "tbody"}
 REPORT_ATTRIBUTES = {"lang", "charset", "class", "xmlns", "width", "height", "role", "x", "y", "fill"}
+REPORT_ATTRIBUTES |= {"name", "content", "id", "scope", "aria-label"}
 MESSAGE_HEADERS = {"from", "to", "cc", "reply-to", "subject", "message-id", "mime-version", "content-type"}
 
 

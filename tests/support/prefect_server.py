@@ -110,20 +110,53 @@ def state_history(flow_run_id: UUID) -> list[State]:
     return sorted(asyncio.run(read()), key=lambda s: s.timestamp)
 
 
-def run_logs(flow_run_id: UUID, timeout: float = 30) -> list[str]:
-    """The run's log lines as the UI shows them (they reach the API a moment after the run ends)."""
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    async def read() -> list[str]:
-        async with get_client() as client:
-            found = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-            return [log.message for log in await client.read_logs(log_filter=found)]
+def run_logs(flow_run_id: UUID, timeout: float = 30, until: str | None = None) -> list[str]:
+    """The run's log lines as the UI shows them, oldest first, once one holds `until` (by default the flow's own
+    last line, "Finished in state …", which a task's line of the same words is not): they reach the API a moment
+    after the run ends."""
 
     def finished() -> list[str]:
-        lines = asyncio.run(read())
-        return lines if any("Finished in state" in line for line in lines) else []
+        logs = _all_logs(flow_run_id)
+        if until is None:
+            done = any(log.task_run_id is None and "Finished in state" in log.message for log in logs)
+        else:
+            done = any(until in log.message for log in logs)
+        return [log.message for log in logs] if done else []
 
     return wait_for(finished, timeout, "the run's logs")
+
+
+def _all_logs(flow_run_id: UUID) -> list:
+    """Every log of the run, oldest first, read a page at a time (the API returns at most its default limit); by
+    the synchronous client, so that it also serves a test whose thread runs an event loop (Playwright's)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    found = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    logs: list = []
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.read_logs(log_filter=found, sort=LogSort.TIMESTAMP_ASC, offset=len(logs), limit=200)
+            logs.extend(page)
+            if len(page) < 200:
+                return logs
+
+
+def read_flow_run(flow_run_id: UUID):
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_run(flow_run_id)
+
+    return asyncio.run(read())
+
+
+def run_logs_now(flow_run_id: UUID) -> list[str]:
+    """The log lines of a run this process has just made (a test server's), oldest first: this process's queued
+    lines sent first."""
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    return [log.message for log in _all_logs(flow_run_id)]
 
 
 def deployment_exists(name: str) -> bool:

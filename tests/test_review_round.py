@@ -1,0 +1,144 @@
+"""The review round end to end on the bundled 2021 example, under the session's Prefect test server: a roster of 8
+reviewers and 2 criteria go assign → filled reviewer files → collect → select, and each decision's reasons carry
+the review points; a selection while a team is short of reviews is refused, a preview marks it, an excuse lets
+it through."""
+
+from __future__ import annotations
+
+import openpyxl
+import pandas as pd
+import pytest
+import yaml
+
+from flows.review import review_assign, review_collect
+from flows.select_cohort import select_cohort
+from schemas.review import ASSIGNMENTS_FILE, REVIEW_SHEET, REVIEWS_FILE, AssignCol
+from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
+
+AFTER = "2021-06-08 09:00"
+ROSTER = [  # name, email, state, affiliate: 8 reviewers across states, one with a cap
+    ("Ana Ruiz", "ana@nea.example.org", "CA", "California Teachers Association", ""),
+    ("Bo Chen", "bo@nea.example.org", "NY", "NYSUT", ""),
+    ("Cy Park", "cy@nea.example.org", "TX", "Texas State Teachers Association", ""),
+    ("Di Okafor", "di@nea.example.org", "IL", "Illinois Education Association", ""),
+    ("Ed Moss", "ed@nea.example.org", "WA", "Washington Education Association", ""),
+    ("Flo Dane", "flo@nea.example.org", "ME", "Maine Education Association", ""),
+    ("Gus Lind", "gus@nea.example.org", "KY", "Kentucky Education Association", "10"),
+    ("Hal Ivey", "hal@nea.example.org", "PA", "PSEA", ""),
+]
+
+
+def _cohort(folder, overrides: str | None = None) -> str:
+    data = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
+    data["state_url"] = f"sqlite:///{folder / 'state.sqlite'}"
+    for key in ("previous_participants", "interest_list"):
+        data[key] = str((CONFIG_PATH.parent / data[key]).resolve())
+    data["source"]["path"] = str(EXAMPLE_PATH)
+    pd.DataFrame(ROSTER, columns=["name", "email", "state", "affiliate", "cap"]).to_csv(
+        folder / "reviewers.csv", index=False
+    )
+    data["review"] = {
+        "roster": "reviewers.csv",
+        "folder": "review",
+        "criteria": [
+            {"name": "vision", "description": "How clear is the reason?", "scale": [1, 2, 3, 4, 5], "weight": 1},
+            {"name": "readiness", "description": "Is the team ready?", "scale": {"min": 0, "max": 5, "step": 0.5}},
+        ],
+        "due": "2021-06-14 17:00",
+        "spread_threshold": 2,
+    }
+    if overrides:
+        (folder / "overrides.csv").write_text(overrides, encoding="utf-8")
+        data["overrides"] = "overrides.csv"
+    path = folder / "esp-2021.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def _fill(folder, skip: tuple[str, str] | None = None) -> None:
+    """Every reviewer scores every team: vision from the team key's length, readiness 3.5 (`skip`: one review left
+    empty, as (team_key, reviewer_email))."""
+    for path in sorted((folder / "review" / "reviewers").glob("*.xlsx")):
+        book = openpyxl.load_workbook(path)
+        sheet = book[REVIEW_SHEET]
+        header = [cell.value for cell in sheet[1]]
+        vision, readiness = header.index("vision") + 1, header.index("readiness") + 1
+        for row in range(2, sheet.max_row + 1):
+            key = sheet.cell(row, 1).value
+            if skip and key == skip[0] and path.stem == skip[1]:
+                continue
+            sheet.cell(row, vision).value = 1 + len(str(key)) % 5
+            sheet.cell(row, readiness).value = 3.5
+        book.save(path)
+
+
+@pytest.fixture(scope="module")
+def assigned(prefect_server, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("review-round")
+    config = _cohort(folder)
+    state = review_assign(config_path=config, return_state=True)
+    assert state.is_completed(), state.message
+    return folder, config, state.result()
+
+
+def test_assign_covers_every_eligible_team_twice_with_balanced_loads_and_no_conflict(assigned):
+    folder, _, summary = assigned
+    assignments = pd.read_csv(folder / "review" / ASSIGNMENTS_FILE)
+    per_team = assignments.groupby(AssignCol.TEAM_KEY)[AssignCol.REVIEWER_EMAIL].nunique()
+    assert summary.teams == len(per_team) == 45 and set(per_team) == {2}  # 20 selected + 25 waitlisted before review
+    loads = assignments[AssignCol.REVIEWER_EMAIL].value_counts()
+    uncapped = loads.drop("gus@nea.example.org")
+    assert uncapped.max() - uncapped.min() <= 1 and loads["gus@nea.example.org"] <= 10
+    states = {email: state for _, email, state, _, _ in ROSTER}
+    team_states = assignments[AssignCol.TEAM_KEY].str.split(":").str[0]
+    assert not (team_states == assignments[AssignCol.REVIEWER_EMAIL].map(states)).any()
+    assert summary.conflicts_avoided["same state"] > 0 and summary.files == 8
+
+
+def test_a_selection_short_of_reviews_is_refused_marked_in_preview_and_goes_on_when_excused(assigned, tmp_path):
+    folder, config, _ = assigned
+    assignments = pd.read_csv(folder / "review" / ASSIGNMENTS_FILE)
+    team, reviewer = assignments.iloc[0][[AssignCol.TEAM_KEY, AssignCol.REVIEWER_EMAIL]]
+    _fill(folder, skip=(team, reviewer))
+    refused = select_cohort(config_path=config, out_dir=str(tmp_path / "a"), as_of=AFTER, return_state=True)
+    assert refused.is_failed()
+    assert f"{team} has 1 of 2 (waiting for {reviewer})" in refused.message
+    preview = select_cohort(
+        config_path=config, out_dir=str(tmp_path / "b"), as_of=AFTER, preview=True, return_state=True
+    )
+    assert preview.is_completed(), preview.message
+    decided = pd.read_csv(tmp_path / "b" / "decisions.csv")
+    marked = decided.loc[decided["team_key"] == team, "reasons"].iloc[0]
+    assert "preview: 1 of 2 reviews complete" in marked
+
+    _fill(folder)  # the missing review is written
+    collected = review_collect(config_path=config, return_state=True)
+    assert collected.is_completed(), collected.message
+    summary = collected.result()
+    assert summary.complete == summary.assigned == 90 and summary.teams_short == 0 and summary.bad_cells == 0
+    reviews = pd.read_csv(folder / "review" / REVIEWS_FILE)
+    assert set(reviews["reviews"]) == {2} and set(reviews["review_readiness"]) == {3.5}
+    final = select_cohort(config_path=config, out_dir=str(tmp_path / "c"), as_of=AFTER, return_state=True)
+    assert final.is_completed(), final.message
+    decided = pd.read_csv(tmp_path / "c" / "decisions.csv")
+    chosen = decided[decided["status"].isin(["selected", "waitlisted"])]
+    vision = chosen["team_key"].str.len() % 5 + 1
+    assert all(
+        f"reviews: vision {v:g}, readiness 3.5 (2 reviewers)" in reasons
+        for v, reasons in zip(vision, chosen["reasons"], strict=True)
+    )
+
+
+def test_an_excused_team_goes_on_with_the_reviews_it_has(prefect_server, tmp_path):
+    config = _cohort(tmp_path, overrides="team,action,note,by\n")
+    assert review_assign(config_path=config, return_state=True).is_completed()
+    assignments = pd.read_csv(tmp_path / "review" / ASSIGNMENTS_FILE)
+    team, reviewer = assignments.iloc[0][[AssignCol.TEAM_KEY, AssignCol.REVIEWER_EMAIL]]
+    _fill(tmp_path, skip=(team, reviewer))
+    with (tmp_path / "overrides.csv").open("a", encoding="utf-8") as overrides:
+        overrides.write(f"{team},excuse-review,reviewer ill,Pat\n")  # written after the assignment, as staff would
+    state = select_cohort(config_path=config, out_dir=str(tmp_path / "out"), as_of=AFTER, return_state=True)
+    assert state.is_completed(), state.message
+    decided = pd.read_csv(tmp_path / "out" / "decisions.csv")
+    reasons = decided.loc[decided["team_key"] == team, "reasons"].iloc[0]
+    assert "(1 reviewer)" in reasons and "missing reviews excused: reviewer ill (Pat)" in reasons
