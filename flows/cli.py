@@ -21,7 +21,7 @@ from flows.logs import printed_by_the_caller
 from schemas.backup import RECORD_TIME_FORMAT
 from schemas.columns import Status
 from schemas.errors import StaffError
-from schemas.ledger import RunKind
+from schemas.ledger import RunKind, SendKind
 from schemas.lifecycle import STAFF_ACTIONS, Action, StaffRequest
 
 if TYPE_CHECKING:
@@ -94,6 +94,11 @@ REVIEW_STEPS = {
     "assign": "reviewers for every eligible team: assignments.csv and one file per reviewer",
     "collect": "read the reviewers' files back: reviews.csv, the cells not used and the progress",
 }
+# The reviewers' notices, sent like the decision notices (outbox, or --send).
+REVIEW_NOTICES: dict[str, tuple[SendKind, str]] = {
+    "notify": (RunKind.REVIEW_ASSIGNMENTS, "each reviewer's assignment notice: outbox, or --send"),
+    "remind": (RunKind.REVIEW_REMINDERS, "a reminder to each reviewer with applications unscored: outbox, or --send"),
+}
 
 
 def _add_review_parser(commands: argparse._SubParsersAction) -> None:
@@ -108,11 +113,19 @@ def _add_review_parser(commands: argparse._SubParsersAction) -> None:
             help="the round's folder (default: review.folder of the cohort file, which the selection reads)",
         )
         command.add_argument("--submissions", help="a CSV or XLSX export to read instead of the configured source")
+    for step, (_, words) in REVIEW_NOTICES.items():
+        command = steps.add_parser(step, help=words)
+        command.add_argument("--config", required=True, help="cohort YAML file with a `review:` section")
+        command.add_argument("--out", required=True, help="folder for the dry-run outbox")
+        command.add_argument("--send", action="store_true", help="deliver over SMTP (default: dry run to the outbox)")
+        command.add_argument("--as-of", help=AS_OF_HELP)
 
 
 def _run_review(args: argparse.Namespace) -> int:
     from flows.review import review_assign, review_collect
 
+    if args.review_step in REVIEW_NOTICES:
+        return _send(args, REVIEW_NOTICES[args.review_step][0], resend_unknown=False)
     run = review_assign if args.review_step == "assign" else review_collect
     summary = run(config_path=args.config, out_dir=args.out, submissions=args.submissions or "")
     print(f"\nReview {args.review_step}")
@@ -208,15 +221,20 @@ def _run_select(args: argparse.Namespace) -> int:
 
 
 def _run_notify(args: argparse.Namespace) -> int:
+    kind: SendKind = RunKind.INTEREST if args.interest else RunKind.DECISIONS
+    return _send(args, kind, resend_unknown=args.resend_unknown)
+
+
+def _send(args: argparse.Namespace, kind: SendKind, *, resend_unknown: bool) -> int:
     from flows.send_notices import send_notices
 
     report = send_notices(
         config_path=args.config,
         out_dir=args.out,
         send=args.send,
-        kind=RunKind.INTEREST if args.interest else RunKind.DECISIONS,
+        kind=kind,
         as_of=args.as_of or "",
-        resend_unknown=args.resend_unknown,
+        resend_unknown=resend_unknown,
         require_approval=False,
     )
     print("\nNotices")

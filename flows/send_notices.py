@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 from uuid import UUID
 
 import anyio
@@ -34,7 +34,7 @@ from flows.steps import (
     record_approval_task,
     record_notices_task,
 )
-from schemas.ledger import ApprovalOutcome, RunKind
+from schemas.ledger import ApprovalOutcome, RunKind, SendKind
 from schemas.retention import AfterPurge
 from tasks.approval import ApprovalAnswer, Outcome, Review, resume_description
 from tasks.ledger import DeliveryReport
@@ -109,7 +109,7 @@ def send_notices(
     out_dir: str = "out/notices",
     *,
     send: bool = False,
-    kind: Literal[RunKind.DECISIONS, RunKind.INTEREST] = RunKind.DECISIONS,
+    kind: SendKind = RunKind.DECISIONS,
     as_of: str = "",
     resend_unknown: bool = False,
     require_approval: bool = True,
@@ -125,8 +125,10 @@ def send_notices(
             to read before approving.
         send: Turn on to deliver the notices over SMTP (after approval, see `require_approval`). Off, a dry run:
             the outbox is written and nothing is sent or recorded.
-        kind: Which notices: `decisions`, each team's decision (selected, waitlisted, not selected or late), or
-            `interest`, the notice to the interest list.
+        kind: Which notices: `decisions`, each team's decision (selected, waitlisted, not selected or late);
+            `interest`, the notice to the interest list; `review-assignments`, each reviewer's assignment (after
+            review-assign); or `review-reminders`, a reminder to each reviewer with applications still unscored
+            (at most one a day, before the reviews are due).
         as_of: The moment to send as of, on the cohort's clock, like 2021-06-08 09:00 (in the cohort's time zone
             on that date; an offset such as -04:00 is optional): decision notices need the deadline passed, and
             notices unsent after the notification date are listed. Leave empty for now.

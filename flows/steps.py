@@ -25,7 +25,7 @@ from flows.logs import quiet_staff_errors
 from schemas.columns import Derived
 from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from schemas.errors import setting
-from schemas.ledger import ApprovalArtifact, ApprovalOutcome
+from schemas.ledger import FROM_SELECTION, ApprovalArtifact, ApprovalOutcome, RunKind
 from schemas.lifecycle import Move
 from schemas.report import ArtifactKey
 from schemas.retention import AfterPurge
@@ -67,6 +67,7 @@ from tasks.pipeline import (
 from tasks.promotion import Promotion, plan_promotion
 from tasks.report import REPORT_FILE, write_report
 from tasks.retention import check_not_purged
+from tasks.review_notices import plan_review_notices
 from tasks.review_round import (
     AssignmentSummary,
     CollectionSummary,
@@ -282,7 +283,10 @@ def record_selection_task(decided: pd.DataFrame, config: CohortConfig, summary: 
 def plan_notices_task(
     config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[Move] | None = None
 ) -> NoticePlan:
-    """The notices of the decisions as they stand (with `moves` not yet recorded), and what they came from."""
+    """The notices of the decisions as they stand (with `moves` not yet recorded), and what they came from; or the
+    reviewers' notices of the review round."""
+    if RunKind(kind) not in FROM_SELECTION:
+        return plan_review_notices(open_cohort_store(config), config, RunKind(kind), as_of)
     return plan_notices(open_cohort_store(config), config, kind, as_of, moves)
 
 

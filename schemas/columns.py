@@ -60,7 +60,12 @@ class Kind(StrEnum):
     CONFIRMED = "confirmed"
     DECLINED = "declined"
     WITHDRAWN = "withdrawn"
+    REVIEW_ASSIGNMENT = "review_assignment"  # to a reviewer: how many applications, where, by when
+    REVIEW_REMINDER = "review_reminder"  # to a reviewer with assignments still unscored, once a day until due
 
+
+# The notices to reviewers (not to applicants): the review round's, sent through the same ledger and approval.
+REVIEW_KINDS: frozenset[str] = frozenset({Kind.REVIEW_ASSIGNMENT, Kind.REVIEW_REMINDER})
 
 # The notice each decision status gets: the first notices of a selection, then those after a change.
 INITIAL_KIND_FOR_STATUS: dict[str, Kind] = {

@@ -31,6 +31,7 @@ from schemas.columns import (
     LIFECYCLE_KINDS,
     LIST_FIELDS,
     REQUIRED_FIELDS,
+    REVIEW_KINDS,
     YES_NO_FIELDS,
     Col,
     Kind,
@@ -286,15 +287,22 @@ DECISION_NOTICE_KINDS: tuple[str, ...] = (*sorted(INITIAL_DECISION_KINDS), Kind.
 if TYPE_CHECKING:
     NoticeKind: TypeAlias = str
     LifecycleKind: TypeAlias = str
+    ReviewKind: TypeAlias = str
 else:
     NoticeKind = Literal[DECISION_NOTICE_KINDS]
     LifecycleKind = Literal[tuple(sorted(LIFECYCLE_KINDS))]
+    ReviewKind = Literal[tuple(sorted(REVIEW_KINDS))]
 LIFECYCLE_SUBJECTS: dict[str, str] = {
     Kind.OFFER: "A seat is open for your team: {{ program }} ({{ cohort }})",
     Kind.OFFER_EXPIRED: "Your seat offer has expired: {{ program }} ({{ cohort }})",
     Kind.CONFIRMED: "Your team's place is confirmed: {{ program }} ({{ cohort }})",
     Kind.DECLINED: "Your team has declined its place: {{ program }} ({{ cohort }})",
     Kind.WITHDRAWN: "Your application to {{ program }} ({{ cohort }}) is withdrawn",
+}
+# The reviewers' notices: {{ review.assigned }}, {{ review.remaining }} and {{ review.due }} besides the above.
+REVIEW_SUBJECTS: dict[str, str] = {
+    Kind.REVIEW_ASSIGNMENT: "Your review assignment: {{ review.assigned }} applications ({{ program }}, {{ cohort }})",
+    Kind.REVIEW_REMINDER: "Reminder: {{ review.remaining }} applications to review by {{ review.due }}",
 }
 
 
@@ -304,16 +312,16 @@ class NoticesConfig(_Model):
     confirm_by: dt.date
     course_start: dt.date
     course_summary: str = Field(min_length=1)
-    subjects: dict[NoticeKind | LifecycleKind, str]
+    subjects: dict[NoticeKind | LifecycleKind | ReviewKind, str]
 
     @field_validator("subjects")
     @classmethod
     def _every_kind(cls, subjects: dict[str, str]) -> dict[str, str]:
-        """The decision kinds must be written; the after-notice kinds (offer, …) have defaults."""
+        """The decision kinds must be written; the after-notice kinds (offer, …) and the reviewers' have defaults."""
         missing = sorted(set(DECISION_NOTICE_KINDS) - set(subjects))
         if missing:
             raise ValueError(f"needs a subject for {', '.join(missing)}")
-        return {str(kind): text for kind, text in (LIFECYCLE_SUBJECTS | subjects).items()}
+        return {str(kind): text for kind, text in (LIFECYCLE_SUBJECTS | REVIEW_SUBJECTS | subjects).items()}
 
 
 class WaitlistConfig(_Model):

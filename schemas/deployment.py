@@ -48,6 +48,21 @@ class DeploymentStep(StrEnum):
     INTEREST_NOTICES = "interest-notices"
     PROMOTE_WAITLIST = "promote-waitlist"
     WHAT_IF = "what-if"
+    # A call with a review round (the cohort file's `review:`) has these too.
+    REVIEW_ASSIGN = "review-assign"
+    REVIEW_NOTICES = "review-notices"
+    REVIEW_REMINDERS = "review-reminders"
+    REVIEW_COLLECT = "review-collect"
+
+
+REVIEW_STEPS: frozenset[DeploymentStep] = frozenset(
+    {
+        DeploymentStep.REVIEW_ASSIGN,
+        DeploymentStep.REVIEW_NOTICES,
+        DeploymentStep.REVIEW_REMINDERS,
+        DeploymentStep.REVIEW_COLLECT,
+    }
+)
 
 
 def deployment_name(cohort_stem: str, step: DeploymentStep) -> str:

@@ -1,6 +1,7 @@
 """The notice ledger's vocabulary: the state of each notice, and the kinds of notice run."""
 
 from enum import StrEnum
+from typing import Literal
 
 
 class LedgerState(StrEnum):
@@ -28,11 +29,22 @@ REPLACEABLE = CLAIMABLE
 
 
 class RunKind(StrEnum):
-    """What one notify run sends: every decision notice, only those after a change, or the interest list."""
+    """What one notify run sends: every decision notice, only those after a change, the interest list, or the
+    review round's notices to reviewers (their assignments, or a reminder of what is still unscored)."""
 
     DECISIONS = "decisions"
     LIFECYCLE = "lifecycle"
     INTEREST = "interest"
+    REVIEW_ASSIGNMENTS = "review-assignments"
+    REVIEW_REMINDERS = "review-reminders"
+
+
+# The notices a send-notices run can be asked for (the lifecycle's go with the promote flow).
+SendKind = Literal[RunKind.DECISIONS, RunKind.INTEREST, RunKind.REVIEW_ASSIGNMENTS, RunKind.REVIEW_REMINDERS]
+
+# The runs planned from the recorded selection: a send delivers them only while the store still holds it. The
+# reviewer runs are planned from the review round's assignments instead (tasks/review_notices.py).
+FROM_SELECTION: frozenset[RunKind] = frozenset({RunKind.DECISIONS, RunKind.LIFECYCLE, RunKind.INTEREST})
 
 
 class ApprovalOutcome(StrEnum):

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from schemas.columns import INITIAL_DECISION_KINDS, Derived
 from schemas.config import CohortConfig
 from schemas.errors import setting
-from schemas.ledger import CLAIMABLE, LedgerState, RunKind
+from schemas.ledger import CLAIMABLE, FROM_SELECTION, LedgerState, RunKind
 from schemas.retention import AfterPurge
 from schemas.store import StoreCol
 from tasks.lease import cohort_lease
@@ -106,7 +106,8 @@ def deliver(  # noqa: PLR0913 -- the store, the cohort, the plan, the server, th
         check_not_purged(engine, config, AfterPurge.SEND)  # a send approved after a purge (planned before it)
         if plan.moves:
             record_moves(engine, cohort, plan.moves, seen=plan.actions_seq - len(plan.moves))
-        check_plan_current(engine, cohort, plan.selection_id, plan.actions_seq)
+        if plan.run in FROM_SELECTION:
+            check_plan_current(engine, cohort, plan.selection_id, plan.actions_seq)
         if plan.run == RunKind.DECISIONS and plan.selection_id is not None:
             freeze_selection(engine, cohort, plan.selection_id)
         unreachable = sync_and_send(

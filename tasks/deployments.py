@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import CohortConfig
-from schemas.deployment import WORK_POOL, DeploymentStep, Env, StoreBackend, deployment_name
+from schemas.deployment import REVIEW_STEPS, WORK_POOL, DeploymentStep, Env, StoreBackend, deployment_name
 from schemas.errors import StaffError
+from schemas.ledger import RunKind
 from tasks.local_time import date_text
 from tasks.simulate import limits_to_try
 
@@ -28,6 +30,9 @@ from tasks.simulate import limits_to_try
 # that it sees the confirmations staff recorded since the day before.
 INTAKE_CHECK_TIME = dt.time(7, 0)
 PROMOTE_TIME = dt.time(8, 0)
+# During a review round: its progress read each morning with the intake check's time, reminders at nine.
+REVIEW_COLLECT_TIME = INTAKE_CHECK_TIME
+REVIEW_REMIND_TIME = dt.time(9, 0)
 
 # Which flow each step runs, as `file:function` from the project folder (prefect.yaml's entrypoint).
 ENTRYPOINTS: dict[DeploymentStep, str] = {
@@ -37,6 +42,10 @@ ENTRYPOINTS: dict[DeploymentStep, str] = {
     DeploymentStep.INTEREST_NOTICES: "flows/send_notices.py:send_notices",
     DeploymentStep.PROMOTE_WAITLIST: "flows/promote_waitlist.py:promote_waitlist",
     DeploymentStep.WHAT_IF: "flows/simulate.py:simulate",
+    DeploymentStep.REVIEW_ASSIGN: "flows/review.py:review_assign",
+    DeploymentStep.REVIEW_NOTICES: "flows/send_notices.py:send_notices",
+    DeploymentStep.REVIEW_REMINDERS: "flows/send_notices.py:send_notices",
+    DeploymentStep.REVIEW_COLLECT: "flows/review.py:review_collect",
 }
 
 # Each step's output folder under out/<cohort file stem>/, so cohorts served side by side never write into one
@@ -48,6 +57,10 @@ OUT_FOLDERS: dict[DeploymentStep, str] = {
     DeploymentStep.INTEREST_NOTICES: "interest",
     DeploymentStep.PROMOTE_WAITLIST: "promote",
     DeploymentStep.WHAT_IF: "what-if",
+    DeploymentStep.REVIEW_ASSIGN: "review",
+    DeploymentStep.REVIEW_NOTICES: "review-notices",
+    DeploymentStep.REVIEW_REMINDERS: "review-reminders",
+    DeploymentStep.REVIEW_COLLECT: "review",
 }
 
 # One run at a time for the steps that record or send; the store's lease guards the rest (CLI, other servers).
@@ -58,6 +71,7 @@ ONE_AT_A_TIME = frozenset(
         DeploymentStep.SEND_NOTICES,
         DeploymentStep.INTEREST_NOTICES,
         DeploymentStep.PROMOTE_WAITLIST,
+        *REVIEW_STEPS,  # assign and collect write the round's files; the notices send
     }
 )
 
@@ -114,12 +128,18 @@ def _moment_words(moment: dt.datetime, zone: str) -> str:
     return f"{date_text(moment.date())}, {_clock(moment.time())} {zone}"
 
 
+def _once(moment: dt.datetime, zone: str) -> ScheduleSpec:
+    return ScheduleSpec(rrule=f"DTSTART:{_stamp(moment)}\nRRULE:FREQ=DAILY;COUNT=1", timezone=zone)
+
+
 def cohort_deployments(config: CohortConfig, config_path: str) -> list[DeploymentPlan]:
-    """The six deployments of one cohort file, named `<file stem>-<step>`; `config_path` is the file as runs will
-    open it (relative to the project folder, or absolute)."""
+    """The six deployments of one cohort file, and four more with a review round, named `<file stem>-<step>`;
+    `config_path` is the file as runs will open it (relative to the project folder, or absolute)."""
     stem = Path(config_path).stem
     zone = config.timezone
     deadline = config.deadline.astimezone(config.zone).replace(tzinfo=None)
+    due = config.review_due
+    select_at = deadline if due is None else due.astimezone(config.zone).replace(tzinfo=None)
     opens = dt.datetime.combine(config.window_opens, INTAKE_CHECK_TIME)
     capacities, caps = limits_to_try(config, [], [])
 
@@ -156,9 +176,14 @@ def cohort_deployments(config: CohortConfig, config_path: str) -> list[Deploymen
         ),
         plan(
             DeploymentStep.SELECT_AT_DEADLINE,
-            f"The selection, once, at the deadline ({_moment_words(deadline, zone)}); re-run from the UI with "
-            "parameters.",
-            (ScheduleSpec(rrule=f"DTSTART:{_stamp(deadline)}\nRRULE:FREQ=DAILY;COUNT=1", timezone=zone),),
+            (
+                f"The selection, once, at the deadline ({_moment_words(deadline, zone)}); re-run from the UI with "
+                "parameters."
+                if due is None
+                else f"The selection, once, when the reviews are due ({_moment_words(select_at, zone)}), with the "
+                "reviewers' scores; it refuses while a team lacks its reviews. Re-run from the UI with parameters."
+            ),
+            (_once(select_at, zone),),
         ),
         plan(
             DeploymentStep.SEND_NOTICES,
@@ -188,6 +213,51 @@ def cohort_deployments(config: CohortConfig, config_path: str) -> list[Deploymen
             capacities=capacities,
             max_per_state=caps,
         ),
+    ] + (review_plans(plan, deadline, select_at, zone) if due is not None else [])
+
+
+def review_plans(
+    plan: Callable[..., DeploymentPlan], deadline: dt.datetime, due: dt.datetime, zone: str
+) -> list[DeploymentPlan]:
+    """The review round's deployments: assignment at the deadline, the assignment notices when staff run them,
+    reminders each morning and progress read each morning until the reviews are due."""
+    first_day = deadline.date() + dt.timedelta(days=1)
+    remind_from = dt.datetime.combine(first_day, REVIEW_REMIND_TIME)
+    collect_from = dt.datetime.combine(first_day, REVIEW_COLLECT_TIME)
+    until = f"until the reviews are due ({_moment_words(due, zone)})"
+    return [
+        plan(
+            DeploymentStep.REVIEW_ASSIGN,
+            f"Reviewers for every eligible team, once, at the deadline ({_moment_words(deadline, zone)}): "
+            "assignments.csv and one file per reviewer in the cohort file's review.folder. Run it again after a "
+            "late change; what reviewers already wrote is kept.",
+            (_once(deadline, zone),),
+            out_dir="",
+        ),
+        plan(
+            DeploymentStep.REVIEW_NOTICES,
+            "Each reviewer's assignment notice (how many applications, where, by when), after review-assign; "
+            "dry run (outbox) unless `send` is true, then it waits for approval. A reviewer is told once, and "
+            "again only when their assignment changed.",
+            send=False,
+            kind=RunKind.REVIEW_ASSIGNMENTS.value,
+        ),
+        plan(
+            DeploymentStep.REVIEW_REMINDERS,
+            f"Each morning at {_clock(REVIEW_REMIND_TIME)} {zone} from {date_text(first_day)} {until}, a reminder "
+            "to each reviewer who was told of the assignment and still has applications unscored (one a day at "
+            "most); it waits for approval like any send.",
+            (_daily(remind_from, due, zone),),
+            send=True,
+            kind=RunKind.REVIEW_REMINDERS.value,
+        ),
+        plan(
+            DeploymentStep.REVIEW_COLLECT,
+            f"The reviewers' files read back each morning at {_clock(REVIEW_COLLECT_TIME)} {zone} from "
+            f"{date_text(first_day)} {until}: progress per reviewer and per team, the cells not used, reviews.csv.",
+            (_daily(collect_from, due, zone),),
+            out_dir="",
+        ),
     ]
 
 
@@ -209,7 +279,7 @@ def check_distinct(plans: list[DeploymentPlan]) -> list[DeploymentPlan]:
 def prefect_yaml_header(prefect_version: str) -> str:
     """prefect.yaml's top: what it is and how it is made, the pull step and the work pool its deployments share."""
     return f"""\
-# Prefect deployments for cohort-select, six for each cohort file, named for it (esp-2021-select-at-deadline).
+# Prefect deployments for cohort-select, six for each cohort file (ten with a review round), named for it.
 # Generated from cohorts/*.yaml by `python -m flows.serve --write-prefect-yaml`: change the dates in the cohort file
 # and generate this file again, never by hand (tests/test_deployments.py fails while the two disagree).
 # Deploy with `PREFECT_API_URL=... prefect deploy --all` against a shared Prefect server that has a process work pool

@@ -18,8 +18,16 @@ from pydantic import BaseModel
 from schemas.config import CohortConfig
 
 
+class Attachment(BaseModel):
+    """A file sent with a notice: a reviewer's workbook of assigned applications."""
+
+    filename: str
+    content: bytes
+    media_type: str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 class Notice(BaseModel):
-    """One message to one applicant; `refusal` says why it must not be sent, if so."""
+    """One message to one applicant (or reviewer); `refusal` says why it must not be sent, if so."""
 
     applicant: str
     kind: str
@@ -34,6 +42,7 @@ class Notice(BaseModel):
     message_to_team: str = ""  # staff's words to the team inside the message, listed in the outbox index
     people: list[str] = []  # the names the message greets or lists, masked where staff preview it (tasks/approval.py)
     payload: bytes = b""  # the message as sent, without its Date header, built once when the notice is planned
+    attachments: list[Attachment] = []
 
 
 def message_id(cohort: str, applicant: str, kind: str, version: str, domain: str) -> str:
@@ -43,7 +52,8 @@ def message_id(cohort: str, applicant: str, kind: str, version: str, domain: str
 
 
 def build_message(notice: Notice, config: CohortConfig) -> EmailMessage:
-    """A multipart/alternative message (plain text + HTML) with the notice's fixed Message-ID."""
+    """A multipart/alternative message (plain text + HTML) with the notice's fixed Message-ID; with attachments,
+    that alternative inside a multipart/mixed one."""
     message = EmailMessage()
     message["From"] = config.email.sender
     message["To"] = notice.to
@@ -55,6 +65,9 @@ def build_message(notice: Notice, config: CohortConfig) -> EmailMessage:
     message["Message-ID"] = notice.message_id
     message.set_content(notice.text)
     message.add_alternative(notice.html, subtype="html")
+    for attached in notice.attachments:
+        main, _, sub = attached.media_type.partition("/")
+        message.add_attachment(attached.content, maintype=main, subtype=sub, filename=attached.filename)
     return message
 
 

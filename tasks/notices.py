@@ -68,7 +68,7 @@ def _notices_section(config: CohortConfig) -> NoticesConfig:
     return config.notices
 
 
-def _common_context(config: CohortConfig) -> dict:
+def common_context(config: CohortConfig) -> dict:
     notices = _notices_section(config)
     sender = parseaddr(config.email.sender)[1]
     return {
@@ -86,7 +86,7 @@ def _common_context(config: CohortConfig) -> dict:
 FILL_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError)
 
 
-def _render(kind: str, context: dict, subject_template: str) -> tuple[str, str, str]:
+def render_notice(kind: str, context: dict, subject_template: str) -> tuple[str, str, str]:
     """(subject, text, html) of one notice; the subject made safe for a header (`header_text`, `fold_safe`)."""
     env = template_environment()
     try:
@@ -177,7 +177,7 @@ def decision_version(status: str, rank: object, codes: list[str], message_to_tea
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 
-def _refusal(to: str) -> str:
+def address_refusal(to: str) -> str:
     """Why a notice must not be sent: a recipient that is no valid address (CR/LF, extra addresses)."""
     if not is_valid_address(to):
         return f"recipient is not a valid address: {to[:80]!r}"
@@ -293,7 +293,7 @@ def decision_notices(
 
     A notice after a change (offer, confirmation, …) is refused once the course has started (as of `as_of`).
     """
-    base = _common_context(config)
+    base = common_context(config)
     notices = _notices_section(config)
     rows = team_rows(decided)
     start = course_start_moment(config)
@@ -312,12 +312,12 @@ def decision_notices(
             },
             "decision": decision,
         }
-        subject, text, html = _render(kind, context, notices.subjects[kind])
+        subject, text, html = render_notice(kind, context, notices.subjects[kind])
         to = str(row[Col.LEAD_EMAIL] or "")
         cc = str(row[Col.SUBMITTER_EMAIL] or "")
         cc = "" if cc == to or not is_valid_address(cc) else cc  # an unusable cc never holds back the lead's notice
         version = decision_version(row[Col.STATUS], rank, decision["codes"], decision["message_to_team"])
-        refusal = _refusal(to)
+        refusal = address_refusal(to)
         if too_late and kind in LIFECYCLE_KINDS and not refusal:
             refusal = f"the course started on {date_text(notices.course_start)}: no notice after the start"
         made.append(
@@ -360,13 +360,13 @@ def interest_notices(
     people: pd.DataFrame, already_notified: set[str], config: CohortConfig, domain: str
 ) -> list[Notice]:
     """The future-opportunities notice for each address not already getting a decision notice."""
-    base = _common_context(config)
+    base = common_context(config)
     subject_template = _notices_section(config).subjects[Kind.INTEREST]
     made = []
     for person in people[~people[InterestCol.EMAIL].isin(already_notified)].to_dict(orient="records"):
         email, name, local = person[InterestCol.EMAIL], person[InterestCol.NAME], person[InterestCol.LOCAL]
         context = base | {"person": {"name": name or "colleague", "local": local.strip()}}
-        subject, text, html = _render(Kind.INTEREST, context, subject_template)
+        subject, text, html = render_notice(Kind.INTEREST, context, subject_template)
         made.append(
             Notice(
                 applicant=email,
@@ -377,18 +377,26 @@ def interest_notices(
                 text=text,
                 html=html,
                 message_id=message_id(config.cohort_id, email, Kind.INTEREST, "1", domain),
-                refusal=_refusal(email),
+                refusal=address_refusal(email),
                 people=[name] if name else [],
             )
         )
     return [with_payload(n, config) for n in made]
 
 
+RUN_KINDS: dict[RunKind, frozenset[str]] = {
+    RunKind.DECISIONS: DECISION_KINDS,
+    RunKind.LIFECYCLE: LIFECYCLE_KINDS,
+    RunKind.INTEREST: frozenset({Kind.INTEREST}),
+    RunKind.REVIEW_ASSIGNMENTS: frozenset({Kind.REVIEW_ASSIGNMENT}),
+    RunKind.REVIEW_REMINDERS: frozenset({Kind.REVIEW_REMINDER}),
+}
+
+
 def kinds_of(kind: str) -> frozenset[str]:
-    """The notice kinds one run handles: every decision notice, only those after a change, or the interest list."""
-    return {RunKind.DECISIONS: DECISION_KINDS, RunKind.LIFECYCLE: LIFECYCLE_KINDS}.get(
-        RunKind(kind), frozenset({Kind.INTEREST})
-    )
+    """The notice kinds one run handles: every decision notice, only those after a change, the interest list, or
+    one of the reviewers' kinds."""
+    return RUN_KINDS[RunKind(kind)]
 
 
 class NoticePlan(BaseModel):

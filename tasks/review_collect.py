@@ -132,7 +132,7 @@ class _Reader:
             self.bad(row, key_column, key, Derived.TEAM_KEY, key, BadCell.REPEATED)
             return
         seen.add(key)
-        for name, text in self.expected[key].items():
+        for name, text in self.expected.get(key, {}).items():
             if name in at and cell_text(cells[name]) != text:
                 self.bad(row, at[name] + 1, key, name, cells[name], BadCell.EDITED_ANSWER)
         for criterion in self.review.criteria:

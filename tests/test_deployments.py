@@ -13,7 +13,7 @@ from prefect.client.schemas.schedules import RRuleSchedule
 
 from flows.serve import cohort_files, plans, runner_deployment
 from schemas.config import load_config, parse_config
-from schemas.deployment import PREFECT_YAML, DeploymentStep, deployment_name
+from schemas.deployment import PREFECT_YAML, REVIEW_STEPS, DeploymentStep, deployment_name
 from tasks.deployments import DeploymentError, check_distinct, cohort_deployments, prefect_yaml_text
 from tests.support.paths import CONFIG_PATH, ROOT
 
@@ -46,7 +46,8 @@ def test_every_cohort_file_has_its_six_deployments_named_for_it():
     names = set(_committed())
     stems = [path.stem for path in cohort_files(None)]
     assert len(stems) >= 2  # the 2021 call and the 2022 example: served side by side
-    assert names == {deployment_name(stem, step) for stem in stems for step in DeploymentStep}
+    steps = [step for step in DeploymentStep if step not in REVIEW_STEPS]  # no bundled call has a review round
+    assert names == {deployment_name(stem, step) for stem in stems for step in steps}
 
 
 def test_the_served_deployments_agree_with_prefect_yaml():
@@ -130,3 +131,35 @@ def test_two_cohort_files_of_one_name_are_refused():
     both = cohort_deployments(config, "cohorts/esp-2021.yaml") + cohort_deployments(config, "/elsewhere/esp-2021.yaml")
     with pytest.raises(DeploymentError, match="have the same file name"):
         check_distinct(both)
+
+
+def test_a_review_round_adds_its_four_deployments_and_moves_the_selection_to_the_due_moment():
+    data = yaml.safe_load(CONFIG_PATH.read_text())
+    data["review"] = {
+        "roster": "reviewers.csv",
+        "criteria": [{"name": "vision", "description": "How clear is the reason?", "scale": [1, 2, 3]}],
+        "due": "2021-06-14 17:00",
+        "spread_threshold": 2,
+    }
+    config = parse_config(data)
+    by_step = {plan.step: plan for plan in cohort_deployments(config, "cohorts/esp-2021.yaml")}
+    assert set(by_step) == set(DeploymentStep)
+    due = dt.datetime(2021, 6, 14, 17, tzinfo=config.zone)
+    (selection,) = by_step[DeploymentStep.SELECT_AT_DEADLINE].schedules
+    assert _occurrences(selection.model_dump()) == [due]
+    assert "when the reviews are due (June 14, 2021, 5:00 PM America/New_York)" in (
+        by_step[DeploymentStep.SELECT_AT_DEADLINE].description
+    )
+    (assign,) = by_step[DeploymentStep.REVIEW_ASSIGN].schedules
+    assert _occurrences(assign.model_dump()) == [config.deadline]
+    (remind,) = by_step[DeploymentStep.REVIEW_REMINDERS].schedules
+    mornings = _occurrences(remind.model_dump())
+    assert [m.date() for m in mornings] == [dt.date(2021, 6, d) for d in range(8, 15)]
+    assert all(m.hour == 9 for m in mornings)
+    assert by_step[DeploymentStep.REVIEW_REMINDERS].parameters | {"send": True, "kind": "review-reminders"} == (
+        by_step[DeploymentStep.REVIEW_REMINDERS].parameters
+    )
+    assert by_step[DeploymentStep.REVIEW_NOTICES].parameters["send"] is False
+    for step in (DeploymentStep.REVIEW_ASSIGN, DeploymentStep.REVIEW_COLLECT):
+        assert by_step[step].parameters["out_dir"] == ""  # the cohort file's review.folder, which the selection reads
+    assert all(by_step[step].concurrency_limit == 1 for step in REVIEW_STEPS)

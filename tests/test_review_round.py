@@ -5,77 +5,19 @@ it through."""
 
 from __future__ import annotations
 
-import openpyxl
 import pandas as pd
 import pytest
-import yaml
 
 from flows.review import review_assign, review_collect
 from flows.select_cohort import select_cohort
-from schemas.review import ASSIGNMENTS_FILE, REVIEW_SHEET, REVIEWS_FILE, AssignCol
-from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
-
-AFTER = "2021-06-08 09:00"
-ROSTER = [  # name, email, state, affiliate: 8 reviewers across states, one with a cap
-    ("Ana Ruiz", "ana@nea.example.org", "CA", "California Teachers Association", ""),
-    ("Bo Chen", "bo@nea.example.org", "NY", "NYSUT", ""),
-    ("Cy Park", "cy@nea.example.org", "TX", "Texas State Teachers Association", ""),
-    ("Di Okafor", "di@nea.example.org", "IL", "Illinois Education Association", ""),
-    ("Ed Moss", "ed@nea.example.org", "WA", "Washington Education Association", ""),
-    ("Flo Dane", "flo@nea.example.org", "ME", "Maine Education Association", ""),
-    ("Gus Lind", "gus@nea.example.org", "KY", "Kentucky Education Association", "10"),
-    ("Hal Ivey", "hal@nea.example.org", "PA", "PSEA", ""),
-]
-
-
-def _cohort(folder, overrides: str | None = None) -> str:
-    data = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
-    data["state_url"] = f"sqlite:///{folder / 'state.sqlite'}"
-    for key in ("previous_participants", "interest_list"):
-        data[key] = str((CONFIG_PATH.parent / data[key]).resolve())
-    data["source"]["path"] = str(EXAMPLE_PATH)
-    pd.DataFrame(ROSTER, columns=["name", "email", "state", "affiliate", "cap"]).to_csv(
-        folder / "reviewers.csv", index=False
-    )
-    data["review"] = {
-        "roster": "reviewers.csv",
-        "folder": "review",
-        "criteria": [
-            {"name": "vision", "description": "How clear is the reason?", "scale": [1, 2, 3, 4, 5], "weight": 1},
-            {"name": "readiness", "description": "Is the team ready?", "scale": {"min": 0, "max": 5, "step": 0.5}},
-        ],
-        "due": "2021-06-14 17:00",
-        "spread_threshold": 2,
-    }
-    if overrides:
-        (folder / "overrides.csv").write_text(overrides, encoding="utf-8")
-        data["overrides"] = "overrides.csv"
-    path = folder / "esp-2021.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return str(path)
-
-
-def _fill(folder, skip: tuple[str, str] | None = None) -> None:
-    """Every reviewer scores every team: vision from the team key's length, readiness 3.5 (`skip`: one review left
-    empty, as (team_key, reviewer_email))."""
-    for path in sorted((folder / "review" / "reviewers").glob("*.xlsx")):
-        book = openpyxl.load_workbook(path)
-        sheet = book[REVIEW_SHEET]
-        header = [cell.value for cell in sheet[1]]
-        vision, readiness = header.index("vision") + 1, header.index("readiness") + 1
-        for row in range(2, sheet.max_row + 1):
-            key = sheet.cell(row, 1).value
-            if skip and key == skip[0] and path.stem == skip[1]:
-                continue
-            sheet.cell(row, vision).value = 1 + len(str(key)) % 5
-            sheet.cell(row, readiness).value = 3.5
-        book.save(path)
+from schemas.review import ASSIGNMENTS_FILE, REVIEWS_FILE, AssignCol
+from tests.support.review import AFTER, ROSTER, fill_reviews, review_cohort
 
 
 @pytest.fixture(scope="module")
 def assigned(prefect_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("review-round")
-    config = _cohort(folder)
+    config = review_cohort(folder)
     state = review_assign(config_path=config, return_state=True)
     assert state.is_completed(), state.message
     return folder, config, state.result()
@@ -99,7 +41,7 @@ def test_a_selection_short_of_reviews_is_refused_marked_in_preview_and_goes_on_w
     folder, config, _ = assigned
     assignments = pd.read_csv(folder / "review" / ASSIGNMENTS_FILE)
     team, reviewer = assignments.iloc[0][[AssignCol.TEAM_KEY, AssignCol.REVIEWER_EMAIL]]
-    _fill(folder, skip=(team, reviewer))
+    fill_reviews(folder, skip=(team, reviewer))
     refused = select_cohort(config_path=config, out_dir=str(tmp_path / "a"), as_of=AFTER, return_state=True)
     assert refused.is_failed()
     assert f"{team} has 1 of 2 (waiting for {reviewer})" in refused.message
@@ -111,7 +53,7 @@ def test_a_selection_short_of_reviews_is_refused_marked_in_preview_and_goes_on_w
     marked = decided.loc[decided["team_key"] == team, "reasons"].iloc[0]
     assert "preview: 1 of 2 reviews complete" in marked
 
-    _fill(folder)  # the missing review is written
+    fill_reviews(folder)  # the missing review is written
     collected = review_collect(config_path=config, return_state=True)
     assert collected.is_completed(), collected.message
     summary = collected.result()
@@ -130,11 +72,11 @@ def test_a_selection_short_of_reviews_is_refused_marked_in_preview_and_goes_on_w
 
 
 def test_an_excused_team_goes_on_with_the_reviews_it_has(prefect_server, tmp_path):
-    config = _cohort(tmp_path, overrides="team,action,note,by\n")
+    config = review_cohort(tmp_path, overrides="team,action,note,by\n")
     assert review_assign(config_path=config, return_state=True).is_completed()
     assignments = pd.read_csv(tmp_path / "review" / ASSIGNMENTS_FILE)
     team, reviewer = assignments.iloc[0][[AssignCol.TEAM_KEY, AssignCol.REVIEWER_EMAIL]]
-    _fill(tmp_path, skip=(team, reviewer))
+    fill_reviews(tmp_path, skip=(team, reviewer))
     with (tmp_path / "overrides.csv").open("a", encoding="utf-8") as overrides:
         overrides.write(f"{team},excuse-review,reviewer ill,Pat\n")  # written after the assignment, as staff would
     state = select_cohort(config_path=config, out_dir=str(tmp_path / "out"), as_of=AFTER, return_state=True)
