@@ -478,6 +478,9 @@ class ReviewConfig(_Model):
     spread_threshold: float = Field(gt=0)
     # The answers each reviewer sees, one column each, in this order (form fields).
     answers: list[str] = Field(default_factory=lambda: [Col.WHY_STATEMENT.value], min_length=1)
+    # A call whose responses are a Google Sheet reviews in a spreadsheet too: the key of the review spreadsheet
+    # (shared with the source's service account as Editor), one worksheet per reviewer. Without it, reviewer files.
+    spreadsheet: str | None = Field(default=None, min_length=10)
 
     @field_validator("roster")
     @classmethod
@@ -525,6 +528,15 @@ def _due_problems(review: ReviewConfig, zone: ZoneInfo) -> list[tuple[str, str]]
         return [("review.due", f"{due:%Y-%m-%d %H:%M} does not exist in {zone.key} (the clocks go forward over it)")]
     if len(readings) > 1:
         return [("review.due", f"{due:%Y-%m-%d %H:%M} happens twice in {zone.key}: give its offset")]
+    return []
+
+
+def _review_sheet_problems(review: ReviewConfig, source: FileSourceConfig | SheetSourceConfig) -> list[tuple[str, str]]:
+    """A sheet source reviews in a spreadsheet (with the source's credentials); a file source in reviewer files."""
+    if isinstance(source, SheetSourceConfig) and review.spreadsheet is None:
+        return [("review.spreadsheet", "the responses are a Google Sheet: give the key of the review spreadsheet")]
+    if not isinstance(source, SheetSourceConfig) and review.spreadsheet is not None:
+        return [("review.spreadsheet", "needs a google_sheet source, whose credentials open it; leave it out")]
     return []
 
 
@@ -696,6 +708,7 @@ class CohortConfig(_Model):
         if self.review is not None:
             fields = set(self.form.fields) if self.form is not None else FORM_FIELDS
             problems = _due_problems(self.review, self.zone) + _review_field_problems(self.review, fields)
+            problems += _review_sheet_problems(self.review, self.source)
             if problems:
                 raise FormProblems(problems)
         return self

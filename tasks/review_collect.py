@@ -1,6 +1,7 @@
-"""Collecting the reviewer files: every bad cell reported by its address and not used, progress per reviewer and per
-team, and per team and criterion the combined score, each reviewer's score and the spread that flags a team for
-discussion (DIR/reviews.csv); and the check the selection refuses with while a team has fewer reviews than required.
+"""Collecting the reviewers' sheets (their files, or their worksheets of the review spreadsheet): every bad cell
+reported by its address and not used, progress per reviewer and per team, and per team and criterion the combined
+score, each reviewer's score and the spread that flags a team for discussion (DIR/reviews.csv); and the check the
+selection refuses with while a team has fewer reviews than required.
 
 A score is usable when it is a number (a number typed as text counts: spreadsheets keep some numbers so) that is one
 of the criterion's allowed values, in the row of a team assigned to that reviewer, listed once. An edited answer
@@ -10,6 +11,8 @@ of that row still count.
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +75,16 @@ def _number(value: object) -> float | None:
         return None
 
 
+# A reviewer's sheet as read: where it is (their file's name, or their worksheet's title) and its rows, header first.
+Table = tuple[str, list[Sequence[object]]]
+
+
 @dataclass
 class _Reader:
-    """One reviewer's file read against the assignment and the teams' answers."""
+    """One reviewer's sheet read against the assignment and the teams' answers."""
 
     email: str
-    path: Path
+    where: str
     assigned: set[str]
     expected: dict[str, dict[str, str]]
     review: ReviewConfig
@@ -90,7 +97,7 @@ class _Reader:
         self.problems.append(
             {
                 ProblemCol.REVIEWER_EMAIL: self.email,
-                ProblemCol.FILE: self.path.name,
+                ProblemCol.FILE: self.where,
                 ProblemCol.CELL: f"{get_column_letter(column)}{row}",
                 ProblemCol.TEAM_KEY: key,
                 ProblemCol.COLUMN: name,
@@ -99,15 +106,8 @@ class _Reader:
             }
         )
 
-    def read(self) -> None:
-        try:
-            sheet = openpyxl.load_workbook(self.path, read_only=True, data_only=True)[REVIEW_SHEET]
-        except (OSError, KeyError, ValueError) as exc:
-            raise ReviewFileError(
-                f"cannot read the reviewer file {self.path} (a workbook with a sheet {REVIEW_SHEET!r}): {exc}; "
-                "write it again with the review assignment, keeping the reviewer's scores by hand"
-            ) from None
-        rows = sheet.iter_rows(values_only=True)
+    def read(self, table: Iterable[Sequence[object]]) -> None:
+        rows = iter(table)
         names = [cell_text(v).strip() for v in next(rows, ())]
         at = {name: names.index(name) for name in header(self.review) if name in names}
         for column, name in enumerate(header(self.review), start=1):
@@ -151,8 +151,35 @@ class _Reader:
             self.scores.append((key, self.email, criterion.name, number))
 
 
+def file_tables(folder: Path, emails: Iterable[str]) -> dict[str, Table]:
+    """Each reviewer's file under `folder` that exists (a missing one: nothing scored yet), as rows."""
+    tables: dict[str, Table] = {}
+    for email in emails:
+        path = reviewer_file(folder, email)
+        if not path.is_file():
+            continue
+        try:
+            sheet = openpyxl.load_workbook(path, read_only=True, data_only=True)[REVIEW_SHEET]
+            tables[email] = (path.name, list(sheet.iter_rows(values_only=True)))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise ReviewFileError(
+                f"cannot read the reviewer file {path} (a workbook with a sheet {REVIEW_SHEET!r}): {exc}; "
+                "write it again with the review assignment, keeping the reviewer's scores by hand"
+            ) from None
+    return tables
+
+
 def collect(folder: Path, assignments: pd.DataFrame, teams: pd.DataFrame, review: ReviewConfig) -> Collection:
     """Read every assigned reviewer's file under `folder` (a missing file: nothing scored yet)."""
+    emails = sorted(assignments[AssignCol.REVIEWER_EMAIL].astype(str).unique())
+    return collect_tables(file_tables(folder, emails), assignments, teams, review)
+
+
+def collect_tables(
+    tables: dict[str, Table], assignments: pd.DataFrame, teams: pd.DataFrame, review: ReviewConfig
+) -> Collection:
+    """The reviewers' sheets (files or worksheets, by reviewer email) read against the assignment and the teams'
+    answers: each bad cell reported and not used."""
     by_key: dict = teams.drop_duplicates(Derived.TEAM_KEY).set_index(Derived.TEAM_KEY).to_dict("index")
     shown = [name for name in header(review) if name not in {c.name for c in review.criteria} | {COMMENT}]
     expected = {
@@ -162,11 +189,11 @@ def collect(folder: Path, assignments: pd.DataFrame, teams: pd.DataFrame, review
     problems: list[dict] = []
     scores: list[tuple[str, str, str, float]] = []
     for email, mine in assignments.groupby(AssignCol.REVIEWER_EMAIL, sort=True):
-        path = reviewer_file(folder, str(email))
-        if not path.is_file():
+        if str(email) not in tables:
             continue
-        reader = _Reader(str(email), path, set(mine[AssignCol.TEAM_KEY].astype(str)), expected, review)
-        reader.read()
+        where, rows = tables[str(email)]
+        reader = _Reader(str(email), where, set(mine[AssignCol.TEAM_KEY].astype(str)), expected, review)
+        reader.read(rows)
         problems += reader.problems
         scores += reader.scores
     usable = pd.DataFrame(scores, columns=[AssignCol.TEAM_KEY, AssignCol.REVIEWER_EMAIL, CRITERION, SCORE])

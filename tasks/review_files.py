@@ -7,6 +7,7 @@ reviewer still has."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import openpyxl  # type: ignore[import-untyped]
@@ -68,16 +69,22 @@ def _validation(criterion: ReviewCriterion) -> DataValidation:
 
 
 def _entered(path: Path, review: ReviewConfig) -> dict[str, dict[str, object]]:
-    """What the reviewer wrote so far, per team key: each criterion's cell and the comment, as they are."""
+    """What the reviewer wrote so far in their file, per team key."""
     if not path.is_file():
         return {}
     try:
         sheet = openpyxl.load_workbook(path, read_only=True, data_only=True)[REVIEW_SHEET]
     except (OSError, KeyError, ValueError) as exc:
         raise OutputError(f"cannot read {path} to keep its scores ({exc}); nothing was written") from None
-    rows = sheet.iter_rows(values_only=True)
+    return entered_in(sheet.iter_rows(values_only=True), review)
+
+
+def entered_in(table: Iterable[Sequence[object]], review: ReviewConfig) -> dict[str, dict[str, object]]:
+    """What a reviewer wrote so far in a sheet's rows (header first), per team key: each criterion's cell and the
+    comment, as they are; the first row of a team counts."""
+    rows = iter(table)
     names = [str(v) if v is not None else "" for v in next(rows, ())]
-    kept = [c.name for c in review.criteria] + [COMMENT]
+    kept = scored_columns(review)
     if Derived.TEAM_KEY not in names:
         return {}
     at = {name: names.index(name) for name in kept if name in names}
@@ -103,20 +110,36 @@ def write_reviewer_files(
     return written
 
 
+def scored_columns(review: ReviewConfig) -> list[str]:
+    """The columns a reviewer writes: one per criterion, then the comment (the last columns of the header)."""
+    return [c.name for c in review.criteria] + [COMMENT]
+
+
+def sheet_rows(keys: list[str], teams: list[dict], review: ReviewConfig, kept: dict) -> list[tuple[list, list]]:
+    """Per team in `keys` order: its answer cells as text (team key first), then what the reviewer wrote so far
+    (`kept`, by team key) in the scored columns, None where nothing was."""
+    names = header(review)
+    scored = scored_columns(review)
+    shown = names[1 : len(names) - len(scored)]
+    return [
+        ([key, *(cell_text(team.get(name)) for name in shown)], [kept.get(key, {}).get(name) for name in scored])
+        for key, team in zip(keys, teams, strict=True)
+    ]
+
+
 def _write(path: Path, teams: list[dict], keys: list[str], review: ReviewConfig, kept: dict) -> None:
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = REVIEW_SHEET
     names = header(review)
     sheet.append(names)
-    scored = [c.name for c in review.criteria] + [COMMENT]
-    for row, (key, team) in enumerate(zip(keys, teams, strict=True), start=2):
-        answers = [key, *(cell_text(team.get(name)) for name in names[1 : len(names) - len(scored)])]
+    scored = scored_columns(review)
+    for row, (answers, written) in enumerate(sheet_rows(keys, teams, review, kept), start=2):
         for column, text in enumerate(answers, start=1):
             cell = sheet.cell(row=row, column=column, value=text)
             cell.data_type = "s"  # written as text, never run as a formula
-        for column, name in enumerate(scored, start=len(answers) + 1):
-            cell = sheet.cell(row=row, column=column, value=kept.get(key, {}).get(name))
+        for column, value in enumerate(written, start=len(answers) + 1):
+            cell = sheet.cell(row=row, column=column, value=value)
             if isinstance(cell.value, str):
                 cell.data_type = "s"
             cell.protection = Protection(locked=False)

@@ -26,9 +26,10 @@ from tasks.local_time import local_time_text
 from tasks.messages import Attachment, Notice, message_id, sender_domain, with_payload
 from tasks.notices import NoticePlan, address_refusal, common_context, render_notice
 from tasks.review_assign import read_roster
-from tasks.review_collect import collect
+from tasks.review_collect import collect_tables
 from tasks.review_files import reviewer_file
-from tasks.review_round import read_assignments, review_of
+from tasks.review_round import read_assignments, review_client, review_of, reviewer_tables
+from tasks.review_sheets import worksheet_ids, worksheet_title, worksheet_url
 
 
 def scale_words(criterion: ReviewCriterion) -> str:
@@ -45,13 +46,25 @@ def assignment_version(team_keys: list[str], due: dt.datetime) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 
-def _review_context(config: CohortConfig, review: ReviewConfig, email: str, assigned: int, remaining: int) -> dict:
+def sheet_links(config: CohortConfig) -> dict[str, str]:
+    """Reviewer email → the link to their worksheet, when the round reviews in a spreadsheet (else empty)."""
+    review = review_of(config)
+    if review.spreadsheet is None:
+        return {}
+    ids = worksheet_ids(review_client(config), review.spreadsheet)
+    emails = read_assignments(review)[AssignCol.REVIEWER_EMAIL].astype(str).unique()
+    return {e: worksheet_url(review.spreadsheet, ids[worksheet_title(e)]) for e in emails if worksheet_title(e) in ids}
+
+
+def _review_context(
+    config: CohortConfig, review: ReviewConfig, email: str, assigned: int, remaining: int, url: str
+) -> dict:
     return {
         "assigned": assigned,
         "remaining": remaining,
         "due": local_time_text(review.due_moment(config.zone), config.timezone),
         "criteria": [{"name": c.name, "description": c.description, "scale": scale_words(c)} for c in review.criteria],
-        "url": "",
+        "url": url,
         "file": reviewer_file(review.folder, email).name,
     }
 
@@ -105,22 +118,24 @@ def assignment_notices(config: CohortConfig) -> list[Notice]:
     assignments = read_assignments(review)
     due = review.due_moment(config.zone)
     keys = assignments.groupby(AssignCol.REVIEWER_EMAIL)[AssignCol.TEAM_KEY].apply(list)
+    links = sheet_links(config)
     made = []
     for reviewer in _reviewers(assignments, read_roster(review.roster)).to_dict(orient="records"):
         email = str(reviewer[AssignCol.REVIEWER_EMAIL])
-        facts = _review_context(config, review, email, int(reviewer[ProgressCol.ASSIGNED]), 0)
+        facts = _review_context(config, review, email, int(reviewer[ProgressCol.ASSIGNED]), 0, links.get(email, ""))
         version = assignment_version(list(keys[email]), due)
         made.append(_reviewer_notice(config, reviewer, Kind.REVIEW_ASSIGNMENT, version, facts, attach=True))
     return made
 
 
-def scoring_progress(review: ReviewConfig, assignments: pd.DataFrame) -> pd.DataFrame:
-    """Per reviewer: assigned, scored (every criterion usable) and remaining, from the reviewers' files as they are.
+def scoring_progress(config: CohortConfig, assignments: pd.DataFrame) -> pd.DataFrame:
+    """Per reviewer: assigned, scored (every criterion usable) and remaining, from the reviewers' sheets as they are.
 
     The answers are not compared here (no teams are given): whether an assignment is scored depends only on its
     score cells, and `review collect` reports edited answers."""
     no_teams = pd.DataFrame(columns=[Derived.TEAM_KEY])
-    return collect(review.folder, assignments, no_teams, review).reviewer_progress
+    tables = reviewer_tables(config, assignments)
+    return collect_tables(tables, assignments, no_teams, review_of(config)).reviewer_progress
 
 
 def told_reviewers(engine: sa.Engine, cohort: str) -> set[str]:
@@ -137,16 +152,19 @@ def reminder_notices(config: CohortConfig, told: set[str], as_of: dt.datetime) -
     if as_of >= review.due_moment(config.zone):
         return []
     assignments = read_assignments(review)
-    progress = scoring_progress(review, assignments)
+    progress = scoring_progress(config, assignments)
     unscored = dict(zip(progress[AssignCol.REVIEWER_EMAIL], progress[ProgressCol.REMAINING], strict=True))
     day = as_of.astimezone(config.zone).date().isoformat()
+    links = sheet_links(config)
     made = []
     for reviewer in _reviewers(assignments, read_roster(review.roster)).to_dict(orient="records"):
         email = str(reviewer[AssignCol.REVIEWER_EMAIL])
         remaining = int(unscored.get(email, 0))
         if email not in told or remaining == 0:
             continue
-        facts = _review_context(config, review, email, int(reviewer[ProgressCol.ASSIGNED]), remaining)
+        facts = _review_context(
+            config, review, email, int(reviewer[ProgressCol.ASSIGNED]), remaining, links.get(email, "")
+        )
         made.append(_reviewer_notice(config, reviewer, Kind.REVIEW_REMINDER, day, facts, attach=False))
     return made
 

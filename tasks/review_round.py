@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import gspread
 import pandas as pd
 from pydantic import BaseModel
 
 from schemas.columns import LIST_SEPARATOR, Col, Derived, Status
-from schemas.config import CohortConfig, ReviewConfig
+from schemas.config import CohortConfig, ReviewConfig, SheetSourceConfig
 from schemas.errors import StaffError
 from schemas.lifecycle import OverrideAction
 from schemas.report import ArtifactKey
@@ -38,8 +39,10 @@ from tasks.artifacts import Artifact, records
 from tasks.files import write_whole
 from tasks.overrides import Override, team_key
 from tasks.review_assign import TEAM_COLUMNS, assign, conflicts, loads, read_roster
-from tasks.review_collect import Collection, collect, require_reviews, short_of_reviews
+from tasks.review_collect import Collection, Table, collect_tables, file_tables, require_reviews, short_of_reviews
 from tasks.review_files import write_reviewer_files
+from tasks.review_sheets import sheet_tables, write_review_sheets
+from tasks.sheets import sheet_client
 
 
 class ReviewRoundError(StaffError):
@@ -53,7 +56,8 @@ class Assigned:
     assignments: pd.DataFrame
     roster: pd.DataFrame
     loads: pd.Series
-    files: list[Path]
+    files: list[Path]  # the reviewer files; none when the round reviews in a spreadsheet
+    worksheets: int = 0  # the reviewers' worksheets written in review.spreadsheet
 
 
 class AssignmentSummary(BaseModel):
@@ -67,14 +71,20 @@ class AssignmentSummary(BaseModel):
     conflicts_avoided: dict[str, int]  # per rule, the (team, reviewer) pairs it ruled out
     folder: str
     files: int
+    worksheets: int = 0
+    spreadsheet: str = ""
 
     def as_text(self) -> str:
         avoided = ", ".join(f"{n} {rule}" for rule, n in self.conflicts_avoided.items()) or "none"
+        where = (
+            f"assignments in {self.folder}; {self.worksheets} reviewer worksheets in the spreadsheet {self.spreadsheet}"
+            if self.spreadsheet
+            else f"assignments and {self.files} reviewer files in {self.folder}"
+        )
         return (
             f"{self.teams} eligible teams, {self.per_application} reviewers each, {self.reviewers} reviewers: "
             f"{self.fewest} to {self.most} reviews per reviewer\n"
-            f"pairs ruled out: {avoided}\n"
-            f"assignments and {self.files} reviewer files in {self.folder}"
+            f"pairs ruled out: {avoided}\n{where}"
         )
 
 
@@ -110,6 +120,8 @@ def assignment_summary(eligible: pd.DataFrame, assigned: Assigned, config: Cohor
         conflicts_avoided=ruled_out,
         folder=str(review.folder),
         files=len(assigned.files),
+        worksheets=assigned.worksheets,
+        spreadsheet=review.spreadsheet or "",
     )
 
 
@@ -154,8 +166,31 @@ def assign_round(eligible: pd.DataFrame, config: CohortConfig) -> Assigned:
     roster = read_roster(review.roster)
     assignments = assign(eligible[list(TEAM_COLUMNS)], roster, review.per_application)
     write_whole(review.folder / ASSIGNMENTS_FILE, assignments.to_csv(index=False, lineterminator="\n"))
+    reviewers = loads(assignments, roster)
+    if review.spreadsheet is not None:
+        write_review_sheets(review_client(config), review.spreadsheet, assignments, eligible, review)
+        written = int(assignments[AssignCol.REVIEWER_EMAIL].nunique())
+        return Assigned(assignments=assignments, roster=roster, loads=reviewers, files=[], worksheets=written)
     files = write_reviewer_files(review.folder, assignments, eligible, review)
-    return Assigned(assignments=assignments, roster=roster, loads=loads(assignments, roster), files=files)
+    return Assigned(assignments=assignments, roster=roster, loads=reviewers, files=files)
+
+
+def review_client(config: CohortConfig) -> gspread.Client:
+    """The Sheets client of the review spreadsheet: the source's service account (schemas/config.py requires a
+    google_sheet source for review.spreadsheet)."""
+    if not isinstance(config.source, SheetSourceConfig):
+        raise ReviewRoundError("review.spreadsheet needs a google_sheet source, whose credentials open it")
+    return sheet_client(config.source)
+
+
+def reviewer_tables(config: CohortConfig, assignments: pd.DataFrame) -> dict[str, Table]:
+    """Every assigned reviewer's sheet as it is now: their worksheet of review.spreadsheet, or their file under
+    review.folder (one missing: nothing scored yet)."""
+    review = review_of(config)
+    emails = sorted(assignments[AssignCol.REVIEWER_EMAIL].astype(str).unique())
+    if review.spreadsheet is not None:
+        return sheet_tables(review_client(config), review.spreadsheet, emails)
+    return file_tables(review.folder, emails)
 
 
 def read_assignments(review: ReviewConfig) -> pd.DataFrame:
@@ -179,7 +214,8 @@ def read_assignments(review: ReviewConfig) -> pd.DataFrame:
 def collect_round(eligible: pd.DataFrame, config: CohortConfig) -> Collection:
     """Every assigned reviewer's file under review.folder, read and checked against the teams' answers."""
     review = review_of(config)
-    return collect(review.folder, read_assignments(review), eligible, review)
+    assignments = read_assignments(review)
+    return collect_tables(reviewer_tables(config, assignments), assignments, eligible, review)
 
 
 def write_collection(collection: Collection, out: Path) -> list[Path]:
@@ -221,7 +257,7 @@ def with_review_points(
     candidates = out[Col.STATUS] == Status.VALID
     eligible = eligible_teams(out)
     assignments = read_assignments(review)
-    collection = collect(review.folder, assignments, eligible, review)
+    collection = collect_tables(reviewer_tables(config, assignments), assignments, eligible, review)
     excused = excused_teams(overrides, eligible)
     short = short_of_reviews(eligible[Derived.TEAM_KEY], assignments, collection.scores, review)
     if not preview:

@@ -113,3 +113,19 @@ def test_doubled_criterion_names_are_refused(tmp_path):
     review["criteria"][1]["name"] = "vision"
     with pytest.raises(ConfigError, match="review: criteria need distinct names; vision is given more than once"):
         _load(tmp_path, review)
+
+
+def test_the_review_spreadsheet_goes_with_a_sheet_source_and_only_with_one(tmp_path):
+    with pytest.raises(ConfigError, match=r"review\.spreadsheet: needs a google_sheet source"):
+        _load(tmp_path, _review(spreadsheet="1ReviewSpreadsheetKey0123"))
+    data = yaml.safe_load(CONFIG_PATH.read_text())
+    data["source"] = {"kind": "google_sheet", "key": "1ResponsesKey012345", "worksheet": "Form Responses 1"}
+    data["source"]["credentials"] = {"env": "COHORT_TEST_SHEETS_KEY"}
+    data["review"] = _review()
+    path = tmp_path / "sheet.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError, match=r"review\.spreadsheet: the responses are a Google Sheet"):
+        load_config(path)
+    data["review"] = _review(spreadsheet="1ReviewSpreadsheetKey0123")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert load_config(path).review.spreadsheet == "1ReviewSpreadsheetKey0123"

@@ -61,8 +61,11 @@ ROSTER = [  # name, email, state, affiliate: 8 reviewers across states, one with
 ]
 
 
-def review_cohort(folder, overrides: str | None = None, smtp_port: int | None = None) -> str:
-    """The bundled 2021 cohort with the 8-reviewer roster and 2 criteria, its store and files under `folder`."""
+def review_cohort(
+    folder, overrides: str | None = None, smtp_port: int | None = None, sheets: tuple[dict, str] | None = None
+) -> str:
+    """The bundled 2021 cohort with the 8-reviewer roster and 2 criteria, its store and files under `folder`;
+    `sheets`: a google_sheet source and the key of the review spreadsheet."""
     data = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
     data["state_url"] = f"sqlite:///{folder / 'state.sqlite'}"
     for key in ("previous_participants", "interest_list"):
@@ -81,6 +84,9 @@ def review_cohort(folder, overrides: str | None = None, smtp_port: int | None = 
         "due": "2021-06-14 17:00",
         "spread_threshold": 2,
     }
+    if sheets is not None:
+        data["source"] = sheets[0]
+        data["review"]["spreadsheet"] = sheets[1]
     if smtp_port is not None:
         data["email"]["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "security": "none"}
     if overrides:

@@ -2,7 +2,8 @@
 
 `FakeSheetsServer` answers on 127.0.0.1 with the JSON shapes the real API sends (spreadsheet metadata, values
 get with trailing empty cells and rows omitted, values batchUpdate/update/clear, spreadsheet batchUpdate with
-addSheet/updateSheetProperties/deleteSheet, Google's error body), keeps sheets in memory, records every request
+addSheet/updateSheetProperties/deleteSheet/updateCells/addProtectedRange/deleteProtectedRange/setDataValidation,
+values batchGet, Google's error body), keeps sheets in memory, records every request
 and can be told to fail the next requests (429, 503, ...). `client_for(server)` is a real `gspread.Client` whose
 requests to sheets.googleapis.com and www.googleapis.com are sent to the server instead; production code is
 unchanged. Nothing here depends on pytest.
@@ -180,6 +181,9 @@ class Sheet:
         self.index = index
         self.rows = [list(row) for row in rows]
         self.row_count, self.column_count = grid
+        self.frozen_rows = 0
+        self.protected: list[dict[str, Any]] = []  # ProtectedRange objects, with their protectedRangeId
+        self.validations: dict[tuple[int, int], dict[str, Any]] = {}  # (row, column) -> DataValidationRule
 
     def properties(self) -> dict[str, Any]:
         return {
@@ -187,7 +191,8 @@ class Sheet:
             "title": self.title,
             "index": self.index,
             "sheetType": "GRID",
-            "gridProperties": {"rowCount": self.row_count, "columnCount": self.column_count},
+            "gridProperties": {"rowCount": self.row_count, "columnCount": self.column_count}
+            | ({"frozenRowCount": self.frozen_rows} if self.frozen_rows else {}),
         }
 
     def bounds(self, a1: str | None, whole: str) -> tuple[int, int, int, int]:
@@ -296,6 +301,11 @@ class Spreadsheet:
             )
         if sheet_id is None:
             sheet_id = 0 if not self.sheets else max(sheet.sheet_id for sheet in self.sheets) + 1
+        elif any(sheet.sheet_id == sheet_id for sheet in self.sheets):
+            raise ApiError(
+                400,
+                f"Invalid requests[0].addSheet: A sheet with the id {sheet_id} already exists. Please enter another.",
+            )
         width = max((len(row) for row in rows), default=0)
         row_count = grid[0] if grid[0] is not None else max(DEFAULT_ROWS, len(rows))
         column_count = grid[1] if grid[1] is not None else max(DEFAULT_COLUMNS, width)
@@ -333,7 +343,10 @@ class Spreadsheet:
                 "autoRecalc": "ON_CHANGE",
                 "timeZone": "America/New_York",
             },
-            "sheets": [{"properties": sheet.properties()} for sheet in self.sheets],
+            "sheets": [
+                {"properties": sheet.properties()} | ({"protectedRanges": sheet.protected} if sheet.protected else {})
+                for sheet in self.sheets
+            ],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.key}/edit",
         }
 
@@ -414,6 +427,12 @@ class FakeSheetsServer:
             sheet, _ = self._spreadsheets[key].resolve(quote_title(title))
             return [list(row) for row in sheet.rows]
 
+    def sheet(self, key: str, title: str) -> Sheet:
+        """The stored worksheet itself (its rows, protected ranges and validations), for a test to read or to
+        write into as a person in the browser would."""
+        with self._lock:
+            return self._spreadsheets[key].resolve(quote_title(title))[0]
+
     def sheet_titles(self, key: str) -> list[str]:
         with self._lock:
             return [sheet.title for sheet in self._spreadsheets[key].sheets]
@@ -470,6 +489,9 @@ class FakeSheetsServer:
             return self._batch_update(spreadsheet, body or {})
         if rest == "/values:batchUpdate" and method == "POST":
             return self._values_batch_update(spreadsheet, body or {})
+        if rest == "/values:batchGet" and method == "GET":
+            blocks = [self._values_get(spreadsheet, text, query) for text in query.get("ranges", [])]
+            return {"spreadsheetId": spreadsheet.key, "valueRanges": blocks}
         values = _VALUES_ROUTE.fullmatch(rest)
         if values:
             range_text = unquote(values["range"])
@@ -564,6 +586,7 @@ class FakeSheetsServer:
                 index=props.get("index"),
                 grid=(grid.get("rowCount", DEFAULT_ROWS), grid.get("columnCount", DEFAULT_COLUMNS)),
             )
+            sheet.frozen_rows = grid.get("frozenRowCount", 0)
             return {"addSheet": {"properties": sheet.properties()}}
         if kind == "updateSheetProperties":
             props = spec["properties"]
@@ -579,6 +602,8 @@ class FakeSheetsServer:
             if fields & {"*", "gridProperties", "gridProperties/columnCount"} and "columnCount" in grid:
                 sheet.column_count = grid["columnCount"]
                 sheet.rows = [row[: sheet.column_count] for row in sheet.rows]
+            if fields & {"*", "gridProperties", "gridProperties/frozenRowCount"} and "frozenRowCount" in grid:
+                sheet.frozen_rows = grid["frozenRowCount"]
             if fields & {"*", "index"} and "index" in props:
                 spreadsheet.sheets.remove(sheet)
                 spreadsheet.sheets.insert(props["index"], sheet)
@@ -591,7 +616,147 @@ class FakeSheetsServer:
             spreadsheet.sheets.remove(sheet)
             spreadsheet.reindex()
             return {}
+        if kind in _CELL_REQUESTS:
+            return _CELL_REQUESTS[kind](spreadsheet, spec)
         raise ApiError(400, f"fake Sheets server: batchUpdate request {kind!r} is not implemented")
+
+
+# ------------------------------------------------------------------ cells, protected ranges and data validation
+
+
+def _grid_range(spreadsheet: Spreadsheet, grid: dict[str, Any], at: str) -> tuple[Sheet, int, int, int, int]:
+    """A GridRange as the API reads it: a sheetId that exists, half-open spans within the grid (unset = to the
+    edge); zero-based (row0, row1, col0, col1) with the ends excluded."""
+    unknown = set(grid) - {"sheetId", "startRowIndex", "endRowIndex", "startColumnIndex", "endColumnIndex"}
+    if unknown:
+        raise ApiError(400, f"Invalid JSON payload received. Unknown name \"{sorted(unknown)[0]}\" at '{at}'")
+    sheet = spreadsheet.sheet_by_id(grid.get("sheetId", 0))
+    row0, row1 = grid.get("startRowIndex", 0), grid.get("endRowIndex", sheet.row_count)
+    col0, col1 = grid.get("startColumnIndex", 0), grid.get("endColumnIndex", sheet.column_count)
+    if not (0 <= row0 <= row1 <= sheet.row_count and 0 <= col0 <= col1 <= sheet.column_count):
+        raise ApiError(400, f"Invalid {at}: range ({row0}:{row1}, {col0}:{col1}) exceeds grid limits of {sheet.title}")
+    return sheet, row0, row1, col0, col1
+
+
+_VALUE_KINDS = {"stringValue", "numberValue", "boolValue", "formulaValue"}
+
+
+def _update_cells(spreadsheet: Spreadsheet, spec: dict[str, Any]) -> dict[str, Any]:
+    """updateCells: exactly one of `range` and `start`; `fields` required; with a range, the listed fields of the
+    cells the rows do not cover are cleared. userEnteredValue and dataValidation are kept."""
+    if ("range" in spec) == ("start" in spec):
+        raise ApiError(400, "Invalid requests[0].updateCells: exactly one of range or start must be set")
+    fields = {f.strip() for f in spec.get("fields", "").split(",") if f.strip()}
+    if not fields:
+        raise ApiError(400, "Invalid requests[0].updateCells: At least one field must be specified in 'fields'")
+    rows = spec.get("rows", [])
+    if "range" in spec:
+        sheet, row0, row1, col0, col1 = _grid_range(spreadsheet, spec["range"], "requests[0].updateCells.range")
+    else:
+        start = spec["start"]
+        sheet = spreadsheet.sheet_by_id(start.get("sheetId", 0))
+        row0, col0 = start.get("rowIndex", 0), start.get("columnIndex", 0)
+        row1 = row0 + len(rows)
+        col1 = col0 + max((len(r.get("values", [])) for r in rows), default=0)
+        if row1 > sheet.row_count or col1 > sheet.column_count:
+            raise sheet.grid_error(row1 - 1, col1 - 1)
+    for r in range(row0, row1):
+        given = rows[r - row0].get("values", []) if r - row0 < len(rows) else []
+        if "range" in spec and len(given) > col1 - col0:
+            raise ApiError(400, "Invalid requests[0].updateCells: the rows are wider than the range")
+        for c in range(col0, col1):
+            cell = given[c - col0] if c - col0 < len(given) else {}
+            if fields & {"*", "userEnteredValue"}:
+                _enter(sheet, r, c, cell.get("userEnteredValue"))
+            if fields & {"*", "dataValidation"}:
+                rule = cell.get("dataValidation")
+                if rule is None:
+                    sheet.validations.pop((r, c), None)
+                else:
+                    sheet.validations[(r, c)] = _checked_rule(rule)
+    if "range" in spec and len(rows) > row1 - row0:
+        raise ApiError(400, "Invalid requests[0].updateCells: more rows than the range holds")
+    return {}
+
+
+def _enter(sheet: Sheet, row: int, column: int, value: dict[str, Any] | None) -> None:
+    if value is None:
+        if row < len(sheet.rows) and column < len(sheet.rows[row]):
+            sheet.rows[row][column] = ""
+        return
+    kinds = set(value)
+    if len(kinds) != 1 or not kinds <= _VALUE_KINDS:
+        raise ApiError(400, f"Invalid ExtendedValue: exactly one of {sorted(_VALUE_KINDS)} must be set")
+    (kind,) = kinds
+    if kind == "formulaValue":
+        raise ApiError(400, "fake Sheets server: formulas are not evaluated")
+    sheet.set(row, column, cell_text(value[kind]))
+
+
+_CONDITIONS = {"ONE_OF_LIST": None, "NUMBER_BETWEEN": 2, "NUMBER_GREATER": 1, "NUMBER_LESS": 1}
+
+
+def _checked_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    condition = rule.get("condition") or {}
+    kind = condition.get("type")
+    if kind not in _CONDITIONS:
+        raise ApiError(400, f"Invalid DataValidationRule: condition type {kind!r} is not served")
+    values = condition.get("values", [])
+    if not all(set(v) == {"userEnteredValue"} and isinstance(v["userEnteredValue"], str) for v in values):
+        raise ApiError(400, "Invalid ConditionValue: each value must be {userEnteredValue: string}")
+    wanted = _CONDITIONS[kind]
+    if (wanted is None and not values) or (wanted is not None and len(values) != wanted):
+        raise ApiError(400, f"Invalid BooleanCondition: {kind} takes {wanted or 'one or more'} values")
+    unknown = set(rule) - {"condition", "inputMessage", "strict", "showCustomUi"}
+    if unknown:
+        raise ApiError(400, f"Invalid JSON payload received. Unknown name \"{sorted(unknown)[0]}\" at 'rule'")
+    return copy.deepcopy(rule)
+
+
+def _set_data_validation(spreadsheet: Spreadsheet, spec: dict[str, Any]) -> dict[str, Any]:
+    sheet, row0, row1, col0, col1 = _grid_range(spreadsheet, spec["range"], "requests[0].setDataValidation.range")
+    rule = _checked_rule(spec["rule"]) if spec.get("rule") else None
+    for r in range(row0, row1):
+        for c in range(col0, col1):
+            if rule is None:
+                sheet.validations.pop((r, c), None)
+            else:
+                sheet.validations[(r, c)] = rule
+    return {}
+
+
+def _add_protected_range(spreadsheet: Spreadsheet, spec: dict[str, Any]) -> dict[str, Any]:
+    protected = copy.deepcopy(spec["protectedRange"])
+    sheet = _grid_range(spreadsheet, protected["range"], "requests[0].addProtectedRange.protectedRange.range")[0]
+    for inner in protected.get("unprotectedRanges", []):
+        if _grid_range(spreadsheet, inner, "unprotectedRanges")[0] is not sheet:
+            raise ApiError(400, "Invalid ProtectedRange: unprotected ranges must lie in the protected sheet")
+    if protected.get("warningOnly") and "editors" in protected:
+        raise ApiError(400, "Invalid ProtectedRange: editors are not supported with warningOnly protection")
+    ids = [p["protectedRangeId"] for s in spreadsheet.sheets for p in s.protected]
+    protected["protectedRangeId"] = max(ids, default=1000) + 1
+    protected.setdefault("editors", {"users": []})
+    sheet.protected.append(protected)
+    return {"addProtectedRange": {"protectedRange": protected}}
+
+
+def _delete_protected_range(spreadsheet: Spreadsheet, spec: dict[str, Any]) -> dict[str, Any]:
+    for sheet in spreadsheet.sheets:
+        for protected in sheet.protected:
+            if protected["protectedRangeId"] == spec["protectedRangeId"]:
+                sheet.protected.remove(protected)
+                return {}
+    raise ApiError(
+        400, f"Invalid requests[0].deleteProtectedRange: No protected range with id: {spec['protectedRangeId']}"
+    )
+
+
+_CELL_REQUESTS = {
+    "updateCells": _update_cells,
+    "setDataValidation": _set_data_validation,
+    "addProtectedRange": _add_protected_range,
+    "deleteProtectedRange": _delete_protected_range,
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
