@@ -123,3 +123,9 @@ def spread_column(criterion: str) -> str:
 def points_column(criterion: str) -> str:
     """The decisions frame: a team's points from one review criterion (its combined score times its weight)."""
     return f"points_review_{criterion}"
+
+
+def decision_columns(criteria: list[str]) -> list[str]:
+    """The review's columns of decisions.csv, for these criteria: each one's points, each reviewer's scores of it,
+    then the criteria to discuss."""
+    return [*map(points_column, criteria), *map(scores_column, criteria), ReviewsCol.DISCUSS.value]

@@ -13,13 +13,22 @@ import pandas as pd
 
 from schemas.config import CohortConfig
 from schemas.report import ArtifactKey, EquityCol, Section
-from tasks.decisions import SelectionSummary, artifact_decisions, printable, without_contacts
+from tasks.decisions import (
+    SelectionSummary,
+    artifact_decisions,
+    decisions_frame,
+    printable,
+    with_split_ranks,
+    without_contacts,
+)
 from tasks.equity import equity_display, equity_table
 from tasks.report import (
     DUPLICATES_HELP,
     EQUITY_HELP,
+    REVIEWS_HELP,
     invalid_rows,
     possible_duplicates,
+    reviewed_teams,
     selected_in_order,
     waitlist_in_order,
 )
@@ -139,7 +148,22 @@ def selection_artifacts(
             table=records(invalid),
         ),
         Artifact(ArtifactKey.EQUITY, _described(Section.EQUITY, config, pool, EQUITY_HELP), table=records(equity)),
+        *_review_artifacts(decided, config, provisional=summary.provisional),
     ]
+
+
+def _review_artifacts(decided: pd.DataFrame, config: CohortConfig, *, provisional: bool) -> list[Artifact]:
+    """The reviews section as a table: the teams' keys and the review's columns (reviewers by name), any address
+    in them masked like every address in the artifacts."""
+    if config.review is None:
+        return []
+    reviews = reviewed_teams(with_split_ranks(decisions_frame(decided, config, provisional=provisional)), config)
+    if reviews is None:
+        return []
+    for column in reviews.columns:
+        reviews[column] = without_contacts(reviews[column].astype(str).where(reviews[column].notna(), ""))
+    described = _described(Section.REVIEWS, config, _rows(reviews), REVIEWS_HELP)
+    return [Artifact(ArtifactKey.REVIEWS, described, table=records(reviews))]
 
 
 def what_if_artifacts(table: WhatIf, equity: pd.DataFrame, config: CohortConfig) -> list[Artifact]:

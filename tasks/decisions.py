@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from schemas.columns import LIST_SEPARATOR, Col, Derived, Status
 from schemas.config import CohortConfig
+from schemas.review import decision_columns
 from tasks.cells import spreadsheet_safe
 from tasks.files import write_whole
 from tasks.score import points_column
@@ -207,9 +208,11 @@ def with_sentence(reasons: pd.Series, sentence: pd.Series) -> pd.Series:
 
 
 def decisions_frame(decided: pd.DataFrame, config: CohortConfig, *, provisional: bool) -> pd.DataFrame:
-    """One row per input row in sheet order: the decision columns, then points per rubric criterion. The reasons
+    """One row per input row in sheet order: the decision columns, then points per rubric criterion, then the
+    review's columns (tasks/review_round.py) when the call has a review round. The reasons
     close with the possible duplicates staff are to confirm and the form's flags for staff (shared rosters)."""
-    columns = [*DECISION_COLUMNS, *(points_column(c) for c in config.rubric)]
+    reviewed = decision_columns([c.name for c in config.review.criteria]) if config.review is not None else []
+    columns = [*DECISION_COLUMNS, *(points_column(c) for c in config.rubric), *reviewed]
     out = decided.sort_values(Col.SOURCE_ROW).reset_index(drop=True)
     for column in columns:
         if column not in out.columns:

@@ -14,6 +14,7 @@ from schemas.columns import LIST_SEPARATOR, Col, Derived, Status
 from schemas.config import CohortConfig
 from schemas.lifecycle import OverrideAction
 from schemas.report import MULTI_VALUED, Dimension, EquityCol, Section, SectionCol
+from schemas.review import decision_columns
 from tasks.decisions import SelectionSummary, with_split_ranks
 from tasks.equity import equity_display, equity_table
 from tasks.files import write_whole
@@ -149,15 +150,15 @@ def _in_order(decisions: pd.DataFrame, status: Status, by: str, columns: tuple[s
     return _pick(rows.sort_values([by, Col.SOURCE_ROW], kind="mergesort"), columns)
 
 
-def selected_in_order(decisions: pd.DataFrame) -> pd.DataFrame:
+def selected_in_order(decisions: pd.DataFrame, columns: tuple[str, ...] = SELECTED_COLUMNS) -> pd.DataFrame:
     """The selected teams by selection rank (1 first): the decision columns staff check a seat by. `decisions` has
     the split ranks (tasks/decisions.with_split_ranks), as decisions_frame and artifact_decisions make them."""
-    return _in_order(decisions, Status.SELECTED, Derived.SELECTION_RANK, SELECTED_COLUMNS)
+    return _in_order(decisions, Status.SELECTED, Derived.SELECTION_RANK, columns)
 
 
-def waitlist_in_order(decisions: pd.DataFrame) -> pd.DataFrame:
+def waitlist_in_order(decisions: pd.DataFrame, columns: tuple[str, ...] = WAITLIST_COLUMNS) -> pd.DataFrame:
     """The waitlisted teams by waitlist position (1 is offered the first free seat it fits)."""
-    return _in_order(decisions, Status.WAITLISTED, Derived.WAITLIST_POSITION, WAITLIST_COLUMNS)
+    return _in_order(decisions, Status.WAITLISTED, Derived.WAITLIST_POSITION, columns)
 
 
 def possible_duplicates(decisions: pd.DataFrame) -> pd.DataFrame:
@@ -180,6 +181,24 @@ def invalid_rows(decisions: pd.DataFrame) -> pd.DataFrame:
     """The invalid rows in sheet order with their reasons."""
     rows = decisions[decisions[Col.STATUS] == Status.INVALID].sort_values(Col.SOURCE_ROW, kind="mergesort")
     return _pick(rows, INVALID_COLUMNS)
+
+
+REVIEWS_HELP = (
+    "Each team's combined score of each criterion times its weight (points), each reviewer's score, and the "
+    "criteria on which its reviewers differ by the cohort's spread threshold or more: those teams are to discuss "
+    "before the selection is final. The same figures are in decisions.csv and the review round's reviews.csv."
+)
+REVIEW_TEAM_COLUMNS: tuple[str, ...] = (Col.STATUS, Col.LOCAL_NAME, Col.STATE, Derived.SCORE, Derived.TEAM_KEY)
+
+
+def reviewed_teams(decisions: pd.DataFrame, config: CohortConfig) -> pd.DataFrame | None:
+    """The teams considered for a seat, selected by rank then the waitlist in order, with the review's columns;
+    None when the call has no review round."""
+    if config.review is None:
+        return None
+    columns = (*REVIEW_TEAM_COLUMNS, *decision_columns([c.name for c in config.review.criteria]))
+    ordered = pd.concat([selected_in_order(decisions, columns), waitlist_in_order(decisions, columns)])
+    return ordered.reset_index(drop=True)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -209,6 +228,7 @@ def render_report(
     decisions = with_split_ranks(decisions)
     shown = decisions.sort_values(Col.SOURCE_ROW).astype(object).where(decisions.notna(), "")
     candidates = decisions[decisions[Col.STATUS].isin([Status.SELECTED, Status.WAITLISTED])]
+    reviews = reviewed_teams(decisions, config)
     return (
         template_environment()
         .get_template("report.html")
@@ -225,6 +245,8 @@ def render_report(
             duplicates=_records(possible_duplicates(decisions)),
             duplicates_help=DUPLICATES_HELP,
             invalid=_records(invalid_rows(decisions)),
+            reviews=None if reviews is None else {"columns": list(reviews.columns), "rows": _records(reviews)},
+            reviews_help=REVIEWS_HELP,
             equity=equity_groups(equity_table(decisions) if equity is None else equity),
             equity_help=EQUITY_HELP,
             decisions=shown.to_dict(orient="records"),

@@ -34,12 +34,22 @@ from schemas.review import (
     RosterCol,
     combined_column,
     points_column,
+    scores_column,
 )
 from tasks.artifacts import Artifact, records
 from tasks.files import write_whole
 from tasks.overrides import Override, team_key
 from tasks.review_assign import TEAM_COLUMNS, assign, conflicts, loads, read_roster
-from tasks.review_collect import Collection, Table, collect_tables, file_tables, require_reviews, short_of_reviews
+from tasks.review_collect import (
+    CRITERION,
+    SCORE,
+    Collection,
+    Table,
+    collect_tables,
+    file_tables,
+    require_reviews,
+    short_of_reviews,
+)
 from tasks.review_files import write_reviewer_files
 from tasks.review_sheets import sheet_tables, write_review_sheets
 from tasks.sheets import sheet_client
@@ -271,12 +281,27 @@ def with_review_points(
         out[points_column(criterion.name)] = points.reindex(out.index)
         total = total.add(points.reindex(out.index).fillna(0.0), fill_value=0.0)
     out[Derived.SCORE] = total.round(2).where(candidates)
+    for criterion in review.criteria:
+        given = keys.map(named_scores(collection.scores, assignments, criterion.name))
+        out[scores_column(criterion.name)] = given.reindex(out.index).fillna("")
+    discuss = keys.map(table[ReviewsCol.DISCUSS]) if len(table) else keys.map(lambda _: "")
+    out[ReviewsCol.DISCUSS.value] = discuss.reindex(out.index).fillna("")
     out[Derived.REVIEW_POINTS] = ""
     short_by_key = short.set_index(ReviewsCol.TEAM_KEY)
     out.loc[candidates, Derived.REVIEW_POINTS] = [
         review_words(key, table, short_by_key, excused, review) for key in keys
     ]
     return out
+
+
+def named_scores(scores: pd.DataFrame, assignments: pd.DataFrame, criterion: str) -> pd.Series:
+    """Team key → each reviewer's score of the criterion by the reviewer's name ("Ana Ruiz 4; Bo Chen 3.5"), as
+    decisions.csv, the report and the artifact show them (reviews.csv names reviewers by address)."""
+    names = assignments.drop_duplicates(AssignCol.REVIEWER_EMAIL).set_index(AssignCol.REVIEWER_EMAIL)
+    mine = scores[scores[CRITERION] == criterion].sort_values([AssignCol.TEAM_KEY, AssignCol.REVIEWER_EMAIL])
+    who = mine[AssignCol.REVIEWER_EMAIL].map(names[AssignCol.REVIEWER_NAME]).fillna(mine[AssignCol.REVIEWER_EMAIL])
+    said = who.astype(str) + " " + mine[SCORE].map(lambda value: f"{value:g}")
+    return said.groupby(mine[AssignCol.TEAM_KEY]).agg(LIST_SEPARATOR.join)
 
 
 def review_words(
@@ -289,6 +314,9 @@ def review_words(
         parts.append(f"{criterion.name} {value:g}" if pd.notna(value) else f"{criterion.name} not scored (0 points)")
     complete = int(table[ReviewsCol.REVIEWS].get(key, 0)) if len(table) else 0
     words = f"reviews: {', '.join(parts)} ({complete} reviewer{'s' if complete != 1 else ''})"
+    discuss = str(table[ReviewsCol.DISCUSS].get(key, "") or "") if len(table) else ""
+    if discuss:
+        words += f"{LIST_SEPARATOR}reviewers differ by {review.spread_threshold:g} or more on {discuss}: to discuss"
     if key in short.index:
         if key in excused:
             words += f"{LIST_SEPARATOR}missing reviews excused: {excused[key]}"

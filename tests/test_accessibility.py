@@ -12,12 +12,15 @@ import pandas as pd
 import pytest
 
 from schemas.columns import Col, Derived, Status
+from schemas.config import load_config
+from schemas.review import ASSIGNMENTS_FILE
 from tasks.decisions import decisions_frame, summarize_selection
 from tasks.equity import equity_table, previous_teams
 from tasks.messages import sender_domain
 from tasks.notices import KIND_FOR_STATUS, decision_notices, interest_notices, read_interest_list
 from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.report import render_report
+from tasks.review_notices import assignment_notices, reminder_notices
 from tasks.sources import FileSource, input_sha256, values_to_frame
 from tasks.teams import team_rows
 from tasks.templating import TEMPLATES
@@ -33,6 +36,7 @@ from tests.support.browser import (
     shot,
 )
 from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
+from tests.support.review import assignments, review_cohort
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 needs_axe = pytest.mark.skipif(not AXE_JS.is_file(), reason=NO_AXE)
@@ -91,6 +95,18 @@ def _sample_notices(decided: pd.DataFrame, config) -> dict[str, str]:
     return samples
 
 
+def _reviewer_notices(folder: Path) -> dict[str, str]:
+    """One rendered HTML body of each reviewer's notice: a round of two reviewers, neither yet scoring."""
+    config = load_config(review_cohort(folder))
+    assert config.review is not None
+    config.review.folder.mkdir(parents=True)
+    pairs = [("CA:fresno", "ana@nea.example.org"), ("NY:troy", "bo@nea.example.org")]
+    assignments(pairs).to_csv(config.review.folder / ASSIGNMENTS_FILE, index=False)
+    told = {email for _, email in pairs}
+    notices = assignment_notices(config) + reminder_notices(config, told, config.deadline)
+    return {notice.kind: notice.html for notice in notices}
+
+
 def _check(page, path: Path) -> list[dict]:
     page.goto(path.as_uri())
     return axe_violations(page)
@@ -117,7 +133,7 @@ def _axe_version() -> str:
 @needs_axe
 def test_every_notice_passes_axe_core(page, bundled, config, tmp_path):
     decided, _ = bundled
-    samples = _sample_notices(decided, config)
+    samples = _sample_notices(decided, config) | _reviewer_notices(tmp_path)
     assert sorted(samples) == NOTICE_KINDS, "a notice kind has no sample team, or a template no kind"
     found = {}
     for kind, html in samples.items():

@@ -15,6 +15,7 @@ from flows.select_cohort import select_cohort
 from flows.simulate import simulate
 from schemas.report import ArtifactKey
 from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
+from tests.support.prefect_server import run_artifacts
 
 AFTER = "2021-06-08T09:00:00-04:00"
 
@@ -31,23 +32,6 @@ def _own_config(folder) -> str:
     return str(path)
 
 
-def _artifacts(flow_run_id) -> dict[str, object]:
-    """The run's artifacts by key: a table as its rows, markdown as its text."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
-        )
-    read = {}
-    for artifact in found:
-        data = artifact.data
-        read[artifact.key] = json.loads(data) if artifact.type == "table" and isinstance(data, str) else data
-        read[f"{artifact.key}:description"] = artifact.description
-    return read
-
-
 @pytest.fixture(scope="module")
 def runs(prefect_server, tmp_path_factory):
     """One selection and one what-if, each run once for the module's tests."""
@@ -61,8 +45,8 @@ def runs(prefect_server, tmp_path_factory):
     assert what_if.is_completed(), what_if.message
     return {
         "folder": folder,
-        "selection": _artifacts(selection.state_details.flow_run_id),
-        "what_if": _artifacts(what_if.state_details.flow_run_id),
+        "selection": run_artifacts(selection.state_details.flow_run_id),
+        "what_if": run_artifacts(what_if.state_details.flow_run_id),
     }
 
 

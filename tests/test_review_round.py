@@ -5,12 +5,15 @@ it through."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
 from flows.review import review_assign, review_collect
 from flows.select_cohort import select_cohort
 from schemas.review import ASSIGNMENTS_FILE, REVIEWS_FILE, AssignCol
+from tests.support.prefect_server import run_artifacts
 from tests.support.review import AFTER, ROSTER, fill_reviews, review_cohort
 
 
@@ -69,6 +72,18 @@ def test_a_selection_short_of_reviews_is_refused_marked_in_preview_and_goes_on_w
         f"reviews: vision {v:g}, readiness 3.5 (2 reviewers)" in reasons
         for v, reasons in zip(vision, chosen["reasons"], strict=True)
     )
+    # decisions.csv, the report and the reviews artifact carry the points, each reviewer's scores and the flags.
+    assert list(chosen["points_review_vision"]) == list(vision.astype(float))
+    assert all(len(cell.split("; ")) == 2 for cell in chosen["scores_readiness"])
+    assert set(chosen["discuss"].fillna("")) == {""}  # two equal scores: nothing to discuss
+    report = (tmp_path / "c" / "report.html").read_text(encoding="utf-8")
+    assert '<h2 id="reviews">Reviews: combined scores' in report and "points review vision" in report
+    published = run_artifacts(final.state_details.flow_run_id)
+    rows = published["reviews"]
+    assert len(rows) == len(chosen) and all("@" not in str(row) for row in rows), str(rows[0])
+    first = chosen.loc[chosen["team_key"] == rows[0]["team_key"]].iloc[0]
+    assert rows[0]["scores_vision"] == first["scores_vision"]
+    assert re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+ \d(; [A-Z][a-z]+ [A-Z][a-z]+ \d)", first["scores_vision"])
 
 
 def test_an_excused_team_goes_on_with_the_reviews_it_has(prefect_server, tmp_path):

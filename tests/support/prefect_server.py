@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -169,3 +170,20 @@ def deployment_exists(name: str) -> bool:
             return True
 
     return asyncio.run(check())
+
+
+def run_artifacts(flow_run_id) -> dict[str, object]:
+    """The run's artifacts by key: a table as its rows, markdown as its text."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    read = {}
+    for artifact in found:
+        data = artifact.data
+        read[artifact.key] = json.loads(data) if artifact.type == "table" and isinstance(data, str) else data
+        read[f"{artifact.key}:description"] = artifact.description
+    return read
