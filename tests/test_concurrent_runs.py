@@ -19,6 +19,7 @@ import pytest
 
 from flows.cli import main
 from schemas.columns import Col, Derived, Status
+from schemas.config import load_config
 from schemas.ledger import LedgerState
 from tasks.ledger import ledger
 from tasks.store import action_log, frozen_selection_id, latest_selection, open_store
@@ -26,6 +27,7 @@ from tasks.teams import current_decisions, team_rows
 from tests.support.configs import make_config
 from tests.support.moments import AFTER, AFTER_DEADLINE, LATER
 from tests.support.paths import ROOT
+from tests.support.review import review_cohort
 from tests.support.rows import numbered_team
 from tests.support.scenarios import free_a_seat, selected_and_sent
 from tests.support.selection import record
@@ -287,3 +289,23 @@ def test_runs_opening_a_new_store_and_filling_its_ledger_at_the_same_instant(tmp
     RESULTS.append(
         {"case": "four ledger syncs of one plan at once, three times", "backend": _backend(config.database_url)}
     )
+
+
+def test_two_reviewer_sends_at_once_tell_and_remind_each_reviewer_once(prefect_server, tmp_path, slow_smtp):
+    """The review round's notices race like the decision notices: two `review notify --send` at once tell each of
+    the 8 reviewers once, then two `review remind --send` at once remind each once."""
+    path = review_cohort(tmp_path, smtp_port=slow_smtp.port)
+    assert main(["review", "assign", "--config", path]) == 0
+    config = load_config(path)
+    notify = ["review", "notify", "--config", path, "--as-of", AFTER, "--send"]
+    runs = _at_once(_cli(*notify, "--out", str(tmp_path / "a")), _cli(*notify, "--out", str(tmp_path / "b")))
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr[-800:] for r in runs]
+    _check_once_and_nothing_lost("two review notify --send at once", config, slow_smtp, runs)
+    assert len(slow_smtp.received) == 8
+
+    remind = ["review", "remind", "--config", path, "--as-of", "2021-06-09 09:00", "--send"]
+    runs = _at_once(_cli(*remind, "--out", str(tmp_path / "c")), _cli(*remind, "--out", str(tmp_path / "d")))
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr[-800:] for r in runs]
+    _check_once_and_nothing_lost("two review remind --send at once", config, slow_smtp, runs)
+    reminded = [m.message["To"] for m in slow_smtp.received[8:]]
+    assert sorted(reminded) == sorted({m.message["To"] for m in slow_smtp.received[:8]})
