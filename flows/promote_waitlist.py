@@ -19,6 +19,8 @@ from flows.steps import (
     outbox_task,
     plan_notices_task,
     promote_task,
+    publish_replies_task,
+    read_replies_task,
     record_notices_task,
     run_lease,
 )
@@ -48,7 +50,8 @@ def promote_waitlist(
     send: bool = False,
     as_of: str = "",
 ) -> PromotionRun:
-    """Overrides → expiries → offers → notices (offer, expiry, confirmation, decline, withdrawal), each once.
+    """Overrides → the reply form's replies → expiries → offers → notices (offer, expiry, confirmation, decline,
+    withdrawal, reply reminders), each once.
 
     With `send`, the whole run holds the cohort's lease and the changes are recorded with their notices; a dry
     run records nothing and starts no clock.
@@ -70,10 +73,12 @@ def promote_waitlist(
     check_output_folder_task(out_dir)
     check_not_purged_task(config, AfterPurge.PROMOTE)
     overrides = load_overrides_task(config, None)
+    responses = read_replies_task(config)
     if send:
         check_notice_record_task(config, config_path, out_dir)
     with run_lease(config, "promote-waitlist", needed=send):
-        promotion = promote_task(config, overrides, moment, send=send)
+        promotion = promote_task(config, overrides, moment, responses, send=send)
+        publish_replies_task(config, promotion.report, out_dir)
         plan = plan_notices_task(config, RunKind.LIFECYCLE, moment, promotion.moves)
         if send:
             check_smtp_task(config, plan)

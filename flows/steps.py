@@ -27,19 +27,22 @@ from schemas.config import CohortConfig, SheetSourceConfig, load_config
 from schemas.errors import setting
 from schemas.ledger import FROM_SELECTION, ApprovalArtifact, ApprovalOutcome, RunKind
 from schemas.lifecycle import Move
+from schemas.replies import ReplyCol
 from schemas.report import ArtifactKey
 from schemas.retention import AfterPurge
 from schemas.store import StoreCol
 from tasks.approval import ApprovalAnswer, Outcome, Review, approval_counts, outcome, outcome_run_name, samples_markdown
-from tasks.artifacts import Artifact, RunFiles, selection_artifacts, what_if_artifacts, where_text
+from tasks.artifacts import Artifact, RunFiles, records, selection_artifacts, what_if_artifacts, where_text
 from tasks.backup import check_notice_record, write_notice_record
 from tasks.cutoff import check_deadline_passed
 from tasks.decisions import (
     SelectionSummary,
     decisions_frame,
     summarize_selection,
+    without_contacts,
     write_csv,
     write_decisions,
+    write_table,
 )
 from tasks.delivery import deliver, something_to_send, unfinished
 from tasks.drift import DriftReport, check_drift
@@ -64,7 +67,8 @@ from tasks.pipeline import (
     PipelineInputs,
     Stage,
 )
-from tasks.promotion import Promotion, plan_promotion
+from tasks.promotion import Promotion, PromotionReport, plan_promotion
+from tasks.replies import REPLIES_FILE, read_responses
 from tasks.report import REPORT_FILE, write_report
 from tasks.retention import check_not_purged
 from tasks.review_notices import plan_review_notices
@@ -394,11 +398,38 @@ def drift_task(decided: pd.DataFrame, config: CohortConfig, out_dir: str) -> Dri
     return drift
 
 
+@private_task("read the reply form")
+def read_replies_task(config: CohortConfig) -> pd.DataFrame | None:
+    """The reply form's responses, when the cohort file has a reply form (`replies:`)."""
+    return read_responses(config) if config.replies is not None else None
+
+
+@private_task("publish the replies")
+def publish_replies_task(config: CohortConfig, report: PromotionReport, out_dir: str) -> None:
+    """What became of each response row (replies.csv in the outbox folder, and a table artifact), for staff."""
+    if config.replies is None:
+        return
+    table = pd.DataFrame(report.replies, columns=list(ReplyCol))
+    write_table(table, Path(out_dir) / REPLIES_FILE)
+    for column in (ReplyCol.CHOICE, ReplyCol.WHY):
+        table[column] = without_contacts(table[column])
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in report.replies_by_outcome().items()) or "none"
+    description = f"Replies from the reply form: {len(table)} rows ({counts}); a refused or late row is not applied"
+    create_table_artifact(key=ArtifactKey.REPLIES, table=records(table), description=description)
+
+
 @private_task("promote from the waitlist")
-def promote_task(config: CohortConfig, overrides: list[Override], as_of: dt.datetime, *, send: bool) -> Promotion:
-    """Staff actions from the Overrides sheet, expired offers, then offers for the free seats, computed; the send
-    records them with their notices, and a dry run records nothing."""
-    promotion = plan_promotion(open_cohort_store(config), config, as_of, overrides, dry_run=not send)
+def promote_task(
+    config: CohortConfig,
+    overrides: list[Override],
+    as_of: dt.datetime,
+    responses: pd.DataFrame | None = None,
+    *,
+    send: bool,
+) -> Promotion:
+    """Staff actions from the Overrides sheet, the teams' replies, expired offers, then offers for the free seats,
+    computed; the send records them with their notices, and a dry run records nothing."""
+    promotion = plan_promotion(open_cohort_store(config), config, as_of, overrides, responses, dry_run=not send)
     get_run_logger().info("Promotion\n%s", promotion.report.as_text())
     create_markdown_artifact(
         key=ArtifactKey.PROMOTION, markdown=f"## Waitlist promotion\n\n```\n{promotion.report.as_text()}\n```\n"

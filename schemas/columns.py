@@ -62,6 +62,7 @@ class Kind(StrEnum):
     WITHDRAWN = "withdrawn"
     REVIEW_ASSIGNMENT = "review_assignment"  # to a reviewer: how many applications, where, by when
     REVIEW_REMINDER = "review_reminder"  # to a reviewer with assignments still unscored, once a day until due
+    REPLY_REMINDER = "reply_reminder"  # to a selected or offered team that has not replied, before its reply is due
 
 
 # The notices to reviewers (not to applicants): the review round's, sent through the same ledger and approval.

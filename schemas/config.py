@@ -291,13 +291,20 @@ if TYPE_CHECKING:
 else:
     NoticeKind = Literal[DECISION_NOTICE_KINDS]
     LifecycleKind = Literal[tuple(sorted(LIFECYCLE_KINDS))]
-    ReviewKind = Literal[tuple(sorted(REVIEW_KINDS))]
+    ReviewKind = Literal[(*sorted(REVIEW_KINDS), Kind.REPLY_REMINDER.value)]
 LIFECYCLE_SUBJECTS: dict[str, str] = {
     Kind.OFFER: "A seat is open for your team: {{ program }} ({{ cohort }})",
-    Kind.OFFER_EXPIRED: "Your seat offer has expired: {{ program }} ({{ cohort }})",
+    Kind.OFFER_EXPIRED: (
+        "{% if decision.respond_by %}Your seat offer has expired{% else %}Your team's place has lapsed{% endif %}: "
+        "{{ program }} ({{ cohort }})"
+    ),
     Kind.CONFIRMED: "Your team's place is confirmed: {{ program }} ({{ cohort }})",
     Kind.DECLINED: "Your team has declined its place: {{ program }} ({{ cohort }})",
     Kind.WITHDRAWN: "Your application to {{ program }} ({{ cohort }}) is withdrawn",
+}
+# The reply reminder: {{ decision.reply_by }} (when the team's reply is due) besides the decision notices' words.
+REPLY_SUBJECTS: dict[str, str] = {
+    Kind.REPLY_REMINDER: "Please reply by {{ decision.reply_by }}: {{ program }} ({{ cohort }})",
 }
 # The reviewers' notices: {{ review.assigned }}, {{ review.remaining }} and {{ review.due }} besides the above.
 REVIEW_SUBJECTS: dict[str, str] = {
@@ -321,7 +328,54 @@ class NoticesConfig(_Model):
         missing = sorted(set(DECISION_NOTICE_KINDS) - set(subjects))
         if missing:
             raise ValueError(f"needs a subject for {', '.join(missing)}")
-        return {str(kind): text for kind, text in (LIFECYCLE_SUBJECTS | REVIEW_SUBJECTS | subjects).items()}
+        return {
+            str(kind): text for kind, text in (LIFECYCLE_SUBJECTS | REPLY_SUBJECTS | REVIEW_SUBJECTS | subjects).items()
+        }
+
+
+class RepliesConfig(_Model):
+    """Applicants answer for themselves through a Google Form: the selected and offer notices carry a personal link
+    (the form's prefilled link with a reply code and the choice), the form's responses land in `responses` (a sheet,
+    or a CSV/XLSX export), and the promote-waitlist flow records each valid reply as the team's own action.
+
+    The reply code binds the cohort, the team and the decision it answers, signed with `secret` (HMAC-SHA256): a
+    Secret block or an environment variable, never the key itself in this file."""
+
+    # The form's address as its "Get pre-filled link" gives it, up to the `?`.
+    form_url: str = Field(pattern=r"^https://docs\.google\.com/forms/")
+    # The prefilled link's field ids (entry.NNN) of the reply-code question and the choice question.
+    token_entry: str = Field(pattern=r"^entry\.\d+$")
+    choice_entry: str = Field(pattern=r"^entry\.\d+$")
+    # The choice question's two options, as the form writes them.
+    confirm_choice: str = Field(default="Confirm", min_length=1)
+    decline_choice: str = Field(default="Decline", min_length=1)
+    responses: SourceConfig
+    # The responses sheet's column titles (the form's question titles).
+    timestamp_column: str = "Timestamp"
+    token_column: str = "Reply code"  # noqa: S105 -- a question's title, not a secret
+    choice_column: str = "Your answer"
+    secret: SecretRef
+    # Hours before a team's reply is due (confirm-by, or an offer's respond-by) when a team that has not replied
+    # gets a reminder, once for each.
+    remind: list[int] = Field(default_factory=list)
+    # At confirm-by, a selected team that never replied: true makes it `expired` (its seat goes to the waitlist, and
+    # the team gets that notice); false (the default) lists it for staff, who decide.
+    expire_unconfirmed: bool = False
+
+    @field_validator("remind")
+    @classmethod
+    def _hours(cls, hours: list[int]) -> list[int]:
+        if any(h <= 0 for h in hours) or len(set(hours)) != len(hours):
+            raise ValueError("give distinct whole numbers of hours before the reply is due, e.g. [72, 24]")
+        return sorted(hours, reverse=True)
+
+    @model_validator(mode="after")
+    def _distinct_choices(self) -> RepliesConfig:
+        if self.confirm_choice.casefold() == self.decline_choice.casefold():
+            raise ValueError("confirm_choice and decline_choice must differ")
+        if self.token_entry == self.choice_entry:
+            raise ValueError("token_entry and choice_entry must be different fields of the form")
+        return self
 
 
 class WaitlistConfig(_Model):
@@ -586,6 +640,8 @@ class CohortConfig(_Model):
     reviews: Path | None = None
     # The review round (assignment, reviewer files, collection); optional, so a call without one is as before.
     review: ReviewConfig | None = None
+    # Applicants' replies through a Google Form; without it, staff record each reply (Overrides, CLI) as before.
+    replies: RepliesConfig | None = None
     notices: NoticesConfig | None = None
     waitlist: WaitlistConfig = WaitlistConfig()
     lease: LeaseConfig = LeaseConfig()
@@ -764,6 +820,9 @@ class CohortConfig(_Model):
             updates["review"] = self.review.model_copy(update=moved)
         if isinstance(self.source, FileSourceConfig):
             updates["source"] = self.source.model_copy(update={"path": base / self.source.path})
+        if self.replies is not None and isinstance(self.replies.responses, FileSourceConfig):
+            moved_responses = self.replies.responses.model_copy(update={"path": base / self.replies.responses.path})
+            updates["replies"] = self.replies.model_copy(update={"responses": moved_responses})
         return self.model_copy(update=updates)
 
 

@@ -39,7 +39,9 @@ TRANSITIONS: dict[str, tuple[Status, frozenset[Status]]] = {
         frozenset({Status.SELECTED, Status.CONFIRMED, Status.OFFERED, Status.WAITLISTED}),
     ),
     Action.OFFER: (Status.OFFERED, frozenset({Status.WAITLISTED})),
-    Action.EXPIRE: (Status.EXPIRED, frozenset({Status.OFFERED})),
+    # An offer unanswered by its respond-by time, or (replies.expire_unconfirmed) a selection unconfirmed by
+    # confirm-by.
+    Action.EXPIRE: (Status.EXPIRED, frozenset({Status.OFFERED, Status.SELECTED})),
 }
 
 

@@ -32,6 +32,7 @@ class ArtifactKey(StrEnum):
     NOTICES = "notices"  # a send's notices by ledger state
     SELECTION_DRIFT = "selection-drift"
     PROMOTION = "promotion"
+    REPLIES = "replies"  # what became of each response row of the reply form
     REVIEW_ASSIGNMENT = "review-assignment"  # each reviewer's load
     REVIEW_PROGRESS = "review-progress"  # per reviewer: assigned, complete, remaining
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from schemas.columns import Kind
 from schemas.ledger import ApprovalArtifact, ApprovalCol, ApprovalOutcome
+from schemas.replies import TOKEN_PREFIX
 from schemas.states import USPS_STATES
 from tasks.ledger import DeliveryReport
 from tasks.messages import Notice
@@ -49,13 +50,17 @@ def mask_address(value: str) -> str:
 
 def mask_text(text: str, keep: Iterable[str] = ()) -> str:
     """The text with every address in it masked, except the program's own (`keep`: its sender and reply-to,
-    which the notices name so that teams can write back)."""
+    which the notices name so that teams can write back), and every reply code."""
     kept = {address.casefold() for address in keep if address}
 
     def masked(found: re.Match[str]) -> str:
         return found.group(0) if found.group(0).casefold() in kept else mask_address(found.group(0))
 
-    return _IN_TEXT.sub(masked, text)
+    return _REPLY_CODE.sub(f"{TOKEN_PREFIX}.{MASK}", _IN_TEXT.sub(masked, text))
+
+
+# A team's reply code in its links (tasks/reply_tokens.py): only the team's own message may hold it.
+_REPLY_CODE = re.compile(rf"\b{TOKEN_PREFIX}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 def mask_name(name: str) -> str:

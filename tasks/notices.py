@@ -41,12 +41,14 @@ from schemas.errors import StaffError, setting
 from schemas.form import Form
 from schemas.ledger import RunKind
 from schemas.lifecycle import Move
+from schemas.replies import LINKED_KINDS, Choice
 from schemas.states import USPS_STATES
 from schemas.suite import form_checks
+from tasks.course_dates import confirm_by_moment, course_start_moment
 from tasks.cutoff import DeadlineNotPassedError
 from tasks.local_time import date_text, local_time_text
 from tasks.messages import Notice, message_id, sender_domain, with_payload
-from tasks.promotion import course_start_moment
+from tasks.reply_tokens import Claim, reply_key, reply_links
 from tasks.sheets import SourceError
 from tasks.sources import FileSource, values_to_frame
 from tasks.teams import current_decisions, team_rows
@@ -286,10 +288,51 @@ def _applicant_facts(row: dict, rank: int | None, config: CohortConfig, base: di
     }
 
 
+def notice_key(row: dict) -> tuple[str, str]:
+    """The kind and version of a team's notice for its decision in `row` (a team row), as decision_notices makes
+    it: what a reply code answers (tasks/replies.py)."""
+    rank = None if pd.isna(row[Derived.RANK]) else int(row[Derived.RANK])
+    codes = _reason_codes(row) or _codes_of_status(row[Col.STATUS])
+    kind = KIND_FOR_STATUS[Status(row[Col.STATUS])]
+    return kind, decision_version(row[Col.STATUS], rank, codes, message_to_team(row))
+
+
+def _team_context(row: dict) -> dict:
+    return {
+        "lead_name": row[Col.LEAD_NAME] or "team lead",
+        "local_name": row[Col.LOCAL_NAME] or "your local",
+        "state": USPS_STATES.get(row[Col.STATE] or "", row[Col.STATE] or ""),
+        "member_names": list(row[Col.MEMBER_NAMES] or []),
+    }
+
+
+def reply_due(row: dict, kind: str, config: CohortConfig) -> dt.datetime | None:
+    """When a team's reply to its notice of `kind` is due: confirm-by for a selection, respond-by for an offer."""
+    if kind == Kind.SELECTED:
+        return confirm_by_moment(config)
+    respond_by = row.get(Derived.RESPOND_BY)
+    return None if respond_by is None or pd.isna(respond_by) else pd.Timestamp(respond_by).to_pydatetime()
+
+
+def _reply_facts(row: dict, kind: str, version: str, config: CohortConfig, key: bytes | None) -> dict:
+    """The team's reply links (`decision.reply.confirm`, `.decline`) and when its reply is due, for a notice that
+    carries them; empty without a reply form."""
+    if key is None or config.replies is None or kind not in LINKED_KINDS:
+        return {}
+    links = reply_links(config.replies, key, Claim(config.cohort_id, row[Derived.APPLICANT], kind, version))
+    due = reply_due(row, kind, config)
+    if kind == Kind.SELECTED:
+        shown = common_context(config)["confirm_by"]  # the confirm-by day, as the notice says it elsewhere
+    else:
+        shown = "" if due is None else local_time_text(due, config.timezone)
+    return {"confirm": links[Choice.CONFIRM], "decline": links[Choice.DECLINE], "by": shown}
+
+
 def decision_notices(
     decided: pd.DataFrame, config: CohortConfig, domain: str, as_of: dt.datetime | None = None
 ) -> list[Notice]:
-    """One notice per team for its current decision (its latest row that is not a duplicate), in sheet order.
+    """One notice per team for its current decision (its latest row that is not a duplicate), in sheet order; with
+    a reply form, the selected and offer notices carry the team's reply links.
 
     A notice after a change (offer, confirmation, …) is refused once the course has started (as of `as_of`).
     """
@@ -298,43 +341,73 @@ def decision_notices(
     rows = team_rows(decided)
     start = course_start_moment(config)
     too_late = as_of is not None and start is not None and as_of >= start
+    key = reply_key(config) if config.replies is not None else None
     made = []
     for row in rows.to_dict(orient="records"):
-        kind = KIND_FOR_STATUS[Status(row[Col.STATUS])]
+        kind, version = notice_key(row)
         rank = None if pd.isna(row[Derived.RANK]) else int(row[Derived.RANK])
         decision = _applicant_facts(row, rank, config, base)
-        context = base | {
-            "team": {
-                "lead_name": row[Col.LEAD_NAME] or "team lead",
-                "local_name": row[Col.LOCAL_NAME] or "your local",
-                "state": USPS_STATES.get(row[Col.STATE] or "", row[Col.STATE] or ""),
-                "member_names": list(row[Col.MEMBER_NAMES] or []),
-            },
-            "decision": decision,
-        }
+        decision["reply"] = _reply_facts(row, kind, version, config, key)
+        context = base | {"team": _team_context(row), "decision": decision}
         subject, text, html = render_notice(kind, context, notices.subjects[kind])
-        to = str(row[Col.LEAD_EMAIL] or "")
-        cc = str(row[Col.SUBMITTER_EMAIL] or "")
-        cc = "" if cc == to or not is_valid_address(cc) else cc  # an unusable cc never holds back the lead's notice
-        version = decision_version(row[Col.STATUS], rank, decision["codes"], decision["message_to_team"])
-        refusal = address_refusal(to)
-        if too_late and kind in LIFECYCLE_KINDS and not refusal:
+        refusal = ""
+        if too_late and kind in LIFECYCLE_KINDS:
             refusal = f"the course started on {date_text(notices.course_start)}: no notice after the start"
-        made.append(
-            Notice(
-                applicant=row[Derived.APPLICANT],
-                kind=kind,
-                version=version,
-                to=to,
-                cc=cc,
-                subject=subject,
-                text=text,
-                html=html,
-                message_id=message_id(config.cohort_id, row[Derived.APPLICANT], kind, version, domain),
-                refusal=refusal,
-                people=[name for name in [row[Col.LEAD_NAME], *(row[Col.MEMBER_NAMES] or [])] if name],
-            )
-        )
+        made.append(_team_notice(row, config, domain, (kind, version), (subject, text, html), refusal))
+    return [with_payload(n, config) for n in made]
+
+
+def _team_notice(
+    row: dict, config: CohortConfig, domain: str, key: tuple[str, str], rendered: tuple[str, str, str], refusal: str
+) -> Notice:
+    """A notice to the team's lead (the submitter in cc when usable), refused when the lead's address is not one."""
+    kind, version = key
+    subject, text, html = rendered
+    to = str(row[Col.LEAD_EMAIL] or "")
+    cc = str(row[Col.SUBMITTER_EMAIL] or "")
+    cc = "" if cc == to or not is_valid_address(cc) else cc  # an unusable cc never holds back the lead's notice
+    return Notice(
+        applicant=row[Derived.APPLICANT],
+        kind=kind,
+        version=version,
+        to=to,
+        cc=cc,
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=message_id(config.cohort_id, row[Derived.APPLICANT], kind, version, domain),
+        refusal=address_refusal(to) or refusal,
+        people=[name for name in [row[Col.LEAD_NAME], *(row[Col.MEMBER_NAMES] or [])] if name],
+    )
+
+
+def reply_reminders(decided: pd.DataFrame, config: CohortConfig, domain: str, as_of: dt.datetime) -> list[Notice]:
+    """A reply_reminder for each selected or offered team (no reply recorded) whose reply is not yet due but whose
+    latest reminder moment (`replies.remind` hours before) has come: one per team, decision and moment."""
+    if config.replies is None or not config.replies.remind:
+        return []
+    base = common_context(config)
+    notices = _notices_section(config)
+    key = reply_key(config)
+    made = []
+    for row in team_rows(decided).to_dict(orient="records"):
+        kind, version = notice_key(row)
+        due = reply_due(row, kind, config) if kind in LINKED_KINDS else None
+        if due is None or as_of >= due:
+            continue
+        passed = [hours for hours in config.replies.remind if due - dt.timedelta(hours=hours) <= as_of]
+        if not passed:
+            continue
+        hours = min(passed)  # the latest moment that has come; an earlier one not yet sent is superseded by it
+        rank = None if pd.isna(row[Derived.RANK]) else int(row[Derived.RANK])
+        decision = _applicant_facts(row, rank, config, base)
+        decision["reply"] = _reply_facts(row, kind, version, config, key)
+        decision["reply_by"] = decision["reply"]["by"]
+        decision["answers"] = kind
+        context = base | {"team": _team_context(row), "decision": decision}
+        rendered = render_notice(Kind.REPLY_REMINDER, context, notices.subjects[Kind.REPLY_REMINDER])
+        reminder = (Kind.REPLY_REMINDER.value, f"{kind}:{version}:{hours}h")
+        made.append(_team_notice(row, config, domain, reminder, rendered, ""))
     return [with_payload(n, config) for n in made]
 
 
@@ -386,7 +459,7 @@ def interest_notices(
 
 RUN_KINDS: dict[RunKind, frozenset[str]] = {
     RunKind.DECISIONS: DECISION_KINDS,
-    RunKind.LIFECYCLE: LIFECYCLE_KINDS,
+    RunKind.LIFECYCLE: LIFECYCLE_KINDS | {Kind.REPLY_REMINDER},
     RunKind.INTEREST: frozenset({Kind.INTEREST}),
     RunKind.REVIEW_ASSIGNMENTS: frozenset({Kind.REVIEW_ASSIGNMENT}),
     RunKind.REVIEW_REMINDERS: frozenset({Kind.REVIEW_REMINDER}),
@@ -432,7 +505,11 @@ def plan_notices(
                 f"the latest selection is provisional (made with {setting('preview')}): run the selection again "
                 "without it, after the deadline"
             )
-        chosen = decisions if run == RunKind.DECISIONS else [n for n in decisions if n.kind in LIFECYCLE_KINDS]
+        if run == RunKind.DECISIONS:
+            chosen = decisions
+        else:
+            later = [n for n in decisions if n.kind in LIFECYCLE_KINDS]
+            chosen = later + reply_reminders(decided, config, domain, as_of)
     else:
         if config.interest_list is None:
             raise NoticeError("the cohort config has no `interest_list` file")

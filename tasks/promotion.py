@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Hashable, Mapping
 from typing import cast
 
@@ -15,10 +16,14 @@ from pydantic import BaseModel
 from schemas.columns import Col, Derived, Status
 from schemas.config import CohortConfig
 from schemas.lifecycle import SEAT_HOLDING, Action, Move
+from schemas.replies import ReplyCol, ReplyOutcome
 from schemas.states import USPS_STATES
 from schemas.store import StoreCol
+from tasks.course_dates import confirm_by_moment, course_start_moment, course_started
 from tasks.lease import cohort_lease
-from tasks.local_time import local_time_text
+from tasks.local_time import date_text, local_time_text
+from tasks.replies import judge_replies, unconfirmed
+from tasks.reply_tokens import reply_key
 from tasks.staff_actions import overrides_moves
 from tasks.store import action_log, baseline_selection, frozen_selection_id, record_moves
 from tasks.teams import apply_actions, move_for, team_rows, with_moves
@@ -30,35 +35,42 @@ class PromotionReport(BaseModel):
     """What one promotion run did: staff actions from the sheet, expired offers, new offers, free seats."""
 
     staff_actions: list[str] = []
+    replies: list[dict[str, str]] = []  # one row per response row of the reply form (schemas/replies.ReplyCol)
     expired: list[str] = []
     offered: list[str] = []
+    unconfirmed: list[str] = []  # past confirm-by with no reply, when staff decide (replies.expire_unconfirmed off)
     free_seats: int = 0
     note: str = ""
     dry_run: bool = False
 
+    def replies_by_outcome(self) -> dict[str, int]:
+        return dict(Counter(row[ReplyCol.OUTCOME] for row in self.replies))
+
     def as_text(self) -> str:
         lines = [f"Free seats after this run: {self.free_seats}"]
-        if self.dry_run and (self.staff_actions or self.expired or self.offered):
+        if self.dry_run and (self.staff_actions or self.expired or self.offered or self.replies):
             lines.insert(0, "Dry run: nothing is recorded and no clock starts; with send, this run would record:")
+        if self.replies:
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in self.replies_by_outcome().items())
+            lines.append(f"Replies from the form: {len(self.replies)} rows ({counts})")
+            lines += [
+                f"  - row {row[ReplyCol.ROW]}: {row[ReplyCol.OUTCOME]}, {row[ReplyCol.WHY]}"
+                for row in self.replies
+                if row[ReplyCol.OUTCOME] in (ReplyOutcome.REFUSED, ReplyOutcome.LATE)
+            ]
         sections = (("Staff actions", self.staff_actions), ("Expired", self.expired), ("Offered", self.offered))
         for title, items in sections:
             lines.append(f"{title}: {len(items)}")
             lines += [f"  - {item}" for item in items]
+        if self.unconfirmed:
+            lines.append(
+                f"Selected, past confirm-by, no reply: {len(self.unconfirmed)} (staff decide: decline or withdraw "
+                "in the Overrides sheet, or confirm)"
+            )
+            lines += [f"  - {team}" for team in self.unconfirmed]
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
-
-
-def course_start_moment(config: CohortConfig) -> dt.datetime | None:
-    """Midnight at the start of the course day, in the cohort's zone: no offer or notice reaches past it."""
-    if config.notices is None:
-        return None
-    return dt.datetime.combine(config.notices.course_start, dt.time(), tzinfo=config.zone)
-
-
-def course_started(config: CohortConfig, as_of: dt.datetime) -> bool:
-    start = course_start_moment(config)
-    return start is not None and as_of >= start
 
 
 def held_seats(teams: pd.DataFrame) -> pd.DataFrame:
@@ -133,17 +145,32 @@ class Promotion(BaseModel):
     actions_seen: int = 0
 
 
+def lapse_moves(teams: pd.DataFrame, config: CohortConfig, as_of: dt.datetime) -> tuple[list[Move], list[str]]:
+    """Past confirm-by with a reply form: the selected teams that never replied become expired when the cohort file
+    says so (replies.expire_unconfirmed), else they are listed for staff (the second item)."""
+    due = confirm_by_moment(config)
+    if config.replies is None or due is None or as_of < due:
+        return [], []
+    silent = unconfirmed(teams)
+    if not config.replies.expire_unconfirmed:
+        return [], list(silent[Derived.APPLICANT])
+    why = f"no confirmation by {date_text((due - dt.timedelta(days=1)).date())}"
+    return [move_for(team, Action.EXPIRE, why, PROMOTER, as_of) for _, team in silent.iterrows()], []
+
+
 def plan_promotion(
     engine: sa.Engine,
     config: CohortConfig,
     as_of: dt.datetime,
     overrides: list | None = None,
+    responses: pd.DataFrame | None = None,
     *,
     dry_run: bool = False,
 ) -> Promotion:
-    """Staff actions from the Overrides sheet, then expiries, then offers for free seats, each computed on the
-    decisions the previous ones leave; nothing is recorded here (the send that delivers their notices records
-    them, tasks/delivery.py), so a dry run or a run that fails later starts no clock."""
+    """Staff actions from the Overrides sheet, then the teams' replies from the reply form (`responses`), then
+    expiries (and lapsed selections), then offers for free seats, each computed on the decisions the previous ones
+    leave; nothing is recorded here (the send that delivers their notices records them, tasks/delivery.py), so a
+    dry run or a run that fails later starts no clock."""
     report = PromotionReport(dry_run=dry_run)
     cohort = config.cohort_id
     if frozen_selection_id(engine, cohort) is None:
@@ -158,10 +185,16 @@ def plan_promotion(
 
     staff = overrides_moves(teams_after([]), overrides or [], as_of, done)
     report.staff_actions = [f"{m.applicant}: {m.action} ({m.actor}: {m.reason})" for m in staff]
-    teams = teams_after(staff)
-    expired = expiry_moves(teams, config, as_of)
+    replied: list[Move] = []
+    if config.replies is not None and responses is not None:
+        judged = judge_replies(responses, baseline, log, teams_after(staff), config, reply_key(config), as_of)
+        replied = judged.moves
+        report.replies = [{str(k): str(v) for k, v in row.items()} for row in judged.table.to_dict("records")]
+    teams = teams_after(staff + replied)
+    lapsed, report.unconfirmed = lapse_moves(teams, config, as_of)
+    expired = expiry_moves(teams, config, as_of) + lapsed
     report.expired = [f"{m.applicant}: {m.reason}" for m in expired]
-    teams = teams_after(staff + expired)
+    teams = teams_after(staff + replied + expired)
     offers: list[Move] = []
     if course_started(config, as_of):
         report.note = "The course has started: no more offers are made."
@@ -172,7 +205,7 @@ def plan_promotion(
             for m in offers
         ]
         report.free_seats = config.capacity - len(held_seats(teams)) - len(offers)
-    return Promotion(report=report, moves=staff + expired + offers, actions_seen=len(log))
+    return Promotion(report=report, moves=staff + replied + expired + offers, actions_seen=len(log))
 
 
 def promote(
