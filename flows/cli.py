@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
         "--send", action="store_true", help="record the changes and send their notices (default: a dry run)"
     )
     promote.add_argument("--as-of", help=AS_OF_HELP)
+    replies = commands.add_parser(
+        "replies", help="read the reply form: each team's confirm or decline, with the promotion they lead to"
+    )
+    replies.add_argument("--config", required=True, help="cohort YAML file with a `replies:` section")
+    replies.add_argument("--out", required=True, help="folder for replies.csv and the outbox of their notices")
+    replies.add_argument(
+        "--send", action="store_true", help="record the replies and send their notices (default: a dry run)"
+    )
+    replies.add_argument("--as-of", help=AS_OF_HELP)
     simulate = commands.add_parser("simulate", help="what-if: other capacities and per-state caps; nothing stored")
     simulate.add_argument("--config", required=True, help="cohort YAML file")
     simulate.add_argument(
@@ -262,8 +271,11 @@ def _run_action(args: argparse.Namespace) -> int:
 
 def _run_promote(args: argparse.Namespace) -> int:
     from flows.promote_waitlist import promote_waitlist
+    from tasks.replies import REPLIES_FILE
 
     run = promote_waitlist(config_path=args.config, out_dir=args.out, send=args.send, as_of=args.as_of or "")
+    if run.promotion.replies:
+        print(f"\nReplies: {os.path.join(args.out, REPLIES_FILE)}")
     print("\nWaitlist")
     print(run.promotion.as_text())
     print("\nNotices")
@@ -387,6 +399,7 @@ COMMANDS = {
     "select": _run_select,
     "notify": _run_notify,
     "promote": _run_promote,
+    "replies": _run_promote,  # the promote flow reads the reply form first; `replies` is its name for that
     "simulate": _run_simulate,
     "audit": _run_audit,
     "purge": _run_purge,
@@ -398,7 +411,7 @@ COMMANDS = {
 
 
 # The commands that run a flow, so need a Prefect API; of them, those whose flow validates responses with GX.
-FLOW_COMMANDS = frozenset({"intake", "select", "notify", "promote", "simulate", "demo", "review"})
+FLOW_COMMANDS = frozenset({"intake", "select", "notify", "promote", "replies", "simulate", "demo", "review"})
 VALIDATING_COMMANDS = frozenset({"intake", "select", "simulate", "demo", "review"})
 
 

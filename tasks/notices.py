@@ -395,7 +395,14 @@ def reply_reminders(decided: pd.DataFrame, config: CohortConfig, domain: str, as
         due = reply_due(row, kind, config) if kind in LINKED_KINDS else None
         if due is None or as_of >= due:
             continue
-        passed = [hours for hours in config.replies.remind if due - dt.timedelta(hours=hours) <= as_of]
+        # An offer's reminder moments start after the offer was made (its respond-by less the hours it gives): an
+        # offer made late is never reminded in the same run that makes it.
+        start = due - dt.timedelta(hours=config.waitlist.offer_hours) if kind == Kind.OFFER else None
+        passed = [
+            hours
+            for hours in config.replies.remind
+            if due - dt.timedelta(hours=hours) <= as_of and (start is None or due - dt.timedelta(hours=hours) > start)
+        ]
         if not passed:
             continue
         hours = min(passed)  # the latest moment that has come; an earlier one not yet sent is superseded by it

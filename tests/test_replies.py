@@ -1,0 +1,177 @@
+"""Applicants answer for themselves, end to end: the bundled 2021 call selected and notified over a real SMTP server,
+the reply links read from the delivered messages, replies written into the reply form's sheet on the local Sheets
+API server (valid, forged, another call's code, a choice the form does not have, repeated, a change of mind, late),
+and the promotion run on them. The store holds exactly the valid replies as the teams' own actions, the refusals
+are listed by row, the declined seats are offered to the waitlist, and reminders reach only the silent teams."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+import pytest
+
+import tasks.sheets
+from flows.cli import main
+from schemas.columns import Col, Derived, Kind, Status
+from schemas.replies import APPLICANT, ReplyCol, ReplyOutcome
+from schemas.store import StoreCol
+from tasks.reply_tokens import Claim, make_token, read_token
+from tasks.store import action_log, open_store
+from tasks.teams import current_decisions, team_rows
+from tests.support.configs import make_config
+from tests.support.moments import AFTER
+from tests.support.sheets import FakeSheetsServer, client_for
+from tests.support.smtp import SmtpServer
+
+REPLIES_KEY = "1ReplyFormResponsesKey0123456789"
+TAB = "Form Responses 1"
+SECRET = "a-test-reply-key-of-forty-characters-00"
+TOKEN_ENTRY, CHOICE_ENTRY = "entry.1111", "entry.2222"
+HEADER = ["Timestamp", "Reply code", "Your answer"]
+LINK = re.compile(r"https://docs\.google\.com/forms/\S+")
+
+
+@pytest.fixture
+def call(prefect_server, tmp_path, monkeypatch):
+    """The 2021 call with a reply form, selected and its decision notices sent."""
+    with SmtpServer() as smtp, FakeSheetsServer() as sheets:
+        sheets.add_spreadsheet(REPLIES_KEY, {TAB: [HEADER]})
+        monkeypatch.setenv("COHORT_TEST_SHEETS_KEY", "{}")
+        monkeypatch.setenv("COHORT_REPLY_KEY", SECRET)
+        monkeypatch.setattr(tasks.sheets, "service_account_client", lambda _key: client_for(sheets))
+        replies = {
+            "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-reply/viewform",
+            "token_entry": TOKEN_ENTRY,
+            "choice_entry": CHOICE_ENTRY,
+            "responses": {
+                "kind": "google_sheet",
+                "key": REPLIES_KEY,
+                "worksheet": TAB,
+                "credentials": {"env": "COHORT_TEST_SHEETS_KEY"},
+            },
+            "secret": {"env": "COHORT_REPLY_KEY"},
+            "remind": [72, 24],
+        }
+        config, path = make_config(tmp_path, smtp.port, replies=replies)
+        assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
+        assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "n"), "--send"]) == 0
+        yield config, path, smtp, sheets
+
+
+def _links(message) -> dict[str, str]:
+    """The message's reply links by choice (the form's choice text), each a prefilled link of the form."""
+    found = {}
+    for url in LINK.findall(message.get_body(("plain",)).get_content()):
+        query = parse_qs(urlsplit(url).query)
+        found[query[CHOICE_ENTRY][0]] = query[TOKEN_ENTRY][0]
+    return found
+
+
+def _promote(path, tmp_path, as_of: str, out: str) -> int:
+    return main(["replies", "--config", str(path), "--as-of", as_of, "--out", str(tmp_path / out), "--send"])
+
+
+def test_teams_reply_by_their_links_and_silent_teams_are_reminded(call, tmp_path):
+    config, path, smtp, sheets = call
+    key = SECRET.encode()
+    selected = [m.message for m in smtp.received if m.message["Subject"].startswith("Your team is selected")]
+    assert len(selected) == 20
+    codes = {}  # team → its confirm and decline codes, read from its own message
+    for message in selected:
+        links = _links(message)
+        assert set(links) == {"Confirm", "Decline"} and links["Confirm"] == links["Decline"]
+        claim = read_token(key, links["Confirm"])
+        assert claim is not None and claim.kind == Kind.SELECTED and claim.cohort == config.cohort_id
+        codes[claim.applicant] = links["Confirm"]
+        assert "by June 28, 2021" in message.get_body(("plain",)).get_content()
+    others = [m.message for m in smtp.received if not m.message["Subject"].startswith("Your team is selected")]
+    assert not any(LINK.search(m.get_body(("plain",)).get_content()) for m in others)  # only selected notices link
+
+    a, b, c, e, f = sorted(codes)[:5]
+    forged = codes[a][:-2] + ("AA" if not codes[a].endswith("AA") else "BB")
+    claim = read_token(key, codes[a])
+    another_call = make_token(key, Claim("esp-2020", a, Kind.SELECTED, claim.version))
+    rows = [
+        ["6/10/2021 10:00:00", codes[a], "Confirm"],  # row 2: valid
+        ["6/10/2021 10:05:00", codes[b], "Decline"],  # row 3: valid, frees a seat
+        ["6/10/2021 10:10:00", forged, "Confirm"],  # row 4: forged
+        ["6/10/2021 10:15:00", another_call, "Confirm"],  # row 5: another call's code
+        ["6/10/2021 11:00:00", codes[f], "Confirm"],  # row 6: superseded by row 7
+        ["6/11/2021 9:00:00", codes[f], "Decline"],  # row 7: a change of mind
+        ["6/11/2021 10:00:00", codes[a], "Confirm"],  # row 8: repeated
+        ["6/11/2021 10:30:00", codes[c], "Maybe"],  # row 9: a choice the form does not have
+        ["6/29/2021 8:00:00", codes[e], "Confirm"],  # row 10: after confirm-by (June 28, whole day)
+    ]
+    sheets.sheet(REPLIES_KEY, TAB).rows.extend(rows)
+
+    sent_before = len(smtp.received)
+    assert _promote(path, tmp_path, "2021-06-12 09:00", "p1") == 0
+    engine = open_store(config.database_url)
+    log = action_log(engine, config.cohort_id)
+    own = log[log[StoreCol.ACTOR] == APPLICANT]
+    assert sorted(zip(own[Derived.APPLICANT], own[StoreCol.ACTION], strict=True)) == sorted(
+        [(a, "confirm"), (b, "decline"), (f, "decline")]
+    )
+    assert set(own[StoreCol.ORIGIN]) == {
+        "reply:8:2021-06-11T14:00:00+00:00",
+        "reply:3:2021-06-10T14:05:00+00:00",
+        "reply:7:2021-06-11T13:00:00+00:00",
+    }
+    table = pd.read_csv(tmp_path / "p1" / "replies.csv", dtype=str, keep_default_na=False).set_index(ReplyCol.ROW)
+    assert list(table.index) == [str(n) for n in range(2, 10)]  # row 10 was submitted after this run's moment
+    outcome = table[ReplyCol.OUTCOME].to_dict()
+    assert outcome == {
+        "2": ReplyOutcome.SUPERSEDED,
+        "3": ReplyOutcome.APPLIED,
+        "4": ReplyOutcome.REFUSED,
+        "5": ReplyOutcome.REFUSED,
+        "6": ReplyOutcome.SUPERSEDED,
+        "7": ReplyOutcome.APPLIED,
+        "8": ReplyOutcome.APPLIED,
+        "9": ReplyOutcome.REFUSED,
+    }
+    assert "forged" in table.loc["4", ReplyCol.WHY] and "another call (esp-2020)" in table.loc["5", ReplyCol.WHY]
+    assert "'Maybe'" in table.loc["9", ReplyCol.WHY]
+
+    teams = team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT)
+    assert teams.loc[a, Col.STATUS] == Status.CONFIRMED and teams.loc[f, Col.STATUS] == Status.DECLINED
+    offered = teams[teams[Col.STATUS] == Status.OFFERED]
+    assert len(offered) == 2  # the two declined seats, offered by waitlist rank
+    new = [m.message for m in smtp.received[sent_before:]]
+    kinds = sorted(m["Subject"].split(":")[0] for m in new)
+    assert len(new) == 5 and kinds.count("A seat is open for your team") == 2, kinds
+    offer = next(m for m in new if m["Subject"].startswith("A seat is open"))
+    offer_claim = read_token(key, _links(offer)["Confirm"])
+    assert offer_claim.kind == Kind.OFFER and offer_claim.applicant in offered.index
+
+    # Again on the same sheet: every row is judged as before and nothing is recorded or sent twice.
+    assert _promote(path, tmp_path, "2021-06-12 09:30", "p2") == 0
+    assert len(action_log(engine, config.cohort_id)) == len(log) and len(smtp.received) == sent_before + 5
+    again = pd.read_csv(tmp_path / "p2" / "replies.csv", dtype=str, keep_default_na=False)
+    assert (again[ReplyCol.OUTCOME] == ReplyOutcome.ALREADY).sum() == 3
+
+    # June 26, 09:00: the 72-hour reminder before confirm-by (June 29, 00:00) goes to each selected team that has
+    # not replied, and to no one else; the offers of June 12 have expired and the freed seats are offered again.
+    before = len(smtp.received)
+    assert _promote(path, tmp_path, "2021-06-26 09:00", "p3") == 0
+    silent = set(teams.index[teams[Col.STATUS] == Status.SELECTED])
+    reminders = [m.message for m in smtp.received[before:] if m.message["Subject"].startswith("Please reply by")]
+    leads = team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT)[Col.LEAD_EMAIL]
+    assert sorted(m["To"] for m in reminders) == sorted(leads[sorted(silent)])
+    assert len(reminders) == 17 and {a, b, f}.isdisjoint(silent)
+    text = reminders[0].get_body(("plain",)).get_content()
+    assert "Please answer by June 28, 2021." in text and len(_links(reminders[0])) == 2
+    count = len(smtp.received)
+    assert _promote(path, tmp_path, "2021-06-26 15:00", "p4") == 0  # the same moment's reminders: not again
+    assert not any(m.message["Subject"].startswith("Please reply by") for m in smtp.received[count:])
+
+    # After confirm-by: the late reply is recorded as late and not applied; the silent teams are listed for staff.
+    assert _promote(path, tmp_path, "2021-06-29 09:00", "p5") == 0
+    late = pd.read_csv(tmp_path / "p5" / "replies.csv", dtype=str, keep_default_na=False).set_index(ReplyCol.ROW)
+    assert late.loc["10", ReplyCol.OUTCOME] == ReplyOutcome.LATE
+    assert (
+        team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT).loc[e, Col.STATUS]
+        == Status.SELECTED
+    )
