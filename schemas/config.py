@@ -295,7 +295,7 @@ else:
 LIFECYCLE_SUBJECTS: dict[str, str] = {
     Kind.OFFER: "A seat is open for your team: {{ program }} ({{ cohort }})",
     Kind.OFFER_EXPIRED: (
-        "{% if decision.respond_by %}Your seat offer has expired{% else %}Your team's place has lapsed{% endif %}: "
+        "{% if decision.was_selected %}Your team's place has lapsed{% else %}Your seat offer has expired{% endif %}: "
         "{{ program }} ({{ cohort }})"
     ),
     Kind.CONFIRMED: "Your team's place is confirmed: {{ program }} ({{ cohort }})",

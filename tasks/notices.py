@@ -285,6 +285,8 @@ def _applicant_facts(row: dict, rank: int | None, config: CohortConfig, base: di
         "reasons": applicant_reasons(codes, _sentence_facts(row, config, base), form_sentences(config)),
         "message_to_team": message_to_team(row),
         "respond_by": respond_text,
+        # An expiry of a selection left unconfirmed (replies.expire_unconfirmed), not of an offer.
+        "was_selected": row.get(Derived.DECIDED_STATUS) == Status.SELECTED,
     }
 
 

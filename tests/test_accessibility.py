@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from schemas.columns import Col, Derived, Status
-from schemas.config import load_config
+from schemas.config import RepliesConfig, load_config
 from schemas.review import ASSIGNMENTS_FILE
+from tasks.course_dates import confirm_by_moment
 from tasks.decisions import decisions_frame, summarize_selection
 from tasks.equity import equity_table, previous_teams
 from tasks.messages import sender_domain
-from tasks.notices import KIND_FOR_STATUS, decision_notices, interest_notices, read_interest_list
+from tasks.notices import KIND_FOR_STATUS, decision_notices, interest_notices, read_interest_list, reply_reminders
 from tasks.pipeline import PipelineInputs, run_pipeline
 from tasks.report import render_report
 from tasks.review_notices import assignment_notices, reminder_notices
@@ -107,6 +108,25 @@ def _reviewer_notices(folder: Path) -> dict[str, str]:
     return {notice.kind: notice.html for notice in notices}
 
 
+def _reply_reminder(decided: pd.DataFrame, config, monkeypatch) -> dict[str, str]:
+    """The reply reminder of a call with a reply form, an hour before confirm-by."""
+    monkeypatch.setenv("COHORT_REPLY_KEY", "k" * 32)
+    replies = RepliesConfig.model_validate(
+        {
+            "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-reply/viewform",
+            "token_entry": "entry.1111",
+            "choice_entry": "entry.2222",
+            "responses": {"kind": "file", "path": "replies.csv"},
+            "secret": {"env": "COHORT_REPLY_KEY"},
+            "remind": [24],
+        }
+    )
+    with_form = config.model_copy(update={"replies": replies})
+    moment = confirm_by_moment(with_form) - dt.timedelta(hours=1)
+    (first, *_) = reply_reminders(decided, with_form, sender_domain(config), moment)
+    return {first.kind: first.html}
+
+
 def _check(page, path: Path) -> list[dict]:
     page.goto(path.as_uri())
     return axe_violations(page)
@@ -131,9 +151,10 @@ def _axe_version() -> str:
 
 
 @needs_axe
-def test_every_notice_passes_axe_core(page, bundled, config, tmp_path):
+def test_every_notice_passes_axe_core(page, bundled, config, tmp_path, monkeypatch):
     decided, _ = bundled
     samples = _sample_notices(decided, config) | _reviewer_notices(tmp_path)
+    samples |= _reply_reminder(decided, config, monkeypatch)
     assert sorted(samples) == NOTICE_KINDS, "a notice kind has no sample team, or a template no kind"
     found = {}
     for kind, html in samples.items():

@@ -25,12 +25,12 @@ from schemas.suite import reason_codes_produced, row_checks
 from tasks.notices import (
     KIND_FOR_STATUS,
     NoticeError,
-    _render,
     applicant_reasons,
     applicant_sentences,
     decision_notices,
     decision_version,
     header_text,
+    render_notice,
 )
 from tasks.overrides import OverrideError, add_staff_notes, parse_overrides, with_extensions
 from tasks.pipeline import PipelineInputs, run_pipeline
@@ -333,7 +333,7 @@ def test_header_text_removes_runs_of_separators_and_controls():
     assert header_text("Dana 👩\u200d🏫") == "Dana 👩\u200d🏫"  # a joiner shapes the emoji: kept
     assert header_text("plain") == "plain"
     context = {"person": {"name": "A", "local": "B"}, "program": "P", "course": {"summary": "S"}, "reply_to": "r@x"}
-    subject, _, _ = _render("interest", context | {"x": "a\u2028b\n"}, "{{ x }} {{ person.name }}")
+    subject, _, _ = render_notice("interest", context | {"x": "a\u2028b\n"}, "{{ x }} {{ person.name }}")
     assert subject == "a b A"
 
 
