@@ -6,6 +6,7 @@ are listed by row, the declined seats are offered to the waitlist, and reminders
 
 from __future__ import annotations
 
+import contextlib
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,6 +37,12 @@ LINK = re.compile(r"https://docs\.google\.com/forms/\S+")
 @pytest.fixture
 def call(prefect_server, tmp_path, monkeypatch):
     """The 2021 call with a reply form, selected and its decision notices sent."""
+    with _call(tmp_path, monkeypatch) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def _call(tmp_path, monkeypatch, **changes):
     with SmtpServer() as smtp, FakeSheetsServer() as sheets:
         sheets.add_spreadsheet(REPLIES_KEY, {TAB: [HEADER]})
         monkeypatch.setenv("COHORT_TEST_SHEETS_KEY", "{}")
@@ -53,7 +60,7 @@ def call(prefect_server, tmp_path, monkeypatch):
             },
             "secret": {"env": "COHORT_REPLY_KEY"},
             "remind": [72, 24],
-        }
+        } | changes
         config, path = make_config(tmp_path, smtp.port, replies=replies)
         assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
         assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "n"), "--send"]) == 0
@@ -175,3 +182,32 @@ def test_teams_reply_by_their_links_and_silent_teams_are_reminded(call, tmp_path
         team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT).loc[e, Col.STATUS]
         == Status.SELECTED
     )
+
+
+def test_with_expire_unconfirmed_a_silent_selection_lapses_and_its_seat_goes_to_the_waitlist(
+    prefect_server, tmp_path, monkeypatch
+):
+    with _call(tmp_path, monkeypatch, expire_unconfirmed=True, remind=[]) as (config, path, smtp, sheets):
+        codes = {}
+        for message in smtp.received:
+            links = _links(message.message)
+            if links:
+                codes[read_token(SECRET.encode(), links["Confirm"]).applicant] = links["Confirm"]
+        confirmed = sorted(codes)[:18]  # 18 of the 20 confirm in time; 2 stay silent
+        sheets.sheet(REPLIES_KEY, TAB).rows.extend(["6/20/2021 9:00:00", codes[t], "Confirm"] for t in confirmed)
+        before = len(smtp.received)
+        assert _promote(path, tmp_path, "2021-06-27 09:00", "early") == 0  # before confirm-by: nobody lapses
+        engine = open_store(config.database_url)
+        teams = team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT)
+        silent = sorted(set(codes) - set(confirmed))
+        assert set(teams.loc[silent, Col.STATUS]) == {Status.SELECTED}
+        assert (teams[Col.STATUS] == Status.CONFIRMED).sum() == 18
+
+        assert _promote(path, tmp_path, "2021-06-29 09:00", "after") == 0
+        teams = team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT)
+        assert set(teams.loc[silent, Col.STATUS]) == {Status.EXPIRED}
+        assert (teams[Col.STATUS] == Status.OFFERED).sum() == 2  # both seats offered to the waitlist
+        new = [m.message for m in smtp.received[before:]]
+        lapsed = [m for m in new if m["Subject"].startswith("Your team's place has lapsed")]
+        assert len(lapsed) == 2
+        assert "the place has lapsed" in lapsed[0].get_body(("plain",)).get_content()
