@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_purge_parser(commands)
     _add_backup_commands(commands)
     _add_demo_parser(commands)
+    carry = commands.add_parser(
+        "carry-forward", help="the next call's interest list and previous participants, from this call's"
+    )
+    carry.add_argument("--from", dest="source", required=True, help="this call's cohort YAML file")
+    carry.add_argument("--to", dest="target", required=True, help="the next call's cohort YAML file")
+    carry.add_argument("--waitlisted", action="store_true", help="carry the waitlisted teams that never got a seat too")
     _add_review_parser(commands)
     return parser
 
@@ -394,6 +400,17 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_carry_forward(args: argparse.Namespace) -> int:
+    from schemas.config import load_config
+    from tasks.carry_forward import carry_forward
+
+    report = carry_forward(
+        load_config(args.source), load_config(args.target), waitlisted=args.waitlisted, today=dt.date.today()
+    )
+    print(report.as_text())
+    return 0
+
+
 COMMANDS = {
     "intake": _run_intake,
     "select": _run_select,
@@ -407,6 +424,7 @@ COMMANDS = {
     "restore": _run_restore,
     "demo": _run_demo,
     "review": _run_review,
+    "carry-forward": _run_carry_forward,
 } | dict.fromkeys(STAFF_ACTIONS, _run_action)
 
 
@@ -438,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
             server = local_server.start_local_server()  # before Prefect is imported: it reads PREFECT_API_URL then
         from schemas.config import load_config
 
-        load_config(args.config)
+        for path in (args.source, args.target) if args.command == "carry-forward" else (args.config,):
+            load_config(path)  # a mistake in a cohort file is one message naming the key, before anything runs
         if args.command in FLOW_COMMANDS:
             _ready_for_the_flow(args.command, server)
         with printed_by_the_caller():  # the command prints the message itself, once

@@ -68,7 +68,7 @@ from tasks.pipeline import (
     Stage,
 )
 from tasks.promotion import Promotion, PromotionReport, plan_promotion
-from tasks.replies import REPLIES_FILE, read_responses
+from tasks.replies import REPLIES_FILE, read_responses, unsubscribed_addresses
 from tasks.report import REPORT_FILE, write_report
 from tasks.retention import check_not_purged
 from tasks.review_notices import plan_review_notices
@@ -291,7 +291,10 @@ def plan_notices_task(
     reviewers' notices of the review round."""
     if RunKind(kind) not in FROM_SELECTION:
         return plan_review_notices(open_cohort_store(config), config, RunKind(kind), as_of)
-    return plan_notices(open_cohort_store(config), config, kind, as_of, moves)
+    unsubscribed: frozenset[str] = frozenset()
+    if RunKind(kind) == RunKind.INTEREST and config.replies is not None:
+        unsubscribed = unsubscribed_addresses(config, read_responses(config))
+    return plan_notices(open_cohort_store(config), config, kind, as_of, moves, unsubscribed)
 
 
 @private_task("write the outbox")
@@ -411,7 +414,7 @@ def publish_replies_task(config: CohortConfig, report: PromotionReport, out_dir:
         return
     table = pd.DataFrame(report.replies, columns=list(ReplyCol))
     write_table(table, Path(out_dir) / REPLIES_FILE)
-    for column in (ReplyCol.CHOICE, ReplyCol.WHY):
+    for column in (ReplyCol.TEAM, ReplyCol.CHOICE, ReplyCol.WHY):
         table[column] = without_contacts(table[column])
     counts = ", ".join(f"{n} {outcome}" for outcome, n in report.replies_by_outcome().items()) or "none"
     description = f"Replies from the reply form: {len(table)} rows ({counts}); a refused or late row is not applied"

@@ -349,6 +349,8 @@ class RepliesConfig(_Model):
     # The choice question's two options, as the form writes them.
     confirm_choice: str = Field(default="Confirm", min_length=1)
     decline_choice: str = Field(default="Decline", min_length=1)
+    # The third option: to hear no more (the interest notice's unsubscribe link and List-Unsubscribe header).
+    unsubscribe_choice: str = Field(default="Unsubscribe", min_length=1)
     responses: SourceConfig
     # The responses sheet's column titles (the form's question titles).
     timestamp_column: str = "Timestamp"
@@ -371,8 +373,9 @@ class RepliesConfig(_Model):
 
     @model_validator(mode="after")
     def _distinct_choices(self) -> RepliesConfig:
-        if self.confirm_choice.casefold() == self.decline_choice.casefold():
-            raise ValueError("confirm_choice and decline_choice must differ")
+        choices = [c.casefold() for c in (self.confirm_choice, self.decline_choice, self.unsubscribe_choice)]
+        if len(set(choices)) != len(choices):
+            raise ValueError("confirm_choice, decline_choice and unsubscribe_choice must differ")
         if self.token_entry == self.choice_entry:
             raise ValueError("token_entry and choice_entry must be different fields of the form")
         return self

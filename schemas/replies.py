@@ -13,6 +13,9 @@ REPLY_ORIGIN = "reply"
 # A reply code starts with its format's version, so a later format can be told apart.
 TOKEN_PREFIX = "r1"  # noqa: S105 -- a format marker, not a secret
 
+# The decision an unsubscribe code answers (with the interest notice's kind): to hear no more from the program.
+UNSUBSCRIBE = "unsubscribe"
+
 # The notices that carry the reply links: a selection, and an offer of a freed seat.
 LINKED_KINDS: frozenset[str] = frozenset({Kind.SELECTED, Kind.OFFER})
 
@@ -33,6 +36,7 @@ class ReplyOutcome(StrEnum):
     UNCHANGED = "unchanged"  # the team already had that status
     LATE = "late"  # after the team's reply was due: recorded here, not applied
     REFUSED = "refused"  # never applied: the reason says why
+    UNSUBSCRIBED = "unsubscribed"  # an address that asked to hear no more: no interest notice goes to it again
 
 
 class ReplyCol(StrEnum):

@@ -43,6 +43,7 @@ class Notice(BaseModel):
     people: list[str] = []  # the names the message greets or lists, masked where staff preview it (tasks/approval.py)
     payload: bytes = b""  # the message as sent, without its Date header, built once when the notice is planned
     attachments: list[Attachment] = []
+    headers: dict[str, str] = {}  # more header fields: the interest notice's List-Unsubscribe (RFC 2369, RFC 8058)
 
 
 def message_id(cohort: str, applicant: str, kind: str, version: str, domain: str) -> str:
@@ -63,6 +64,8 @@ def build_message(notice: Notice, config: CohortConfig) -> EmailMessage:
         message["Reply-To"] = config.email.reply_to
     message["Subject"] = notice.subject
     message["Message-ID"] = notice.message_id
+    for name, value in notice.headers.items():
+        message[name] = value
     message.set_content(notice.text)
     message.add_alternative(notice.html, subtype="html")
     for attached in notice.attachments:

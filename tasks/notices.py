@@ -48,7 +48,7 @@ from tasks.course_dates import confirm_by_moment, course_start_moment
 from tasks.cutoff import DeadlineNotPassedError
 from tasks.local_time import date_text, local_time_text
 from tasks.messages import Notice, message_id, sender_domain, with_payload
-from tasks.reply_tokens import Claim, reply_key, reply_links
+from tasks.reply_tokens import Claim, reply_key, reply_links, unsubscribe_claim, unsubscribe_links
 from tasks.sheets import SourceError
 from tasks.sources import FileSource, values_to_frame
 from tasks.teams import current_decisions, team_rows
@@ -439,16 +439,27 @@ def read_interest_list(path: Path) -> pd.DataFrame:
 
 
 def interest_notices(
-    people: pd.DataFrame, already_notified: set[str], config: CohortConfig, domain: str
+    people: pd.DataFrame,
+    already_notified: set[str],
+    config: CohortConfig,
+    domain: str,
+    unsubscribed: frozenset[str] = frozenset(),
 ) -> list[Notice]:
-    """The future-opportunities notice for each address not already getting a decision notice."""
+    """The future-opportunities notice for each address not already getting a decision notice; with a reply form,
+    each carries its unsubscribe link and List-Unsubscribe header, and one to an address that asked to hear no
+    more (`unsubscribed`, casefolded) is refused."""
     base = common_context(config)
     subject_template = _notices_section(config).subjects[Kind.INTEREST]
+    key = reply_key(config) if config.replies is not None else None
     made = []
     for person in people[~people[InterestCol.EMAIL].isin(already_notified)].to_dict(orient="records"):
         email, name, local = person[InterestCol.EMAIL], person[InterestCol.NAME], person[InterestCol.LOCAL]
-        context = base | {"person": {"name": name or "colleague", "local": local.strip()}}
+        link, headers = _unsubscribe(config, key, email)
+        context = base | {"person": {"name": name or "colleague", "local": local.strip()}, "unsubscribe": link}
         subject, text, html = render_notice(Kind.INTEREST, context, subject_template)
+        refusal = address_refusal(email)
+        if not refusal and email.casefold() in unsubscribed:
+            refusal = "the address asked to hear no more (the reply form's unsubscribe)"
         made.append(
             Notice(
                 applicant=email,
@@ -459,11 +470,21 @@ def interest_notices(
                 text=text,
                 html=html,
                 message_id=message_id(config.cohort_id, email, Kind.INTEREST, "1", domain),
-                refusal=address_refusal(email),
+                refusal=refusal,
                 people=[name] if name else [],
+                headers=headers,
             )
         )
     return [with_payload(n, config) for n in made]
+
+
+def _unsubscribe(config: CohortConfig, key: bytes | None, address: str) -> tuple[str, dict[str, str]]:
+    """The unsubscribe link for the message and its List-Unsubscribe headers (one-click, RFC 8058); none without
+    a reply form."""
+    if key is None or config.replies is None:
+        return "", {}
+    link, one_click = unsubscribe_links(config.replies, key, unsubscribe_claim(config, address))
+    return link, {"List-Unsubscribe": f"<{one_click}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 RUN_KINDS: dict[RunKind, frozenset[str]] = {
@@ -493,7 +514,12 @@ class NoticePlan(BaseModel):
 
 
 def plan_notices(
-    engine, config: CohortConfig, kind: str, as_of: dt.datetime, moves: list[Move] | None = None
+    engine,
+    config: CohortConfig,
+    kind: str,
+    as_of: dt.datetime,
+    moves: list[Move] | None = None,
+    unsubscribed: frozenset[str] = frozenset(),
 ) -> NoticePlan:
     """Decision notices from the selection as it stands (the frozen one with every recorded change once notices
     are out, plus `moves` not yet recorded; never before the deadline or from a preview), or the interest-list
@@ -523,6 +549,7 @@ def plan_notices(
         if config.interest_list is None:
             raise NoticeError("the cohort config has no `interest_list` file")
         notified = {n.to for n in decisions} | {n.cc for n in decisions if n.cc}
-        chosen = interest_notices(read_interest_list(config.interest_list), notified, config, domain)
+        people = read_interest_list(config.interest_list)
+        chosen = interest_notices(people, notified, config, domain, unsubscribed)
     seq = head.actions_seen + len(moves)
     return NoticePlan(run=run, selection_id=head.id, actions_seq=seq, notices=chosen, moves=moves)

@@ -14,15 +14,15 @@ import datetime as dt
 
 import pandas as pd
 
-from schemas.columns import Col, Derived, Status
+from schemas.columns import Col, Derived, Kind, Status
 from schemas.config import CohortConfig, FileSourceConfig, RepliesConfig
 from schemas.lifecycle import Move, StaffRequest
-from schemas.replies import APPLICANT, LINKED_KINDS, REPLY_ORIGIN, Choice, ReplyCol, ReplyOutcome
+from schemas.replies import APPLICANT, LINKED_KINDS, REPLY_ORIGIN, UNSUBSCRIBE, Choice, ReplyCol, ReplyOutcome
 from schemas.store import StoreCol
 from tasks.local_time import local_time_text
 from tasks.normalize import parse_form_times
 from tasks.notices import notice_key, reply_due
-from tasks.reply_tokens import ReplyError, read_token, replies_of
+from tasks.reply_tokens import ReplyError, read_token, replies_of, reply_key
 from tasks.sheets import SourceError, sheet_client
 from tasks.sources import FileSource, SheetSource, values_to_frame
 from tasks.staff_actions import LifecycleError, staff_move
@@ -138,6 +138,9 @@ class _Judge:
             why = f"the reply code of another call ({claim.cohort})"
             self.said(row, submitted, "", text, ReplyOutcome.REFUSED, why)
             return
+        if (claim.kind, claim.version) == (Kind.INTEREST, UNSUBSCRIBE):
+            self.said(row, submitted, claim.applicant, UNSUBSCRIBE, ReplyOutcome.UNSUBSCRIBED, "")
+            return
         team, choice = claim.applicant, _choice(replies_of(self.config), text)
         basis = self.basis.get(team)
         if basis is None or claim.kind not in LINKED_KINDS:
@@ -231,3 +234,23 @@ def judge_replies(  # noqa: PLR0913 -- the responses, the selection and its log,
 def unconfirmed(teams: pd.DataFrame) -> pd.DataFrame:
     """The selected teams with no reply recorded: past confirm-by, the teams that stayed silent."""
     return teams[teams[Col.STATUS] == Status.SELECTED]
+
+
+def unsubscribed_addresses(config: CohortConfig, responses: pd.DataFrame) -> frozenset[str]:
+    """The addresses (casefolded) whose unsubscribe code of this call is in the reply form's responses: the reply
+    sheet is the record of who asked to hear no more."""
+    key = reply_key(config)
+    found = set()
+    for token in responses[TOKEN]:
+        claim = read_token(key, token)
+        if (
+            claim is not None
+            and claim.cohort == config.cohort_id
+            and (claim.kind, claim.version)
+            == (
+                Kind.INTEREST,
+                UNSUBSCRIBE,
+            )
+        ):
+            found.add(claim.applicant)
+    return frozenset(found)

@@ -17,9 +17,10 @@ import hmac
 import json
 from urllib.parse import urlencode
 
+from schemas.columns import Kind
 from schemas.config import CohortConfig, RepliesConfig
 from schemas.errors import StaffError
-from schemas.replies import TOKEN_PREFIX, Choice
+from schemas.replies import TOKEN_PREFIX, UNSUBSCRIBE, Choice
 
 MIN_KEY_CHARACTERS = 16
 SIGNATURE_BYTES = 16  # 128 bits of the HMAC-SHA256
@@ -91,6 +92,23 @@ def read_token(key: bytes, token: str) -> Claim | None:
     if not (isinstance(values, list) and len(values) == 4 and all(isinstance(v, str) for v in values)):
         return None
     return Claim(*values)
+
+
+def unsubscribe_claim(config: CohortConfig, address: str) -> Claim:
+    """What an interest notice's unsubscribe code answers: this call, the address, to hear no more."""
+    return Claim(config.cohort_id, address.strip().casefold(), Kind.INTEREST.value, UNSUBSCRIBE)
+
+
+def unsubscribe_links(replies: RepliesConfig, key: bytes, claim: Claim) -> tuple[str, str]:
+    """(the link in the message, the one-click link of its List-Unsubscribe header): the form opened with the
+    code and the unsubscribe choice filled in, and the same answer posted straight to the form's formResponse
+    address (RFC 8058: a mail client POSTs to it; Google Forms records the fields of its address)."""
+    query = urlencode(
+        {"usp": "pp_url", replies.token_entry: make_token(key, claim), replies.choice_entry: replies.unsubscribe_choice}
+    )
+    base = replies.form_url.split("?", 1)[0]
+    one_click = base.rsplit("/", 1)[0] + "/formResponse" if base.endswith("/viewform") else base
+    return f"{base}?{query}", f"{one_click}?{query}"
 
 
 def reply_links(replies: RepliesConfig, key: bytes, claim: Claim) -> dict[Choice, str]:

@@ -7,11 +7,15 @@ are listed by row, the declined seats are offered to the waitlist, and reminders
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
+import yaml
 
 import tasks.sheets
 from flows.cli import main
@@ -23,6 +27,7 @@ from tasks.store import action_log, open_store
 from tasks.teams import current_decisions, team_rows
 from tests.support.configs import make_config
 from tests.support.moments import AFTER
+from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
 from tests.support.sheets import FakeSheetsServer, client_for
 from tests.support.smtp import SmtpServer
 
@@ -211,3 +216,75 @@ def test_with_expire_unconfirmed_a_silent_selection_lapses_and_its_seat_goes_to_
         lapsed = [m for m in new if m["Subject"].startswith("Your team's place has lapsed")]
         assert len(lapsed) == 2
         assert "the place has lapsed" in lapsed[0].get_body(("plain",)).get_content()
+
+
+def _next_call(tmp_path) -> Path:
+    """The 2022 call's cohort file: its own store, an interest list and previous participants of its own."""
+    data = yaml.safe_load(CONFIG_PATH.read_text())
+    data |= {
+        "cohort": "2022",
+        "deadline": "2022-06-06T10:00:00-04:00",
+        "notify_by": "2022-06-20",
+        "state_url": f"sqlite:///{tmp_path / 'next.sqlite'}",
+        "interest_list": "next-interest.csv",
+        "previous_participants": "next-previous.csv",
+    }
+    data.pop("opens", None)
+    data["notices"] |= {"confirm_by": "2022-06-27", "course_start": "2022-07-11"}
+    data["source"]["path"] = str(EXAMPLE_PATH)
+    (tmp_path / "next-interest.csv").write_text(
+        "name,email,local,state,date\nSam Ortiz,sam.ortiz@kingstonesp.example.org,,WA,1/5/2022\n"
+    )
+    (tmp_path / "next-previous.csv").write_text("team_key\nNY:troy education association\n")
+    path = tmp_path / "esp-2022.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_the_interest_notice_unsubscribes_in_one_click_and_carry_forward_leaves_them_out(call, tmp_path, capsys):
+    config, path, _smtp, sheets = call
+    assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "i"), "--interest"]) == 0
+    files = sorted((tmp_path / "i" / "outbox").glob("*-interest.eml"))
+    assert files
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    one_click = message["List-Unsubscribe"].strip("<>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert one_click.startswith("https://docs.google.com/forms/d/e/1FAIpQLSe-reply/formResponse?usp=pp_url&")
+    query = parse_qs(urlsplit(one_click).query)
+    assert query[CHOICE_ENTRY] == ["Unsubscribe"]
+    leaving = message["To"]
+    claim = read_token(SECRET.encode(), query[TOKEN_ENTRY][0])
+    assert claim == Claim(config.cohort_id, leaving.casefold(), Kind.INTEREST, "unsubscribe")
+    text = message.get_body(("plain",)).get_content()
+    assert "To hear no more from us" in text and "viewform?usp=pp_url" in text
+
+    sheets.sheet(REPLIES_KEY, TAB).rows.append(["6/12/2021 9:00:00", query[TOKEN_ENTRY][0], "Unsubscribe"])
+    assert _promote(path, tmp_path, "2021-06-12 10:00", "p") == 0
+    table = pd.read_csv(tmp_path / "p" / "replies.csv", dtype=str, keep_default_na=False)
+    assert list(table[ReplyCol.OUTCOME]) == [ReplyOutcome.UNSUBSCRIBED]
+    assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "j"), "--interest"]) == 0
+    index = pd.read_csv(tmp_path / "j" / "outbox" / "index.csv", dtype=str, keep_default_na=False)
+    refused = index.set_index("recipient")["refused_because"]
+    assert "asked to hear no more" in refused[leaving]
+    assert (refused.drop(leaving) == "").all()
+
+    target = _next_call(tmp_path)
+    capsys.readouterr()
+    assert main(["carry-forward", "--from", str(path), "--to", str(target)]) == 0
+    said = capsys.readouterr().out
+    carried = pd.read_csv(tmp_path / "next-interest.csv", dtype=str, keep_default_na=False)
+    emails = list(carried["email"].str.casefold())
+    assert leaving.casefold() not in emails and len(emails) == len(set(emails))
+    engine = open_store(config.database_url)
+    teams = team_rows(current_decisions(engine, config.cohort_id)[1])
+    taking_part = teams[teams[Col.STATUS] == Status.SELECTED]
+    assert set(taking_part[Col.LEAD_EMAIL].str.lower()) <= set(emails)
+    previous = pd.read_csv(tmp_path / "next-previous.csv", dtype=str)["team_key"]
+    assert previous.iloc[0] == "NY:troy education association" and set(taking_part[Derived.TEAM_KEY]) <= set(previous)
+    assert "left out: they asked to hear no more" in said and "1 left out" in said
+    before = len(carried)
+    assert main(["carry-forward", "--from", str(path), "--to", str(target)]) == 0  # again: nothing new
+    assert len(pd.read_csv(tmp_path / "next-interest.csv", dtype=str)) == before
+    assert main(["carry-forward", "--from", str(path), "--to", str(target), "--waitlisted"]) == 0
+    waiting = teams[teams[Col.STATUS] == Status.WAITLISTED][Col.LEAD_EMAIL].str.lower()
+    assert set(waiting) <= set(pd.read_csv(tmp_path / "next-interest.csv", dtype=str)["email"].str.casefold())
