@@ -333,6 +333,7 @@ def test_header_text_removes_runs_of_separators_and_controls():
     assert header_text("Dana 👩\u200d🏫") == "Dana 👩\u200d🏫"  # a joiner shapes the emoji: kept
     assert header_text("plain") == "plain"
     context = {"person": {"name": "A", "local": "B"}, "program": "P", "course": {"summary": "S"}, "reply_to": "r@x"}
+    context["unsubscribe"] = ""  # a call without a reply form
     subject, _, _ = render_notice("interest", context | {"x": "a\u2028b\n"}, "{{ x }} {{ person.name }}")
     assert subject == "a b A"
 
