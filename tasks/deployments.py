@@ -200,9 +200,12 @@ def cohort_deployments(config: CohortConfig, config_path: str) -> list[Deploymen
         ),
         plan(
             DeploymentStep.PROMOTE_WAITLIST,
-            f"{promote_when}, record the confirm / decline / withdraw rows of the Overrides sheet, expire unanswered "
-            "offers, offer freed seats by waitlist rank (per-state cap and reserved seats kept), and send those "
-            "notices, each once. Before the decision notices have gone out it does nothing.",
+            f"{promote_when}, record the confirm / decline / withdraw rows of the Overrides sheet"
+            + (", the teams' replies from the reply form" if config.replies is not None else "")
+            + ", expire unanswered offers, offer freed seats by waitlist rank (per-state cap and reserved seats "
+            "kept), and send those notices"
+            + (" and the reply reminders" if config.replies is not None and config.replies.remind else "")
+            + ", each once. Before the decision notices have gone out it does nothing.",
             promote_schedules,
             send=True,
         ),

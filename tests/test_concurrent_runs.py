@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -21,6 +22,7 @@ from flows.cli import main
 from schemas.columns import Col, Derived, Status
 from schemas.config import load_config
 from schemas.ledger import LedgerState
+from schemas.replies import APPLICANT
 from tasks.ledger import ledger
 from tasks.store import action_log, frozen_selection_id, latest_selection, open_store
 from tasks.teams import current_decisions, team_rows
@@ -309,3 +311,39 @@ def test_two_reviewer_sends_at_once_tell_and_remind_each_reviewer_once(prefect_s
     _check_once_and_nothing_lost("two review remind --send at once", config, slow_smtp, runs)
     reminded = [m.message["To"] for m in slow_smtp.received[8:]]
     assert sorted(reminded) == sorted({m.message["To"] for m in slow_smtp.received[:8]})
+
+
+def test_two_reply_runs_at_once_apply_each_response_row_once(prefect_server, tmp_path, slow_smtp, monkeypatch):
+    """Two `replies --send` at once on one reply sheet (a CSV export here, which both processes read): each valid
+    row is recorded once as the team's action, and its notice and the offer it frees are each sent once."""
+    monkeypatch.setenv("COHORT_REPLY_KEY", "a-test-reply-key-of-forty-characters-00")
+    responses = tmp_path / "replies.csv"
+    responses.write_text("Timestamp,Reply code,Your answer\n")
+    replies = {
+        "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-reply/viewform",
+        "token_entry": "entry.1111",
+        "choice_entry": "entry.2222",
+        "responses": {"kind": "file", "path": str(responses)},
+        "secret": {"env": "COHORT_REPLY_KEY"},
+    }
+    config, path = selected_and_sent(tmp_path, slow_smtp, replies=replies)
+    codes = []
+    for received in slow_smtp.received:
+        text = received.message.get_body(("plain",)).get_content()
+        found = re.search(r"entry\.1111=([^&\s]+)&entry\.2222=Confirm", text)
+        if found:
+            codes.append(found.group(1))
+    assert len(codes) == 20
+    lines = [f"6/10/2021 10:0{i}:00,{code},{'Decline' if i == 0 else 'Confirm'}" for i, code in enumerate(codes[:3])]
+    with responses.open("a") as sheet:
+        sheet.write("\n".join(lines) + "\n")
+    sent = len(slow_smtp.received)
+    command = ["replies", "--config", str(path), "--as-of", "2021-06-12 09:00", "--send"]
+    runs = _at_once(_cli(*command, "--out", str(tmp_path / "a")), _cli(*command, "--out", str(tmp_path / "b")))
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr[-800:] for r in runs]
+    _check_once_and_nothing_lost("two replies --send at once", config, slow_smtp, runs)
+    log = action_log(open_store(config.database_url), config.cohort_id)
+    own = log[log["actor"] == APPLICANT]
+    assert sorted(own["action"]) == ["confirm", "confirm", "decline"] and own["origin"].is_unique
+    kinds = Counter(m.message["Subject"].split(":")[0] for m in slow_smtp.received[sent:])
+    assert sum(kinds.values()) == 4 and kinds["A seat is open for your team"] == 1, kinds
