@@ -101,7 +101,9 @@ def test_teams_reply_by_their_links_and_silent_teams_are_reminded(call, tmp_path
     others = [m.message for m in smtp.received if not m.message["Subject"].startswith("Your team is selected")]
     assert not any(LINK.search(m.get_body(("plain",)).get_content()) for m in others)  # only selected notices link
 
-    a, b, c, e, f = sorted(codes)[:5]
+    a, b, c, e, f, g = sorted(codes)[:6]
+    withdraw = ["withdraw", "--config", str(path), "--team", g, "--reason", "left the union", "--as-of", AFTER]
+    assert main(withdraw) == 0  # staff withdraw g after its notice: g's code now answers a changed decision
     forged = codes[a][:-2] + ("AA" if not codes[a].endswith("AA") else "BB")
     claim = read_token(key, codes[a])
     another_call = make_token(key, Claim("esp-2020", a, Kind.SELECTED, claim.version))
@@ -115,6 +117,7 @@ def test_teams_reply_by_their_links_and_silent_teams_are_reminded(call, tmp_path
         ["6/11/2021 10:00:00", codes[a], "Confirm"],  # row 8: repeated
         ["6/11/2021 10:30:00", codes[c], "Maybe"],  # row 9: a choice the form does not have
         ["6/29/2021 8:00:00", codes[e], "Confirm"],  # row 10: after confirm-by (June 28, whole day)
+        ["6/10/2021 12:00:00", codes[g], "Confirm"],  # row 11: a decision that has since changed
     ]
     sheets.sheet(REPLIES_KEY, TAB).rows.extend(rows)
 
@@ -132,7 +135,7 @@ def test_teams_reply_by_their_links_and_silent_teams_are_reminded(call, tmp_path
         "reply:7:2021-06-11T13:00:00+00:00",
     }
     table = pd.read_csv(tmp_path / "p1" / "replies.csv", dtype=str, keep_default_na=False).set_index(ReplyCol.ROW)
-    assert list(table.index) == [str(n) for n in range(2, 10)]  # row 10 was submitted after this run's moment
+    assert list(table.index) == [*map(str, range(2, 10)), "11"]  # row 10 was submitted after this run's moment
     outcome = table[ReplyCol.OUTCOME].to_dict()
     assert outcome == {
         "2": ReplyOutcome.SUPERSEDED,
@@ -143,24 +146,26 @@ def test_teams_reply_by_their_links_and_silent_teams_are_reminded(call, tmp_path
         "7": ReplyOutcome.APPLIED,
         "8": ReplyOutcome.APPLIED,
         "9": ReplyOutcome.REFUSED,
+        "11": ReplyOutcome.REFUSED,
     }
+    assert "answers a decision that has since changed (the team is withdrawn now)" in table.loc["11", ReplyCol.WHY]
     assert "forged" in table.loc["4", ReplyCol.WHY] and "another call (esp-2020)" in table.loc["5", ReplyCol.WHY]
     assert "'Maybe'" in table.loc["9", ReplyCol.WHY]
 
     teams = team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT)
     assert teams.loc[a, Col.STATUS] == Status.CONFIRMED and teams.loc[f, Col.STATUS] == Status.DECLINED
     offered = teams[teams[Col.STATUS] == Status.OFFERED]
-    assert len(offered) == 2  # the two declined seats, offered by waitlist rank
+    assert len(offered) == 3  # the two declined seats and the withdrawn team's, offered by waitlist rank
     new = [m.message for m in smtp.received[sent_before:]]
     kinds = sorted(m["Subject"].split(":")[0] for m in new)
-    assert len(new) == 5 and kinds.count("A seat is open for your team") == 2, kinds
+    assert len(new) == 7 and kinds.count("A seat is open for your team") == 3, kinds
     offer = next(m for m in new if m["Subject"].startswith("A seat is open"))
     offer_claim = read_token(key, _links(offer)["Confirm"])
     assert offer_claim.kind == Kind.OFFER and offer_claim.applicant in offered.index
 
     # Again on the same sheet: every row is judged as before and nothing is recorded or sent twice.
     assert _promote(path, tmp_path, "2021-06-12 09:30", "p2") == 0
-    assert len(action_log(engine, config.cohort_id)) == len(log) and len(smtp.received) == sent_before + 5
+    assert len(action_log(engine, config.cohort_id)) == len(log) and len(smtp.received) == sent_before + 7
     again = pd.read_csv(tmp_path / "p2" / "replies.csv", dtype=str, keep_default_na=False)
     assert (again[ReplyCol.OUTCOME] == ReplyOutcome.ALREADY).sum() == 3
 
@@ -172,7 +177,7 @@ def test_teams_reply_by_their_links_and_silent_teams_are_reminded(call, tmp_path
     reminders = [m.message for m in smtp.received[before:] if m.message["Subject"].startswith("Please reply by")]
     leads = team_rows(current_decisions(engine, config.cohort_id)[1]).set_index(Derived.APPLICANT)[Col.LEAD_EMAIL]
     assert sorted(m["To"] for m in reminders) == sorted(leads[sorted(silent)])
-    assert len(reminders) == 17 and {a, b, f}.isdisjoint(silent)
+    assert len(reminders) == 16 and {a, b, f, g}.isdisjoint(silent)
     text = reminders[0].get_body(("plain",)).get_content()
     assert "Please answer by June 28, 2021." in text and len(_links(reminders[0])) == 2
     count = len(smtp.received)
