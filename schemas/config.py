@@ -641,9 +641,9 @@ class CohortConfig(_Model):
     reserved_seats: list[ReservedSeats] = []
     previous_participants: Path | None = None
     reviews: Path | None = None
-    # The review round (assignment, reviewer files, collection); optional, so a call without one is as before.
+    # The review round (assignment, reviewer files, collection); optional: without it no review is asked for.
     review: ReviewConfig | None = None
-    # Applicants' replies through a Google Form; without it, staff record each reply (Overrides, CLI) as before.
+    # Applicants' replies through a Google Form; without it, staff record each reply (Overrides, CLI).
     replies: RepliesConfig | None = None
     notices: NoticesConfig | None = None
     waitlist: WaitlistConfig = WaitlistConfig()

@@ -18,7 +18,7 @@ class Action(StrEnum):
     DECLINE = "decline"
     WITHDRAW = "withdraw"
     OFFER = "offer"  # a free seat offered to a waitlisted team, by the promotion
-    EXPIRE = "expire"  # an offer left unanswered past its respond-by time, by the promotion
+    EXPIRE = "expire"  # an offer unanswered past its respond-by time, or a selection unconfirmed by confirm-by
     # Not a team's move: the cohort's applicant data removed under retention (tasks/retention.py), one row with no
     # team, so the audit shows who purged what and when; no action is recorded after it.
     PURGE = "purge"

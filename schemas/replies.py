@@ -31,6 +31,7 @@ class ReplyOutcome(StrEnum):
     """What became of one response row of the reply form."""
 
     APPLIED = "applied"  # recorded by this run as the team's action
+    TO_APPLY = "to apply"  # a dry run's APPLIED: a send would record it, this run recorded nothing
     ALREADY = "applied before"  # recorded by an earlier run
     SUPERSEDED = "superseded"  # a later reply of the same team, before its reply was due, counts instead
     UNCHANGED = "unchanged"  # the team already had that status

@@ -23,7 +23,10 @@ from tasks.replies import read_responses, unsubscribed_addresses
 from tasks.score import read_team_list
 from tasks.teams import current_decisions, team_rows
 
-# The teams that took part: confirmed, or selected and never declined (a call without a reply form confirms none).
+# The teams that took part. With a reply form, the teams that confirmed: a selected team that stayed silent did not.
+# Without one, confirmations are what staff recorded, which they may not have done for every team, so a selected
+# team that neither declined nor was withdrawn counts too.
+PARTICIPATED_WITH_REPLIES = frozenset({Status.CONFIRMED})
 PARTICIPATED = frozenset({Status.CONFIRMED, Status.SELECTED})
 # A waitlisted team that never got a seat: still waitlisted, or its offer expired unanswered.
 NEVER_SEATED = frozenset({Status.WAITLISTED, Status.EXPIRED})
@@ -76,7 +79,8 @@ def carried_people(source: CohortConfig, *, waitlisted: bool, today: dt.date) ->
     """(the people to carry into the next interest list, the participating teams), from this call's store."""
     engine = open_cohort_store(source)
     teams = team_rows(current_decisions(engine, source.cohort_id)[1])  # NoSelectionError before any selection
-    participants = teams[teams[Col.STATUS].isin(list(PARTICIPATED))]
+    took_part = PARTICIPATED_WITH_REPLIES if source.replies is not None else PARTICIPATED
+    participants = teams[teams[Col.STATUS].isin(list(took_part))]
     day = f"{today.month}/{today.day}/{today.year}"
     people = [_leads(participants, day)]
     if source.interest_list is not None:

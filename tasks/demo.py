@@ -30,8 +30,10 @@ DEMO_COHORT = "cohort.yaml"
 DEMO_STATE = "state"
 # Keys of a cohort file that hold a path relative to it; the copy lives elsewhere, so they become absolute.
 PATH_KEYS = ("previous_participants", "reviews", "interest_list")
-# Keys that reach what staff use for the season: a state store on a server, the Overrides staff keep. Left out.
-LIVE_KEYS = ("state_url", "overrides")
+# Keys that reach what staff use for the season, left out: a state store on a server, the Overrides staff keep, the
+# review round (its roster, reviewers' sheets and the refusal while reviews are missing) and the reply form (its
+# key would sign codes that verify in the season's call).
+LIVE_KEYS = ("state_url", "overrides", "review", "replies")
 # The hour of the morning after the deadline at which the demo's dry run of the notices is made.
 NOTIFY_HOUR = 9
 

@@ -79,9 +79,16 @@ def needs_smtputf8(notice: Notice) -> bool:
     return not (notice.to + notice.cc).isascii()
 
 
+# RFC 5322's limit on a line. A List-Unsubscribe address is one long word that a mail client reads only as it is:
+# folded at 78 characters, Python would write it as encoded words, which no client takes for a link.
+MAX_LINE = 998
+
+
 def message_bytes(notice: Notice, config: CohortConfig) -> bytes:
     """The message as it goes on the wire and into the outbox."""
     policy = email.policy.SMTPUTF8 if needs_smtputf8(notice) else email.policy.SMTP
+    if notice.headers:
+        policy = policy.clone(max_line_length=MAX_LINE)
     return build_message(notice, config).as_bytes(policy=policy)
 
 

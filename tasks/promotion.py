@@ -187,11 +187,15 @@ def plan_promotion(
     report.staff_actions = [f"{m.applicant}: {m.action} ({m.actor}: {m.reason})" for m in staff]
     replied: list[Move] = []
     if config.replies is not None and responses is not None:
-        judged = judge_replies(responses, baseline, log, teams_after(staff), config, reply_key(config), as_of)
+        basis = with_moves(log, staff)  # a staff action of this run changes the decision a code must answer
+        judged = judge_replies(responses, baseline, log, teams_after(staff), config, reply_key(config), as_of, basis)
         replied = judged.moves
-        report.replies = [{str(k): str(v) for k, v in row.items()} for row in judged.table.to_dict("records")]
+        table = judged.table
+        if dry_run:
+            table = table.replace({ReplyCol.OUTCOME: {ReplyOutcome.APPLIED: ReplyOutcome.TO_APPLY}})
+        report.replies = [{str(k): str(v) for k, v in row.items()} for row in table.to_dict("records")]
     teams = teams_after(staff + replied)
-    lapsed, report.unconfirmed = lapse_moves(teams, config, as_of)
+    lapsed, report.unconfirmed = lapse_moves(teams, config, as_of) if responses is not None else ([], [])
     expired = expiry_moves(teams, config, as_of) + lapsed
     report.expired = [f"{m.applicant}: {m.reason}" for m in expired]
     teams = teams_after(staff + replied + expired)

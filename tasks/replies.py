@@ -14,22 +14,22 @@ import datetime as dt
 
 import pandas as pd
 
-from schemas.columns import Col, Derived, Kind, Status
+from schemas.columns import Col, Derived, Status
 from schemas.config import CohortConfig, FileSourceConfig, RepliesConfig
-from schemas.lifecycle import Move, StaffRequest
+from schemas.lifecycle import TRANSITIONS, Move, StaffRequest
 from schemas.replies import APPLICANT, LINKED_KINDS, REPLY_ORIGIN, UNSUBSCRIBE, Choice, ReplyCol, ReplyOutcome
 from schemas.store import StoreCol
 from tasks.local_time import local_time_text
 from tasks.normalize import parse_form_times
 from tasks.notices import notice_key, reply_due
-from tasks.reply_tokens import ReplyError, read_token, replies_of, reply_key
+from tasks.reply_tokens import ReplyError, is_unsubscribe, read_token, replies_of, reply_key
 from tasks.sheets import SourceError, sheet_client
 from tasks.sources import FileSource, SheetSource, values_to_frame
 from tasks.staff_actions import LifecycleError, staff_move
 from tasks.teams import apply_actions, team_rows
 
-# The responses frame's columns besides ReplyCol's: the reply code and the choice as the form wrote them.
 REPLIES_FILE = "replies.csv"  # in the promote run's outbox folder: what became of each response row
+# The responses frame's columns besides ReplyCol's: the reply code and the choice as the form wrote them.
 TOKEN = "reply_code"  # noqa: S105 -- a column name, not a secret
 CHOICE_TEXT = "choice_text"
 
@@ -107,7 +107,6 @@ class _Judge:
     basis: dict[str, dict]
     current: pd.DataFrame
     done: set[str]
-    as_of: dt.datetime
 
     def __post_init__(self) -> None:
         self.rows: list[dict] = []
@@ -138,7 +137,7 @@ class _Judge:
             why = f"the reply code of another call ({claim.cohort})"
             self.said(row, submitted, "", text, ReplyOutcome.REFUSED, why)
             return
-        if (claim.kind, claim.version) == (Kind.INTEREST, UNSUBSCRIBE):
+        if is_unsubscribe(claim):
             self.said(row, submitted, claim.applicant, UNSUBSCRIBE, ReplyOutcome.UNSUBSCRIBED, "")
             return
         team, choice = claim.applicant, _choice(replies_of(self.config), text)
@@ -186,7 +185,8 @@ class _Judge:
                 self.said(row, submitted, team, choice, ReplyOutcome.REFUSED, f"{exc}: staff decide")
                 continue
             if move is None:
-                self.said(row, submitted, team, choice, ReplyOutcome.UNCHANGED, f"the team is already {choice.value}ed")
+                already = TRANSITIONS[choice.value][0].value
+                self.said(row, submitted, team, choice, ReplyOutcome.UNCHANGED, f"the team is already {already}")
                 continue
             moves.append(move)
             self.current.loc[self.current[Derived.APPLICANT] == team, Col.STATUS] = move.to_status
@@ -215,12 +215,15 @@ def judge_replies(  # noqa: PLR0913 -- the responses, the selection and its log,
     config: CohortConfig,
     key: bytes,
     as_of: dt.datetime,
+    basis_log: pd.DataFrame | None = None,
 ) -> Judged:
     """The replies submitted by `as_of`, judged against the decisions (`current`: the team rows as they stand
-    before the replies): the moves to record (the applicant's confirm or decline, at the form's time) and a table
-    row for every response row read."""
+    before the replies; `basis_log`: the recorded log with this run's staff moves, `log` when there are none): the
+    moves to record (the applicant's confirm or decline, at the form's time) and a table row for every response
+    row read."""
+    basis_log = log if basis_log is None else basis_log
     done = set(log[StoreCol.ORIGIN].fillna("")) if StoreCol.ORIGIN in log.columns else set()
-    judge = _Judge(config, key, reply_basis(baseline, log, config), current.copy(), done, as_of)
+    judge = _Judge(config, key, reply_basis(baseline, basis_log, config), current.copy(), done)
     ordered = responses.sort_values([ReplyCol.SUBMITTED, ReplyCol.ROW], kind="mergesort", na_position="first")
     for row, submitted, token, text in ordered.itertuples(index=False):
         if pd.notna(submitted) and submitted > pd.Timestamp(as_of):
@@ -243,14 +246,6 @@ def unsubscribed_addresses(config: CohortConfig, responses: pd.DataFrame) -> fro
     found = set()
     for token in responses[TOKEN]:
         claim = read_token(key, token)
-        if (
-            claim is not None
-            and claim.cohort == config.cohort_id
-            and (claim.kind, claim.version)
-            == (
-                Kind.INTEREST,
-                UNSUBSCRIBE,
-            )
-        ):
+        if claim is not None and claim.cohort == config.cohort_id and is_unsubscribe(claim):
             found.add(claim.applicant)
     return frozenset(found)

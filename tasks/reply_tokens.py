@@ -22,7 +22,7 @@ from schemas.config import CohortConfig, RepliesConfig
 from schemas.errors import StaffError
 from schemas.replies import TOKEN_PREFIX, UNSUBSCRIBE, Choice
 
-MIN_KEY_CHARACTERS = 16
+MIN_KEY_CHARACTERS = 32
 SIGNATURE_BYTES = 16  # 128 bits of the HMAC-SHA256
 
 
@@ -51,7 +51,8 @@ def reply_key(config: CohortConfig) -> bytes:
     key = replies_of(config).secret.reveal().strip()
     if len(key) < MIN_KEY_CHARACTERS:
         raise ReplyError(
-            f"replies.secret: the key is {len(key)} characters; use at least 32 random ones, e.g. the output of "
+            f"replies.secret: the key is {len(key)} characters; use at least {MIN_KEY_CHARACTERS} random ones, e.g. "
+            "the output of "
             "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     return key.encode("utf-8")
@@ -97,6 +98,11 @@ def read_token(key: bytes, token: str) -> Claim | None:
 def unsubscribe_claim(config: CohortConfig, address: str) -> Claim:
     """What an interest notice's unsubscribe code answers: this call, the address, to hear no more."""
     return Claim(config.cohort_id, address.strip().casefold(), Kind.INTEREST.value, UNSUBSCRIBE)
+
+
+def is_unsubscribe(claim: Claim) -> bool:
+    """Whether the code is an interest notice's unsubscribe code (of any call)."""
+    return (claim.kind, claim.version) == (Kind.INTEREST, UNSUBSCRIBE)
 
 
 def unsubscribe_links(replies: RepliesConfig, key: bytes, claim: Claim) -> tuple[str, str]:

@@ -7,6 +7,7 @@ reviewer still has."""
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def _entered(path: Path, review: ReviewConfig) -> dict[str, dict[str, object]]:
         return {}
     try:
         sheet = openpyxl.load_workbook(path, read_only=True, data_only=True)[REVIEW_SHEET]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise OutputError(f"cannot read {path} to keep its scores ({exc}); nothing was written") from None
     return entered_in(sheet.iter_rows(values_only=True), review)
 

@@ -247,11 +247,16 @@ def _next_call(tmp_path) -> Path:
 
 
 def test_the_interest_notice_unsubscribes_in_one_click_and_carry_forward_leaves_them_out(call, tmp_path, capsys):
-    config, path, _smtp, sheets = call
+    config, path, smtp, sheets = call
+    codes = [_links(m.message).get("Confirm") for m in smtp.received]
+    confirming = [code for code in codes if code][:3]
     assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "i"), "--interest"]) == 0
     files = sorted((tmp_path / "i" / "outbox").glob("*-interest.eml"))
     assert files
     message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    raw = files[0].read_bytes()
+    assert re.search(rb"\r\nList-Unsubscribe: <https://docs\.google\.com/forms/\S+>\r\n", raw)  # as clients read it
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
     one_click = message["List-Unsubscribe"].strip("<>")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert one_click.startswith("https://docs.google.com/forms/d/e/1FAIpQLSe-reply/formResponse?usp=pp_url&")
@@ -263,10 +268,12 @@ def test_the_interest_notice_unsubscribes_in_one_click_and_carry_forward_leaves_
     text = message.get_body(("plain",)).get_content()
     assert "To hear no more from us" in text and "viewform?usp=pp_url" in text
 
-    sheets.sheet(REPLIES_KEY, TAB).rows.append(["6/12/2021 9:00:00", query[TOKEN_ENTRY][0], "Unsubscribe"])
+    sheet = sheets.sheet(REPLIES_KEY, TAB)
+    sheet.rows.append(["6/12/2021 9:00:00", query[TOKEN_ENTRY][0], "Unsubscribe"])
+    sheet.rows.extend(["6/12/2021 9:30:00", code, "Confirm"] for code in confirming)  # 3 teams take their place
     assert _promote(path, tmp_path, "2021-06-12 10:00", "p") == 0
     table = pd.read_csv(tmp_path / "p" / "replies.csv", dtype=str, keep_default_na=False)
-    assert list(table[ReplyCol.OUTCOME]) == [ReplyOutcome.UNSUBSCRIBED]
+    assert list(table[ReplyCol.OUTCOME]) == [ReplyOutcome.UNSUBSCRIBED, *[ReplyOutcome.APPLIED] * 3]
     assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "j"), "--interest"]) == 0
     index = pd.read_csv(tmp_path / "j" / "outbox" / "index.csv", dtype=str, keep_default_na=False)
     refused = index.set_index("recipient")["refused_because"]
@@ -282,10 +289,12 @@ def test_the_interest_notice_unsubscribes_in_one_click_and_carry_forward_leaves_
     assert leaving.casefold() not in emails and len(emails) == len(set(emails))
     engine = open_store(config.database_url)
     teams = team_rows(current_decisions(engine, config.cohort_id)[1])
-    taking_part = teams[teams[Col.STATUS] == Status.SELECTED]
-    assert set(taking_part[Col.LEAD_EMAIL].str.lower()) <= set(emails)
+    taking_part = teams[teams[Col.STATUS] == Status.CONFIRMED]  # with a reply form, the teams that confirmed
+    silent = teams[teams[Col.STATUS] == Status.SELECTED]
+    assert len(taking_part) == 3 and set(taking_part[Col.LEAD_EMAIL].str.lower()) <= set(emails)
     previous = pd.read_csv(tmp_path / "next-previous.csv", dtype=str)["team_key"]
-    assert previous.iloc[0] == "NY:troy education association" and set(taking_part[Derived.TEAM_KEY]) <= set(previous)
+    assert list(previous) == ["NY:troy education association", *taking_part[Derived.TEAM_KEY]]
+    assert set(silent[Derived.TEAM_KEY]).isdisjoint(previous.iloc[1:])  # the first was on the list before
     assert "left out: they asked to hear no more" in said and "1 left out" in said
     before = len(carried)
     assert main(["carry-forward", "--from", str(path), "--to", str(target)]) == 0  # again: nothing new
