@@ -1,8 +1,8 @@
 """The next call's lists from this one (`cohort-select carry-forward --from A --to B`): its interest list gains this
 call's interest list, its participants' team leads and, when staff choose, the leads of the waitlisted teams that
 never got a seat; its previous-participants list gains this call's participants, so the next rubric counts them as
-returning. Nobody who asked to hear no more (an unsubscribe in this call's reply form) is carried, nobody already
-on the next list is added twice, and running it again adds nothing.
+returning. Nobody who asked to hear no more (an unsubscribe in this call's reply form) is carried, and one carried
+before is taken off the next list; nobody already on it is added twice, and running it again adds nothing.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ def carry_forward(source: CohortConfig, target: CohortConfig, *, waitlisted: boo
         if interest_path.is_file()
         else pd.DataFrame(columns=list(InterestCol), dtype=str)
     )
+    # Someone already carried to the next list who has since asked this call to stop hears no more either.
+    stopped = existing[InterestCol.EMAIL].str.casefold().isin(gone)
+    existing = existing[~stopped]
     known = set(existing[InterestCol.EMAIL].str.casefold())
     new = kept[~kept[InterestCol.EMAIL].str.casefold().isin(known)]
     write_table(pd.concat([existing.reindex(columns=list(InterestCol)), new], ignore_index=True), interest_path)
@@ -124,7 +127,7 @@ def carry_forward(source: CohortConfig, target: CohortConfig, *, waitlisted: boo
     return CarryReport(
         interest_added=len(new),
         participants_added=len(keys),
-        unsubscribed_left_out=int(leaving.sum()),
+        unsubscribed_left_out=int(leaving.sum() + stopped.sum()),
         already_listed=len(kept) - len(new),
         interest_list=str(interest_path),
         previous_participants=str(previous_path),

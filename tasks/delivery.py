@@ -20,6 +20,7 @@ from schemas.errors import setting
 from schemas.ledger import CLAIMABLE, FROM_SELECTION, LedgerState, RunKind
 from schemas.retention import AfterPurge
 from schemas.store import StoreCol
+from tasks.approval import mask_address
 from tasks.lease import cohort_lease
 from tasks.ledger import DeliveryReport, LedgerWriter, delivery_report, ledger, not_sent, sync_ledger
 from tasks.messages import Notice
@@ -122,7 +123,12 @@ def deliver(  # noqa: PLR0913 -- the store, the cohort, the plan, the server, th
             base_delay=base_delay,
         )
         if unreachable:
-            waiting = [n.applicant for n in not_sent(engine, cohort, plan.notices) if not n.refusal]
+            # Teams by key; a reviewer or an interest-list person, whose key is an address, masked: this goes to logs.
+            waiting = [
+                mask_address(n.applicant) if "@" in n.applicant else n.applicant
+                for n in not_sent(engine, cohort, plan.notices)
+                if not n.refusal
+            ]
             names = ", ".join(waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
             problems += [unreachable, f"{len(waiting)} notices not sent: {names}"]
         if not lease.still_holding():

@@ -16,10 +16,12 @@ import hashlib
 import re
 import unicodedata
 import zipfile
+from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 import yaml
 from jinja2 import Template, TemplateError
 from pydantic import BaseModel
@@ -40,9 +42,10 @@ from schemas.config import CohortConfig, NoticesConfig
 from schemas.errors import StaffError, setting
 from schemas.form import Form
 from schemas.ledger import RunKind
-from schemas.lifecycle import Move
+from schemas.lifecycle import Action, Move
 from schemas.replies import LINKED_KINDS, Choice
 from schemas.states import USPS_STATES
+from schemas.store import StoreCol
 from schemas.suite import form_checks
 from tasks.course_dates import confirm_by_moment, course_start_moment
 from tasks.cutoff import DeadlineNotPassedError
@@ -51,7 +54,8 @@ from tasks.messages import Notice, message_id, sender_domain, with_payload
 from tasks.reply_tokens import Claim, reply_key, reply_links, unsubscribe_claim, unsubscribe_links
 from tasks.sheets import SourceError
 from tasks.sources import FileSource, values_to_frame
-from tasks.teams import current_decisions, team_rows
+from tasks.store import action_log
+from tasks.teams import current_decisions, team_rows, with_moves
 from tasks.templating import TEMPLATES, template_environment
 from tasks.validate import is_valid_address
 
@@ -327,7 +331,13 @@ def _reply_facts(row: dict, kind: str, version: str, config: CohortConfig, key: 
         shown = common_context(config)["confirm_by"]  # the confirm-by day, as the notice says it elsewhere
     else:
         shown = "" if due is None else local_time_text(due, config.timezone)
-    return {"confirm": links[Choice.CONFIRM], "decline": links[Choice.DECLINE], "by": shown}
+    return {
+        "confirm": links[Choice.CONFIRM],
+        "decline": links[Choice.DECLINE],
+        "by": shown,
+        "seat": kind == Kind.OFFER,  # an offered seat, or a place of the selection
+        "lapses": kind == Kind.SELECTED and config.replies.expire_unconfirmed,  # silence loses the place
+    }
 
 
 def decision_notices(
@@ -383,9 +393,28 @@ def _team_notice(
     )
 
 
-def reply_reminders(decided: pd.DataFrame, config: CohortConfig, domain: str, as_of: dt.datetime) -> list[Notice]:
+def offers_made_at(engine: sa.Engine, cohort: str, moves: list[Move]) -> dict[str, dt.datetime]:
+    """When each team's latest offer was made (recorded, or among `moves`), on the call's clock (the offer's `at`,
+    the moment its run was made as of): its reply reminders come after it."""
+    log = with_moves(action_log(engine, cohort), moves)
+    offers = log[log[StoreCol.ACTION] == Action.OFFER].drop_duplicates(Derived.APPLICANT, keep="last")
+    made = pd.to_datetime(offers[StoreCol.AT], utc=True)  # a store that keeps no zone (SQLite) keeps UTC
+    return {str(team): at.to_pydatetime() for team, at in zip(offers[Derived.APPLICANT], made, strict=True)}
+
+
+def reply_reminders(
+    decided: pd.DataFrame,
+    config: CohortConfig,
+    domain: str,
+    as_of: dt.datetime,
+    offered_at: Mapping[str, dt.datetime] | None = None,
+) -> list[Notice]:
     """A reply_reminder for each selected or offered team (no reply recorded) whose reply is not yet due but whose
-    latest reminder moment (`replies.remind` hours before) has come: one per team, decision and moment."""
+    latest reminder moment (`replies.remind` hours before) has come: one per team, decision and moment.
+
+    A moment at or before the team's decision began (its offer, `offered_at` by team; the deadline, after which the
+    first notices go, for a selection) is no reminder: an offer is never reminded in the run that makes it."""
+    offered_at = offered_at or {}
     if config.replies is None or not config.replies.remind:
         return []
     base = common_context(config)
@@ -397,9 +426,7 @@ def reply_reminders(decided: pd.DataFrame, config: CohortConfig, domain: str, as
         due = reply_due(row, kind, config) if kind in LINKED_KINDS else None
         if due is None or as_of >= due:
             continue
-        # An offer's reminder moments start after the offer was made (its respond-by less the hours it gives): an
-        # offer made late is never reminded in the same run that makes it.
-        start = due - dt.timedelta(hours=config.waitlist.offer_hours) if kind == Kind.OFFER else None
+        start = offered_at.get(row[Derived.APPLICANT]) if kind == Kind.OFFER else config.deadline
         passed = [
             hours
             for hours in config.replies.remind
@@ -412,7 +439,6 @@ def reply_reminders(decided: pd.DataFrame, config: CohortConfig, domain: str, as
         decision = _applicant_facts(row, rank, config, base)
         decision["reply"] = _reply_facts(row, kind, version, config, key)
         decision["reply_by"] = decision["reply"]["by"]
-        decision["answers"] = kind
         context = base | {"team": _team_context(row), "decision": decision}
         rendered = render_notice(Kind.REPLY_REMINDER, context, notices.subjects[Kind.REPLY_REMINDER])
         reminder = (Kind.REPLY_REMINDER.value, f"{kind}:{version}:{hours}h")
@@ -544,7 +570,8 @@ def plan_notices(
             chosen = decisions
         else:
             later = [n for n in decisions if n.kind in LIFECYCLE_KINDS]
-            chosen = later + reply_reminders(decided, config, domain, as_of)
+            offered_at = offers_made_at(engine, config.cohort_id, moves)
+            chosen = later + reply_reminders(decided, config, domain, as_of, offered_at)
     else:
         if config.interest_list is None:
             raise NoticeError("the cohort config has no `interest_list` file")

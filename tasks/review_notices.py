@@ -82,6 +82,9 @@ def _reviewer_notice(
         if attach and not review_facts["url"] and path.is_file()
         else []
     )
+    refusal = address_refusal(email)
+    if not refusal and not review_facts["url"] and not path.is_file():
+        refusal = "the reviewer has no review sheet or file: run the review assignment (review-assign) first"
     domain = sender_domain(config)
     notice = Notice(
         applicant=email,
@@ -92,7 +95,7 @@ def _reviewer_notice(
         text=text,
         html=html,
         message_id=message_id(config.cohort_id, email, kind, version, domain),
-        refusal=address_refusal(email),
+        refusal=refusal,
         people=[name] if name else [],
         attachments=attachments,
     )
