@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import gspread
 import pandas as pd
 
 from schemas.columns import Col, Derived, Status
@@ -23,7 +24,7 @@ from tasks.local_time import local_time_text
 from tasks.normalize import parse_form_times
 from tasks.notices import notice_key, reply_due
 from tasks.reply_tokens import ReplyError, is_unsubscribe, read_token, replies_of, reply_key
-from tasks.sheets import SourceError, sheet_client
+from tasks.sheets import SourceError, sheet_client, sheets_errors
 from tasks.sources import FileSource, SheetSource, values_to_frame
 from tasks.staff_actions import LifecycleError, staff_move
 from tasks.teams import apply_actions, team_rows
@@ -39,13 +40,13 @@ def read_responses(config: CohortConfig) -> pd.DataFrame:
     code and the choice as typed; none when the sheet is empty."""
     replies = replies_of(config)
     source = replies.responses
-    reader = (
-        FileSource(source.path)
-        if isinstance(source, FileSourceConfig)
-        else SheetSource(source.key, source.worksheet, sheet_client(source))
-    )
     try:
-        values = reader.read_values()
+        if isinstance(source, FileSourceConfig):
+            values = FileSource(source.path).read_values()
+        else:
+            client = sheet_client(source)
+            check_sheet_clock(client, source.key, config.timezone)
+            values = SheetSource(source.key, source.worksheet, client).read_values()
     except SourceError as exc:
         raise ReplyError(f"the reply form's responses (replies.responses) cannot be read: {exc}") from None
     columns = [ReplyCol.ROW, ReplyCol.SUBMITTED, TOKEN, CHOICE_TEXT]
@@ -75,6 +76,18 @@ def read_responses(config: CohortConfig) -> pd.DataFrame:
             CHOICE_TEXT: frame[found[2]].fillna("").astype(str).str.strip(),
         }
     )
+
+
+def check_sheet_clock(client: gspread.Client, key: str, zone: str) -> None:
+    """The form writes its timestamps on the responses spreadsheet's clock: it must be the cohort's, or every reply
+    would be judged early or late by the difference."""
+    with sheets_errors(key, "read of the reply form's settings", "cannot be read: share it with the service account"):
+        kept = client.http_client.fetch_sheet_metadata(key).get("properties", {}).get("timeZone")
+    if kept and kept != zone:
+        raise ReplyError(
+            f"replies.responses: the responses spreadsheet {key} keeps its timestamps in {kept}, and the cohort's "
+            f"clock is {zone}: set the spreadsheet's time zone to {zone} (File, Settings) before replies are read"
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import tasks.sheets
-from flows.cli import main
+from flows.cli import EXIT_STAFF_ERROR, main
 from schemas.columns import Col, Derived, Kind, Status
 from schemas.replies import APPLICANT, ReplyCol, ReplyOutcome
 from schemas.store import StoreCol
@@ -302,3 +302,13 @@ def test_the_interest_notice_unsubscribes_in_one_click_and_carry_forward_leaves_
     assert main(["carry-forward", "--from", str(path), "--to", str(target), "--waitlisted"]) == 0
     waiting = teams[teams[Col.STATUS] == Status.WAITLISTED][Col.LEAD_EMAIL].str.lower()
     assert set(waiting) <= set(pd.read_csv(tmp_path / "next-interest.csv", dtype=str)["email"].str.casefold())
+
+
+def test_a_responses_sheet_on_another_clock_is_refused_naming_the_setting(call, tmp_path, capsys):
+    _, path, _, sheets = call
+    sheets.set_time_zone(REPLIES_KEY, "Europe/London")
+    capsys.readouterr()
+    assert _promote(path, tmp_path, "2021-06-12 09:00", "p") == EXIT_STAFF_ERROR
+    err = capsys.readouterr().err
+    assert "replies.responses: the responses spreadsheet" in err and "keeps its timestamps in Europe/London" in err
+    assert "Traceback" not in err

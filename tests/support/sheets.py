@@ -280,6 +280,7 @@ class Spreadsheet:
     def __init__(self, key: str, title: str, sheets: dict[str, list[list[str]]]) -> None:
         self.key = key
         self.title = title
+        self.time_zone = "America/New_York"  # the spreadsheet's setting (File, Settings): its form's timestamps
         self.sheets: list[Sheet] = []
         for title_, rows in sheets.items():
             self.add_sheet(title_, rows)
@@ -341,7 +342,7 @@ class Spreadsheet:
                 "title": self.title,
                 "locale": "en_US",
                 "autoRecalc": "ON_CHANGE",
-                "timeZone": "America/New_York",
+                "timeZone": self.time_zone,
             },
             "sheets": [
                 {"properties": sheet.properties()} | ({"protectedRanges": sheet.protected} if sheet.protected else {})
@@ -432,6 +433,10 @@ class FakeSheetsServer:
         write into as a person in the browser would."""
         with self._lock:
             return self._spreadsheets[key].resolve(quote_title(title))[0]
+
+    def set_time_zone(self, key: str, zone: str) -> None:
+        with self._lock:
+            self._spreadsheets[key].time_zone = zone
 
     def sheet_titles(self, key: str) -> list[str]:
         with self._lock:
