@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.serve import cohort_files
-from schemas.deployment import DeploymentStep
+from flows.serve import cohort_files, plans
 from tests.support.paths import ROOT
 from tests.support.smtp import free_port
 
@@ -59,7 +58,7 @@ def _served(url: str, log: Path) -> bool:
         response = httpx.post(f"{url}/deployments/filter", json={}, timeout=2)
     except httpx.HTTPError:
         return False
-    return response.status_code == 200 and len(response.json()) >= len(DeploymentStep) * len(cohort_files(None))
+    return response.status_code == 200 and len(response.json()) >= len(plans(cohort_files(None), ROOT))
 
 
 @pytest.fixture
