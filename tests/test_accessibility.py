@@ -36,6 +36,7 @@ from tests.support.browser import (
     impact_counts,
     shot,
 )
+from tests.support.configs import reply_form
 from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
 from tests.support.review import assignments, review_cohort
 
@@ -111,16 +112,7 @@ def _reviewer_notices(folder: Path) -> dict[str, str]:
 def _reply_reminder(decided: pd.DataFrame, config, monkeypatch) -> dict[str, str]:
     """The reply reminder of a call with a reply form, an hour before confirm-by."""
     monkeypatch.setenv("COHORT_REPLY_KEY", "k" * 32)
-    replies = RepliesConfig.model_validate(
-        {
-            "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-reply/viewform",
-            "token_entry": "entry.1111",
-            "choice_entry": "entry.2222",
-            "responses": {"kind": "file", "path": "replies.csv"},
-            "secret": {"env": "COHORT_REPLY_KEY"},
-            "remind": [24],
-        }
-    )
+    replies = RepliesConfig.model_validate(reply_form(remind=[24]))
     with_form = config.model_copy(update={"replies": replies})
     moment = confirm_by_moment(with_form) - dt.timedelta(hours=1)
     (first, *_) = reply_reminders(decided, with_form, sender_domain(config), moment)

@@ -26,7 +26,7 @@ from schemas.replies import APPLICANT
 from tasks.ledger import ledger
 from tasks.store import action_log, frozen_selection_id, latest_selection, open_store
 from tasks.teams import current_decisions, team_rows
-from tests.support.configs import make_config
+from tests.support.configs import make_config, reply_form
 from tests.support.moments import AFTER, AFTER_DEADLINE, LATER
 from tests.support.paths import ROOT
 from tests.support.review import review_cohort
@@ -319,13 +319,7 @@ def test_two_reply_runs_at_once_apply_each_response_row_once(prefect_server, tmp
     monkeypatch.setenv("COHORT_REPLY_KEY", "a-test-reply-key-of-forty-characters-00")
     responses = tmp_path / "replies.csv"
     responses.write_text("Timestamp,Reply code,Your answer\n")
-    replies = {
-        "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-reply/viewform",
-        "token_entry": "entry.1111",
-        "choice_entry": "entry.2222",
-        "responses": {"kind": "file", "path": str(responses)},
-        "secret": {"env": "COHORT_REPLY_KEY"},
-    }
+    replies = reply_form({"kind": "file", "path": str(responses)})
     config, path = selected_and_sent(tmp_path, slow_smtp, replies=replies)
     codes = []
     for received in slow_smtp.received:

@@ -25,7 +25,7 @@ from schemas.store import StoreCol
 from tasks.reply_tokens import Claim, make_token, read_token
 from tasks.store import action_log, open_store
 from tasks.teams import current_decisions, team_rows
-from tests.support.configs import make_config
+from tests.support.configs import make_config, reply_form
 from tests.support.moments import AFTER
 from tests.support.paths import CONFIG_PATH, EXAMPLE_PATH
 from tests.support.sheets import FakeSheetsServer, client_for
@@ -53,19 +53,9 @@ def _call(tmp_path, monkeypatch, **changes):
         monkeypatch.setenv("COHORT_TEST_SHEETS_KEY", "{}")
         monkeypatch.setenv("COHORT_REPLY_KEY", SECRET)
         monkeypatch.setattr(tasks.sheets, "service_account_client", lambda _key: client_for(sheets))
-        replies = {
-            "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-reply/viewform",
-            "token_entry": TOKEN_ENTRY,
-            "choice_entry": CHOICE_ENTRY,
-            "responses": {
-                "kind": "google_sheet",
-                "key": REPLIES_KEY,
-                "worksheet": TAB,
-                "credentials": {"env": "COHORT_TEST_SHEETS_KEY"},
-            },
-            "secret": {"env": "COHORT_REPLY_KEY"},
-            "remind": [72, 24],
-        } | changes
+        sheet = {"kind": "google_sheet", "key": REPLIES_KEY, "worksheet": TAB}
+        sheet["credentials"] = {"env": "COHORT_TEST_SHEETS_KEY"}
+        replies = reply_form(sheet, remind=[72, 24]) | changes
         config, path = make_config(tmp_path, smtp.port, replies=replies)
         assert main(["select", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "sel")]) == 0
         assert main(["notify", "--config", str(path), "--as-of", AFTER, "--out", str(tmp_path / "n"), "--send"]) == 0

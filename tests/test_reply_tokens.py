@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from schemas.config import RepliesConfig
 from schemas.replies import Choice
 from tasks.reply_tokens import Claim, make_token, read_token, reply_links
+from tests.support.configs import reply_form
 
 KEY = b"k" * 32
 text = st.text(min_size=1, max_size=40)
@@ -40,15 +41,8 @@ def test_a_changed_character_never_verifies_as_another_claim(claim, data):
 
 
 def test_the_links_fill_in_the_code_and_the_choice():
-    replies = RepliesConfig.model_validate(
-        {
-            "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-example/viewform?usp=sf_link",
-            "token_entry": "entry.1111",
-            "choice_entry": "entry.2222",
-            "responses": {"kind": "file", "path": "replies.csv"},
-            "secret": {"env": "COHORT_REPLY_KEY"},
-        }
-    )
+    form = reply_form() | {"form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-example/viewform?usp=sf_link"}
+    replies = RepliesConfig.model_validate(form)
     claim = Claim("esp-2021", "NY:troy education association", "selected", "abc")
     links = reply_links(replies, KEY, claim)
     for choice, said in ((Choice.CONFIRM, "Confirm"), (Choice.DECLINE, "Decline")):

@@ -23,3 +23,15 @@ def make_config(tmp_path: Path, smtp_port: int, **changes):
     path = tmp_path / "cohort.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_config(path), path
+
+
+def reply_form(responses: dict | None = None, **changes) -> dict:
+    """A cohort file's `replies:` section for a test: a made-up form, its key in COHORT_REPLY_KEY, its responses in
+    `responses` (a source section; a CSV beside the cohort file by default)."""
+    return {
+        "form_url": "https://docs.google.com/forms/d/e/1FAIpQLSe-reply/viewform",
+        "token_entry": "entry.1111",
+        "choice_entry": "entry.2222",
+        "responses": responses or {"kind": "file", "path": "replies.csv"},
+        "secret": {"env": "COHORT_REPLY_KEY"},
+    } | changes
