@@ -26,6 +26,7 @@ from schemas.lifecycle import STAFF_ACTIONS, Action, StaffRequest
 
 if TYPE_CHECKING:
     from schemas.config import CohortConfig
+    from tasks.ledger import DeliveryReport
 
 AS_OF_HELP = "run as if at this moment, like 2021-06-07 10:00 on the cohort's clock (an offset is optional)"
 EXIT_STAFF_ERROR = 2
@@ -254,6 +255,11 @@ def _send(args: argparse.Namespace, kind: SendKind, *, resend_unknown: bool) -> 
     )
     print("\nNotices")
     print(report.as_text())
+    return _exit_for(report)
+
+
+def _exit_for(report: DeliveryReport) -> int:
+    """EXIT_NOTICES_UNFINISHED, each problem on stderr, when a run left notices unfinished; else 0."""
     if report.problems:
         print("\n".join(report.problems), file=sys.stderr)
         return EXIT_NOTICES_UNFINISHED
@@ -286,10 +292,7 @@ def _run_promote(args: argparse.Namespace) -> int:
     print(run.promotion.as_text())
     print("\nNotices")
     print(run.notices.as_text())
-    if run.notices.problems:
-        print("\n".join(run.notices.problems), file=sys.stderr)
-        return EXIT_NOTICES_UNFINISHED
-    return 0
+    return _exit_for(run.notices)
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
@@ -394,10 +397,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     print("\nNotices")
     print(run.notices.as_text())
     print("\n" + run.where_to_look())
-    if run.notices.problems:
-        print("\n".join(run.notices.problems), file=sys.stderr)
-        return EXIT_NOTICES_UNFINISHED
-    return 0
+    return _exit_for(run.notices)
 
 
 def _run_carry_forward(args: argparse.Namespace) -> int:

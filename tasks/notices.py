@@ -328,7 +328,7 @@ def _reply_facts(row: dict, kind: str, version: str, config: CohortConfig, key: 
     links = reply_links(config.replies, key, Claim(config.cohort_id, row[Derived.APPLICANT], kind, version))
     due = reply_due(row, kind, config)
     if kind == Kind.SELECTED:
-        shown = common_context(config)["confirm_by"]  # the confirm-by day, as the notice says it elsewhere
+        shown = date_text(_notices_section(config).confirm_by)  # the confirm-by day, as `confirm_by` says it
     else:
         shown = "" if due is None else local_time_text(due, config.timezone)
     return {

@@ -31,7 +31,7 @@ from tasks.store import approval_history, frozen_selection_id, latest_selection,
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, NO_CHROMIUM
 from tests.support.configs import make_config
 from tests.support.paths import ROOT
-from tests.support.prefect_server import deployment_exists, prefect_server, read_state, run_logs, wait_for
+from tests.support.prefect_server import deployment_exists, prefect_server, read_state, run_logs, serving, wait_for
 from tests.support.smtp import SmtpServer
 
 AFTER = "2021-06-08 09:00"  # on the cohort's clock, as staff type it in the UI's form
@@ -56,20 +56,9 @@ def served(prefect_api, tmp_path_factory):
     base = tmp_path_factory.mktemp("cohort")
     with SmtpServer() as smtp:
         _, config_path = make_config(base, smtp.port)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "flows.serve", "--config", str(config_path)],
-            cwd=ROOT,
-            env=env,
-            stdout=(base / "serve.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            with temporary_settings({PREFECT_API_URL: url}):
-                wait_for(lambda: all(map(deployment_exists, (SELECT, SEND, INTEREST))), 90, "the served deployments")
-                yield smtp, config_path, base
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+        with serving(config_path, env, base / "serve.log"), temporary_settings({PREFECT_API_URL: url}):
+            wait_for(lambda: all(map(deployment_exists, (SELECT, SEND, INTEREST))), 90, "the served deployments")
+            yield smtp, config_path, base
 
 
 def _select(config_path, out):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +30,7 @@ from schemas.ledger import ApprovalArtifact
 from schemas.report import ArtifactKey
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, NO_CHROMIUM, shot
 from tests.support.configs import make_config
-from tests.support.paths import ROOT
-from tests.support.prefect_server import prefect_server, run_logs, wait_for
+from tests.support.prefect_server import prefect_server, run_logs, serving, wait_for
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
@@ -118,21 +115,10 @@ def season(tmp_path_factory) -> Iterator[dict[str, Any]]:
         _, made = make_config(base, smtp.port)
         cohort = base / "esp-2021.yaml"  # named as the season's file is, so runs and deployments read the same
         cohort.write_text(made.read_text())
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "flows.serve", "--config", str(cohort)],
-            cwd=ROOT,
-            env=env,
-            stdout=(base / "serve.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            with temporary_settings({PREFECT_API_URL: url}):
-                wait_for(lambda: len(_deployments()) >= 6, 120, "the served deployments")
-                ui = url.removesuffix("/api")
-                yield {"ui": ui, "smtp": smtp, "cohort": cohort, "base": base, "log": home / "server.log"}
-        finally:
-            serve.terminate()
-            serve.wait(timeout=30)
+        with serving(cohort, env, base / "serve.log"), temporary_settings({PREFECT_API_URL: url}):
+            wait_for(lambda: len(_deployments()) >= 6, 120, "the served deployments")
+            ui = url.removesuffix("/api")
+            yield {"ui": ui, "smtp": smtp, "cohort": cohort, "base": base, "log": home / "server.log"}
 
 
 def _custom_run(page, ui: str, deployment: Any, fields: dict[str, str], switches: tuple[str, ...] = ()) -> float:

@@ -19,6 +19,7 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 
+from tests.support.paths import ROOT
 from tests.support.smtp import free_port
 
 T = TypeVar("T")
@@ -187,3 +188,20 @@ def run_artifacts(flow_run_id) -> dict[str, object]:
         read[artifact.key] = json.loads(data) if artifact.type == "table" and isinstance(data, str) else data
         read[f"{artifact.key}:description"] = artifact.description
     return read
+
+
+@contextlib.contextmanager
+def serving(config_path: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`python -m flows.serve --config FILE` against the API in `env`, its output in `log`; stopped at the end."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve", "--config", str(config_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield serve
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
